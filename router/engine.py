@@ -1,0 +1,1181 @@
+"""The correlation engine: a pure, deterministic state machine over alerts and incidents.
+
+Theory of operation
+===================
+
+Inputs are Alertmanager deliveries (`ingest`), the passage of time (`tick`) and human actions
+(`act`). Every input carries its own time; the engine never reads a clock, does no I/O and uses
+no randomness, so the live service and `alert-router replay` of a recorded stream make the same
+decisions, byte for byte. Outputs are notifications (what people are told) and decision events
+(the timeline, each with its reason).
+
+Alerts. An alert *instance* is (fingerprint, startsAt). Deliveries are snapshots that repeat
+alerts many times (group re-sends, HA replicas); a re-sent instance only refreshes `last_seen`,
+a resolved one ends it for good (a stale "firing" re-send never reopens it), and a new startsAt
+under the same fingerprint is a new instance that is judged afresh. Each new instance is
+classified once by the rule set: the entity it concerns, whether a failure there propagates to
+dependents, its grace (`escalate_after`), how long it may outlive a root as a symptom, urgency.
+
+Failing entities. An entity is failing while it has a firing alert whose rule propagates, while
+it is the root of an open inferred incident, or when it is a group (a Service, cluster DNS,
+the apiserver) all of whose members are failing.
+
+Attribution. An alert on entity E is a *symptom* when something E depends on is failing
+(`router.reach`: hard edges, and a group's members only from E itself). Its incident is that
+failing entity's incident; the path is the dependency chain from E to the incident's root.
+Among several explanations the deepest root wins, then the one that explains more. An alert
+nothing explains is a *root*: it opens (or joins) the incident of its own entity. An alert with
+no entity at all is its own root: we never hide what we do not understand.
+
+Symptoms before causes. Causes routinely fire minutes after their symptoms (TargetDown `for:
+10m` before KubeNodeNotReady `for: 15m`). So nothing pages before its grace, and whenever an
+entity starts failing, every open incident whose root depends on it is re-judged: it merges into
+the cause's incident. If the merged incident had already paged, it is resolved with a reason
+pointing at the survivor; if the survivor had not paged but the merged one had, the paged
+incident survives instead and its root is re-attributed (one human, one thread).
+
+Hidden roots (`router.inference`): when unexplained incidents share a node, a zone or cluster
+DNS that has no alert of its own, an incident is raised on that dependency with the evidence as
+its symptoms; a real alert on it later becomes its root alert.
+
+Escalate only what did not heal. When its grace ends, an incident whose root still fires pages
+(urgency `page`) with the highest severity of its alerts, or posts a notice (urgency `notice`);
+`quiet` alerts (info/none) never page by themselves but still explain others, and an incident
+pages as soon as an alert of page urgency joins it after its grace. A root that resolves within
+its grace makes the incident *recovered*; if it stays quiet for `reopen_window` a notice closes
+the incident. A root entity that fires `flap_threshold` times within `flap_window` pages as
+flapping: flapping is not healing.
+
+Symptoms outlive roots. After a root resolves, its still-firing symptoms stay attached for
+their rule's `outlive_root` (burn-rate alerts lag for their window), then detach and are judged
+afresh as alerts of their own. An escalated incident resolves when its root and all attached
+symptoms are gone; a notice or a resolve closes the incident.
+
+Watchdog. Heartbeat alerts never page; their absence does: resolved, or not re-sent for
+`heartbeat_timeout`, pages "alerting pipeline down" on `pipeline/<cluster>/alerting-pipeline`.
+`finish()` (end of a recording) stops the absence check.
+
+Incident lifecycle
+==================
+States: OPEN (within or past grace, not escalated), PAGED, RECOVERED (root resolved while
+OPEN), RESOLVING (root resolved while PAGED), CLOSED, MERGED. Every transition goes through
+`TRANSITIONS`; any other move is a bug and raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from router.events import AlertRef, Event, Notification, SymptomRef
+from router.inference import Evidence, infer
+from router.model import AlertPayload, Delivery, format_time, parse_time
+from router.reach import Reach
+from router.settings import EngineSettings
+from rules.ruleset import Classification, RuleSet
+from rules.schema import severity_rank
+from topology import entities
+from topology.graph import Topology
+
+
+class State(StrEnum):
+    OPEN = "open"
+    PAGED = "paged"
+    RECOVERED = "recovered"
+    RESOLVING = "resolving"
+    CLOSED = "closed"
+    MERGED = "merged"
+
+
+# (state, trigger) -> new state. The one table of the incident lifecycle.
+TRANSITIONS: dict[tuple[State, str], State] = {
+    (State.OPEN, "escalate"): State.PAGED,
+    (State.OPEN, "root_resolved"): State.RECOVERED,
+    (State.OPEN, "merged"): State.MERGED,
+    (State.OPEN, "human_resolve"): State.CLOSED,
+    (State.RECOVERED, "root_refired"): State.OPEN,
+    (State.RECOVERED, "escalate"): State.PAGED,  # flapping
+    (State.RECOVERED, "settled"): State.CLOSED,  # with a notice
+    (State.RECOVERED, "merged"): State.MERGED,
+    (State.RECOVERED, "human_resolve"): State.CLOSED,
+    (State.PAGED, "root_resolved"): State.RESOLVING,
+    (State.PAGED, "merged"): State.MERGED,
+    (State.PAGED, "human_resolve"): State.CLOSED,
+    (State.PAGED, "restored"): State.CLOSED,  # a lost heartbeat came back
+    (State.RESOLVING, "root_refired"): State.PAGED,
+    (State.RESOLVING, "settled"): State.CLOSED,  # with a resolve
+    (State.RESOLVING, "merged"): State.MERGED,
+    (State.RESOLVING, "human_resolve"): State.CLOSED,
+}
+
+LIVE_STATES = frozenset({State.OPEN, State.PAGED, State.RECOVERED, State.RESOLVING})
+URGENCY_RANK = {"quiet": 0, "notice": 1, "page": 2}
+
+
+@dataclass(slots=True)
+class AlertState:
+    fingerprint: str
+    starts_at: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    generator_url: str
+    cls: Classification
+    entity: str
+    first_seen: datetime
+    last_seen: datetime
+    firing: bool = True
+    resolved_at: datetime | None = None
+    ends_at: str | None = None
+    incident: str | None = None
+    path: tuple[str, ...] = ()
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "")
+
+    def ref(self) -> AlertRef:
+        return AlertRef(self.fingerprint, self.alertname, self.labels)
+
+
+@dataclass(slots=True)
+class Incident:
+    id: str
+    root: str
+    opened_at: datetime
+    grace_until: datetime
+    inferred: bool = False
+    inferred_reason: str = ""
+    state: State = State.OPEN
+    alerts: dict[str, None] = field(default_factory=dict)  # ordered set of fingerprints
+    paged_at: datetime | None = None
+    noticed: bool = False
+    flapping: bool = False
+    root_resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    merged_into: str | None = None
+    acknowledged_by: str | None = None
+    silenced_by: str | None = None
+    notified: dict[str, None] = field(default_factory=dict)  # symptoms already told to people
+    pending: dict[str, None] = field(default_factory=dict)  # symptoms to tell in the next update
+    pending_reasons: list[str] = field(default_factory=list)
+    severity_told: str | None = None
+    seq: int = 0
+
+
+class Engine:
+    def __init__(
+        self, topology: Topology, rules: RuleSet, settings: EngineSettings | None = None
+    ) -> None:
+        self.topology = topology
+        self.rules = rules
+        self.settings = settings or EngineSettings()
+        self.reach = Reach(topology)
+        self.alerts: dict[str, AlertState] = {}  # fingerprint -> latest instance
+        self._resolved_instances: dict[tuple[str, str], datetime] = {}
+        self._incidents: dict[str, Incident] = {}
+        self._by_root: dict[str, str] = {}  # root entity -> live incident id
+        self._failing: dict[str, int] = {}  # entity -> number of firing propagating alerts
+        self._entity_alerts: dict[str, dict[str, None]] = {}  # entity -> firing fingerprints
+        self._watchers: dict[str, dict[str, None]] = {}  # entity -> live incidents whose root reaches it
+        self._group_watch: dict[str, dict[str, None]] = {}  # group entity -> watching incidents
+        self._changed: dict[str, None] = {}  # entities that started failing since the last settle
+        self._dirty: dict[str, None] = {}  # escalated incidents with something new to tell
+        self._new_roots = False
+        self._flaps: dict[str, list[datetime]] = {}
+        self._heartbeats: dict[str, datetime] = {}  # fingerprint -> last seen
+        self._heartbeat_checks = True
+        self._timers: list[tuple[datetime, int, str, tuple[Any, ...]]] = []
+        self._timer_seq = 0
+        self._events: list[Event] = []
+        self._out: list[Notification] = []
+        self._clock: datetime | None = None
+        self._group_cache: dict[str, bool] = {}
+        self.counters: dict[str, int] = {
+            "deliveries": 0,
+            "alerts_received": 0,
+            "duplicates": 0,
+            "stale": 0,
+            "instances": 0,
+            "symptoms": 0,
+            "pages": 0,
+            "notices": 0,
+            "updates": 0,
+            "resolves": 0,
+        }
+
+    # ---------------------------------------------------------------- inputs
+
+    def ingest(self, delivery: Delivery, now: datetime) -> list[Notification]:
+        self._advance(now)
+        self.counters["deliveries"] += 1
+        for alert in delivery.payload.alerts:
+            self.counters["alerts_received"] += 1
+            self._observe(alert, now)
+        self._settle(now)
+        return self._take()
+
+    def tick(self, now: datetime) -> list[Notification]:
+        self._advance(now)
+        self._settle(now)
+        return self._take()
+
+    def finish(self, now: datetime) -> list[Notification]:
+        """End of a recording: stop the heartbeat check, run timers until nothing is pending."""
+        self._heartbeat_checks = False
+        self._advance(now)
+        limit = now + self.settings.drain_limit
+        while self._timers and self._timers[0][0] <= limit:
+            self._advance(self._timers[0][0])
+        self._settle(self._clock or now)
+        return self._take()
+
+    def act(
+        self, incident_id: str, action: str, user: str, now: datetime, note: str = ""
+    ) -> list[Notification]:
+        """A human acted on an incident: acknowledge, resolve or silence."""
+        self._advance(now)
+        incident = self._incidents[incident_id]
+        while incident.state == State.MERGED and incident.merged_into:
+            incident = self._incidents[incident.merged_into]
+        who = user or "someone"
+        if action == "acknowledge":
+            incident.acknowledged_by = who
+            self._event(now, "acknowledged", incident, user=who, note=note)
+            if incident.state == State.PAGED:
+                self._queue_update(incident, f"acknowledged by {who}")
+        elif action == "silence":
+            incident.silenced_by = who
+            self._event(now, "silenced", incident, user=who, note=note)
+            if incident.state == State.PAGED:
+                self._queue_update(incident, f"silenced by {who}" + (f" ({note})" if note else ""))
+        elif action == "resolve":
+            if incident.state in LIVE_STATES:
+                was_paged = incident.state in (State.PAGED, State.RESOLVING)
+                self._event(now, "human_resolved", incident, user=who, note=note)
+                self._transition(incident, "human_resolve", now)
+                if was_paged:
+                    self._notify(now, "resolve", incident, (), f"resolved by {who}")
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        self._settle(now)
+        return self._take()
+
+    def drain_events(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    def next_deadline(self) -> datetime | None:
+        return self._timers[0][0] if self._timers else None
+
+    # ------------------------------------------------------------ alert intake
+
+    def _observe(self, payload: AlertPayload, now: datetime) -> None:
+        fp = payload.fingerprint
+        current = self.alerts.get(fp)
+        same_instance = current is not None and current.starts_at == payload.startsAt
+        if payload.status == "firing":
+            if current is not None and current.firing:
+                # A re-send, or Prometheus restarted and reported a new startsAt: same alert.
+                self.counters["duplicates"] += 1
+                current.last_seen = now
+                current.starts_at = payload.startsAt
+                if current.cls.heartbeat:
+                    self._heartbeat_seen(current, now)
+                return
+            if same_instance or (fp, payload.startsAt) in self._resolved_instances:
+                self.counters["stale"] += 1  # firing re-sent after we saw it resolve
+                return
+            self._fire(self._new_instance(payload, now), now)
+            return
+        # resolved
+        if current is not None and same_instance and current.firing:
+            current.ends_at = payload.endsAt
+            self._resolve(current, now)
+        elif current is not None and current.firing and parse_time(payload.endsAt):
+            # Resolved under a startsAt we did not see (restart of Prometheus): it ends ours.
+            current.ends_at = payload.endsAt
+            self._resolve(current, now)
+        else:
+            self.counters["duplicates"] += 1
+            self._resolved_instances.setdefault((fp, payload.startsAt), now)
+
+    def _new_instance(self, payload: AlertPayload, now: datetime) -> AlertState:
+        labels = dict(payload.labels)
+        cls = self.rules.classify(labels, self.topology)
+        entity = cls.entity or entities.entity(
+            "alert", entities.cluster_of(labels), f"{labels.get('alertname', 'alert')}-{payload.fingerprint}"
+        )
+        self.counters["instances"] += 1
+        return AlertState(
+            fingerprint=payload.fingerprint,
+            starts_at=payload.startsAt,
+            labels=labels,
+            annotations=dict(payload.annotations),
+            generator_url=payload.generatorURL,
+            cls=cls,
+            entity=entity,
+            first_seen=now,
+            last_seen=now,
+        )
+
+    def _fire(self, alert: AlertState, now: datetime) -> None:
+        self.alerts[alert.fingerprint] = alert
+        self._event(
+            now,
+            "alert_fired",
+            None,
+            fingerprint=alert.fingerprint,
+            alertname=alert.alertname,
+            entity=alert.entity,
+            severity=alert.cls.severity,
+            rule=alert.cls.rule,
+            mapped=alert.cls.how,
+            starts_at=alert.starts_at,
+        )
+        if alert.cls.heartbeat:
+            self._heartbeat_seen(alert, now)
+            return
+        self._entity_alerts.setdefault(alert.entity, {})[alert.fingerprint] = None
+        if alert.cls.propagates:
+            count = self._failing.get(alert.entity, 0)
+            self._failing[alert.entity] = count + 1
+            if count == 0:
+                self._mark_changed(alert.entity)
+        self._place(alert, now)
+
+    def _resolve(self, alert: AlertState, now: datetime) -> None:
+        alert.firing = False
+        alert.resolved_at = now
+        self._resolved_instances[(alert.fingerprint, alert.starts_at)] = now
+        self._event(
+            now,
+            "alert_resolved",
+            alert.incident,
+            fingerprint=alert.fingerprint,
+            alertname=alert.alertname,
+            entity=alert.entity,
+            ends_at=alert.ends_at,
+        )
+        if alert.cls.heartbeat:
+            self._heartbeat_lost(alert, now, "the Watchdog alert resolved")
+            return
+        firing_here = self._entity_alerts.get(alert.entity)
+        if firing_here is not None:
+            firing_here.pop(alert.fingerprint, None)
+            if not firing_here:
+                del self._entity_alerts[alert.entity]
+        if alert.cls.propagates:
+            count = self._failing.get(alert.entity, 0) - 1
+            if count <= 0:
+                self._failing.pop(alert.entity, None)
+            else:
+                self._failing[alert.entity] = count
+            self._group_cache.clear()
+        incident = self._incidents.get(alert.incident or "")
+        if incident is not None and incident.state in LIVE_STATES:
+            self._after_alert_resolved(incident, alert, now)
+
+    # ------------------------------------------------------------- attribution
+
+    def _is_failing(self, entity: str) -> bool:
+        if self._failing.get(entity):
+            return True
+        incident_id = self._by_root.get(entity)
+        if incident_id is not None:
+            incident = self._incidents[incident_id]
+            if incident.inferred and incident.state in (State.OPEN, State.PAGED):
+                return True
+        return self._group_failing(entity)
+
+    def _group_failing(self, group: str) -> bool:
+        cached = self._group_cache.get(group)
+        if cached is not None:
+            return cached
+        members = self.reach.members(group)
+        result = bool(members) and all(self._member_failing(m) for m in members)
+        self._group_cache[group] = result
+        return result
+
+    def _member_failing(self, member: str) -> bool:
+        if self._failing.get(member):
+            return True
+        return any(self._failing.get(r.entity) for r in self.reach.of(member) if not r.via_redundant)
+
+    def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
+        """The incident that explains a failure of `entity`, and the path to its root."""
+        best: tuple[tuple[int, int, str], Incident, tuple[str, ...]] | None = None
+        for reached in self.reach.of(entity):
+            if not self._is_failing(reached.entity):
+                continue
+            found = self._incident_of_failing(reached.entity)
+            if found is None:
+                continue
+            incident, tail = found
+            if incident.root == entity:
+                continue  # a group of which we are a member: not an explanation of ourselves
+            path = reached.path + tail[1:]
+            if len(set(path)) != len(path):
+                continue  # a cycle through ourselves explains nothing
+            score = (-len(path), -len(incident.alerts), incident.id)
+            if best is None or score < best[0]:
+                best = (score, incident, path)
+        if best is None:
+            return None
+        return best[1], best[2]
+
+    def _incident_of_failing(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
+        """For a failing entity: the live incident its failure belongs to, and the path from it."""
+        for fp in self._entity_alerts.get(entity, ()):
+            alert = self.alerts[fp]
+            if not alert.cls.propagates:
+                continue
+            incident = self._incidents.get(alert.incident or "")
+            if incident is not None and incident.state in LIVE_STATES:
+                return incident, alert.path or (entity,)
+        incident_id = self._by_root.get(entity)
+        if incident_id is not None and self._incidents[incident_id].state in LIVE_STATES:
+            return self._incidents[incident_id], (entity,)
+        if self._group_failing(entity):
+            return self._group_incident(entity)
+        return None
+
+    def _group_incident(self, group: str) -> tuple[Incident, tuple[str, ...]] | None:
+        """All members of a group fail: one incident explains them all, or the group is a root."""
+        tails: list[tuple[Incident, tuple[str, ...]]] = []
+        for member in self.reach.members(group):
+            explained = self._incident_of_failing(member) if self._failing.get(member) else None
+            if explained is None:
+                explained = self._explanation(member)
+            if explained is None:
+                break
+            tails.append((explained[0], (member, *explained[1][1:]) if explained[1] else (member,)))
+        if tails and len({t[0].id for t in tails}) == 1 and len(tails) == len(self.reach.members(group)):
+            incident, tail = tails[0]
+            return incident, (group, *tail)
+        # Members fail for different reasons, or on their own: the group itself is the root.
+        now = self._clock_now()
+        members = self.reach.members(group)
+        incident = self._open_incident(
+            group, now, inferred=True, reason=f"all {len(members)} members of it are failing"
+        )
+        self._mark_changed(group)
+        for member in members:
+            own = self._by_root.get(member)
+            if own is not None and own != incident.id and self._incidents[own].state in LIVE_STATES:
+                self._merge(self._incidents[own], incident, (member, group), now)
+        return incident, (group,)
+
+    def _place(self, alert: AlertState, now: datetime) -> None:
+        """Attach a new alert to the incident that explains it, or to its own entity's incident."""
+        explained = self._explanation(alert.entity)
+        if explained is not None:
+            incident, path = explained
+            self._attach(incident, alert, path, now)
+            return
+        incident_id = self._by_root.get(alert.entity)
+        if incident_id is not None and self._incidents[incident_id].state in LIVE_STATES:
+            incident = self._incidents[incident_id]
+        else:
+            incident = self._open_incident(alert.entity, now, grace=alert.cls.escalate_after)
+        self._attach(incident, alert, (alert.entity,), now)
+
+    def _attach(self, incident: Incident, alert: AlertState, path: tuple[str, ...], now: datetime) -> None:
+        alert.incident = incident.id
+        alert.path = path
+        incident.alerts[alert.fingerprint] = None
+        is_root = alert.entity == incident.root
+        if is_root:
+            self._event(
+                now,
+                "root_alert",
+                incident,
+                fingerprint=alert.fingerprint,
+                alertname=alert.alertname,
+                entity=alert.entity,
+                reason=self._why_root(alert),
+            )
+            self._root_fired(incident, alert, now)
+        else:
+            self.counters["symptoms"] += 1
+            self._event(
+                now,
+                "symptom_attached",
+                incident,
+                fingerprint=alert.fingerprint,
+                alertname=alert.alertname,
+                entity=alert.entity,
+                path=list(path),
+                reason=f"{alert.entity} depends on {incident.root}",
+            )
+            if incident.state in (State.RECOVERED, State.RESOLVING) and alert.firing:
+                self._schedule(now + alert.cls.outlive_root, "hold", (incident.id, alert.fingerprint))
+        if incident.state in (State.PAGED, State.RESOLVING):
+            self._dirty[incident.id] = None
+            if not is_root and alert.fingerprint not in incident.notified:
+                incident.pending[alert.fingerprint] = None
+        self._maybe_escalate(incident, now)
+
+    def _why_root(self, alert: AlertState) -> str:
+        if alert.cls.entity is None:
+            return "no entity could be identified from its labels: it stands on its own"
+        return f"nothing {alert.entity} depends on is failing"
+
+    def _root_fired(self, incident: Incident, alert: AlertState, now: datetime) -> None:
+        history = self._flaps.setdefault(incident.root, [])
+        history.append(now)
+        horizon = now - self.settings.flap_window
+        while history and history[0] < horizon:
+            history.pop(0)
+        if incident.state in (State.RECOVERED, State.RESOLVING):
+            self._event(now, "root_refired", incident, reason="its root fired again")
+            if incident.state == State.RECOVERED:
+                # It healed once: give it a fresh grace; flapping pages without waiting for it.
+                incident.grace_until = now + alert.cls.escalate_after
+                self._schedule(incident.grace_until, "grace", (incident.id,))
+            self._transition(incident, "root_refired", now)
+            incident.root_resolved_at = None
+        if len(history) >= self.settings.flap_threshold and not incident.flapping:
+            incident.flapping = True
+            self._event(
+                now,
+                "flapping",
+                incident,
+                reason=f"fired {len(history)} times within {_span(self.settings.flap_window)}",
+            )
+            if incident.state == State.PAGED:
+                self._queue_update(incident, f"flapping: fired {len(history)} times")
+
+    # -------------------------------------------------------------- incidents
+
+    def _clock_now(self) -> datetime:
+        assert self._clock is not None
+        return self._clock
+
+    def _open_incident(
+        self,
+        root: str,
+        now: datetime,
+        *,
+        grace: timedelta | None = None,
+        inferred: bool = False,
+        reason: str = "",
+    ) -> Incident:
+        existing = self._by_root.get(root)
+        if existing is not None and self._incidents[existing].state in LIVE_STATES:
+            return self._incidents[existing]
+        if grace is None:
+            grace = self.settings.inference.escalate_after
+        incident = Incident(
+            id=self._incident_id(root, now),
+            root=root,
+            opened_at=now,
+            grace_until=now + grace,
+            inferred=inferred,
+            inferred_reason=reason,
+        )
+        self._incidents[incident.id] = incident
+        self._by_root[root] = incident.id
+        self._new_roots = True
+        for reached in self.reach.of(root):
+            self._watchers.setdefault(reached.entity, {})[incident.id] = None
+            if self.reach.members(reached.entity):
+                self._group_watch.setdefault(reached.entity, {})[incident.id] = None
+        self._event(
+            now,
+            "root_inferred" if inferred else "incident_opened",
+            incident,
+            entity=root,
+            grace_until=format_time(incident.grace_until),
+            reason=reason or "no failing dependency explains it",
+        )
+        self._schedule(incident.grace_until, "grace", (incident.id,))
+        return incident
+
+    def _incident_id(self, root: str, now: datetime) -> str:
+        salt = 0
+        while True:
+            digest = hashlib.sha256(f"{root}|{format_time(now)}|{salt}".encode()).hexdigest()
+            candidate = f"inc-{digest[:6]}"
+            if candidate not in self._incidents:
+                return candidate
+            salt += 1
+
+    def _transition(self, incident: Incident, trigger: str, now: datetime) -> None:
+        key = (incident.state, trigger)
+        if key not in TRANSITIONS:
+            raise RuntimeError(f"incident {incident.id}: no transition {trigger!r} from {incident.state}")
+        incident.state = TRANSITIONS[key]
+        if incident.state not in LIVE_STATES:
+            incident.closed_at = now
+            if self._by_root.get(incident.root) == incident.id:
+                del self._by_root[incident.root]
+            for reached in self.reach.of(incident.root):
+                watchers = self._watchers.get(reached.entity)
+                if watchers is not None:
+                    watchers.pop(incident.id, None)
+                group = self._group_watch.get(reached.entity)
+                if group is not None:
+                    group.pop(incident.id, None)
+
+    def _root_firing(self, incident: Incident) -> bool:
+        if incident.inferred:
+            return any(self.alerts[fp].firing for fp in incident.alerts)
+        return any(
+            self.alerts[fp].firing and self.alerts[fp].entity == incident.root for fp in incident.alerts
+        )
+
+    def _urgency(self, incident: Incident) -> str:
+        best = "quiet"
+        for fp in incident.alerts:
+            urgency = self.alerts[fp].cls.urgency
+            if URGENCY_RANK.get(urgency, 2) > URGENCY_RANK[best]:
+                best = urgency
+        return best
+
+    def _severity(self, incident: Incident) -> str:
+        best = "none"
+        for fp in incident.alerts:
+            severity = self.alerts[fp].cls.severity
+            if severity_rank(severity) > severity_rank(best):
+                best = severity
+        return best
+
+    def _maybe_escalate(self, incident: Incident, now: datetime) -> None:
+        if incident.state not in (State.OPEN, State.RECOVERED):
+            return
+        flapping = incident.flapping
+        if not flapping and (incident.state != State.OPEN or now < incident.grace_until):
+            return
+        if not flapping and not self._root_firing(incident):
+            return
+        urgency = self._urgency(incident)
+        if urgency == "page":
+            self._page(incident, now)
+        elif urgency == "notice" and not incident.noticed and incident.state == State.OPEN:
+            incident.noticed = True
+            self._notify(now, "notice", incident, self._symptoms(incident), self._page_reason(incident, now))
+
+    def _page(self, incident: Incident, now: datetime) -> None:
+        self._transition(incident, "escalate", now)
+        incident.paged_at = now
+        symptoms = self._symptoms(incident)
+        reason = self._page_reason(incident, now)
+        self._event(now, "paged", incident, severity=self._severity(incident), reason=reason)
+        incident.notified.update((s.fingerprint, None) for s in symptoms)
+        incident.pending.clear()
+        incident.pending_reasons.clear()
+        incident.severity_told = self._severity(incident)
+        self._notify(now, "page", incident, symptoms, reason)
+        if not self._root_firing(incident):
+            # Paged for flapping while the root is momentarily resolved.
+            self._root_resolved(incident, now)
+
+    def _symptoms(self, incident: Incident, only: Iterable[str] | None = None) -> tuple[SymptomRef, ...]:
+        chosen = incident.alerts if only is None else only
+        out = []
+        for fp in chosen:
+            alert = self.alerts[fp]
+            if alert.entity == incident.root or alert.incident != incident.id:
+                continue
+            out.append(SymptomRef(fp, alert.alertname, alert.entity, alert.path))
+        return tuple(out)
+
+    def _primary_root_alert(self, incident: Incident) -> AlertState | None:
+        roots = [self.alerts[fp] for fp in incident.alerts if self.alerts[fp].entity == incident.root]
+        if not roots:
+            return None
+        roots.sort(key=lambda a: (not a.firing, -severity_rank(a.cls.severity), a.first_seen, a.fingerprint))
+        return roots[0]
+
+    def _page_reason(self, incident: Incident, now: datetime) -> str:
+        root_alert = self._primary_root_alert(incident)
+        symptoms = self._symptoms(incident)
+        if incident.inferred and root_alert is None:
+            head = f"{_describe(incident.root)} inferred as root cause: {incident.inferred_reason}"
+        elif root_alert is not None:
+            head = f"{root_alert.alertname} on {_describe(incident.root)}"
+        else:
+            head = f"{_describe(incident.root)} is failing"
+        if incident.flapping:
+            head += f"; flapping: fired {len(self._flaps.get(incident.root, []))} times " + (
+                f"within {_span(self.settings.flap_window)}"
+            )
+        else:
+            head += f"; still firing after {_span(now - incident.opened_at)}"
+        if symptoms:
+            kinds = _count_kinds(s.entity for s in symptoms)
+            head += f"; {len(symptoms)} alerts on what depends on it are its symptoms ({kinds})"
+        return head
+
+    def _queue_update(self, incident: Incident, reason: str) -> None:
+        incident.pending_reasons.append(reason)
+        self._dirty[incident.id] = None
+
+    def _after_alert_resolved(self, incident: Incident, alert: AlertState, now: datetime) -> None:
+        if incident.state in (State.OPEN, State.PAGED) and not self._root_firing(incident):
+            self._root_resolved(incident, now)
+        self._maybe_settle(incident, now)
+
+    def _root_resolved(self, incident: Incident, now: datetime) -> None:
+        incident.root_resolved_at = now
+        self._event(now, "root_recovered", incident, reason="its root stopped firing")
+        self._transition(incident, "root_resolved", now)
+        self._schedule(now + self.settings.reopen_window, "reopen", (incident.id, format_time(now)))
+        for fp in incident.alerts:
+            alert = self.alerts[fp]
+            if alert.firing and alert.entity != incident.root:
+                self._schedule(now + alert.cls.outlive_root, "hold", (incident.id, fp))
+        self._group_cache.clear()
+
+    def _maybe_settle(self, incident: Incident, now: datetime) -> None:
+        """Close a recovered/resolving incident once its root stayed quiet and nothing fires."""
+        if incident.state not in (State.RECOVERED, State.RESOLVING):
+            return
+        if incident.root_resolved_at is None or now < incident.root_resolved_at + self.settings.reopen_window:
+            return
+        if any(self.alerts[fp].firing for fp in incident.alerts):
+            return
+        was_paged = incident.state == State.RESOLVING
+        duration = _span(now - incident.opened_at)
+        self._transition(incident, "settled", now)
+        if was_paged:
+            self._event(now, "resolved", incident, reason=f"root and symptoms resolved after {duration}")
+            self._notify(now, "resolve", incident, (), f"root and all symptoms resolved; lasted {duration}")
+        else:
+            reason = self._recovery_reason(incident)
+            self._event(now, "noticed", incident, reason=reason)
+            if self._urgency(incident) != "quiet":
+                self._notify(now, "notice", incident, self._symptoms(incident), reason)
+
+    def _recovery_reason(self, incident: Incident) -> str:
+        root_alert = self._primary_root_alert(incident)
+        what = root_alert.alertname if root_alert else "failure"
+        resolved = incident.root_resolved_at or incident.opened_at
+        lasted = _span(resolved - incident.opened_at)
+        symptoms = self._symptoms(incident)
+        text = f"{what} on {_describe(incident.root)} recovered by itself after {lasted}, within its grace"
+        if symptoms:
+            text += f"; {len(symptoms)} symptoms went with it"
+        return text
+
+    def _detach(self, incident: Incident, alert: AlertState, now: datetime) -> None:
+        """A symptom outlived its root's hold: judge it afresh as an alert of its own."""
+        incident.alerts.pop(alert.fingerprint, None)
+        incident.pending.pop(alert.fingerprint, None)
+        self._event(
+            now,
+            "symptom_detached",
+            incident,
+            fingerprint=alert.fingerprint,
+            alertname=alert.alertname,
+            entity=alert.entity,
+            reason=f"still firing {_span(alert.cls.outlive_root)} after its root recovered",
+        )
+        alert.incident = None
+        alert.path = ()
+        self._place(alert, now)
+
+    def _merge(self, source: Incident, target: Incident, bridge: tuple[str, ...], now: datetime) -> None:
+        """`source`'s root turned out to depend on `target`'s root through `bridge`."""
+        if source.state in (State.PAGED, State.RESOLVING) and target.state not in (
+            State.PAGED,
+            State.RESOLVING,
+        ):
+            self._adopt(source, target, bridge, now)
+            return
+        moved: list[str] = []
+        for fp in list(source.alerts):
+            alert = self.alerts[fp]
+            alert.path = alert.path + bridge[1:] if alert.path else bridge
+            alert.incident = target.id
+            target.alerts[fp] = None
+            moved.append(fp)
+            if target.state in (State.PAGED, State.RESOLVING) and fp not in target.notified:
+                target.pending[fp] = None
+                self._dirty[target.id] = None
+        source.alerts.clear()
+        source.merged_into = target.id
+        self._event(
+            now,
+            "merged",
+            source,
+            into=target.id,
+            path=list(bridge),
+            reason=f"{source.root} depends on {target.root}, which is failing",
+        )
+        was_paged = source.state in (State.PAGED, State.RESOLVING)
+        self._transition(source, "merged", now)
+        self._event(now, "absorbed", target, incident_merged=source.id, alerts=len(moved))
+        if was_paged:
+            self._notify(now, "resolve", source, (), f"merged into {target.id}: {_describe(target.root)} is the root cause")
+            self._queue_update(target, f"incident {source.id} merged in")
+        if target.state in (State.RECOVERED, State.RESOLVING):
+            for fp in moved:
+                if self.alerts[fp].firing:
+                    self._schedule(now + self.alerts[fp].cls.outlive_root, "hold", (target.id, fp))
+        self._maybe_escalate(target, now)
+
+    def _adopt(self, paged: Incident, cause: Incident, bridge: tuple[str, ...], now: datetime) -> None:
+        """A paged incident found its cause in an unpaged one: keep the paged incident (one page,
+        one thread) and re-attribute its root to the cause."""
+        old_root = paged.root
+        for fp in list(paged.alerts):
+            alert = self.alerts[fp]
+            alert.path = alert.path + bridge[1:] if alert.path else bridge
+            if fp not in paged.notified:
+                paged.pending[fp] = None
+        for fp in list(cause.alerts):
+            alert = self.alerts[fp]
+            alert.incident = paged.id
+            paged.alerts[fp] = None
+            if alert.entity != cause.root:
+                paged.pending[fp] = None
+        cause.alerts.clear()
+        cause.merged_into = paged.id
+        self._transition(cause, "merged", now)
+        # Re-index the surviving incident under its new root.
+        for reached in self.reach.of(old_root):
+            watchers = self._watchers.get(reached.entity)
+            if watchers is not None:
+                watchers.pop(paged.id, None)
+        if self._by_root.get(old_root) == paged.id:
+            del self._by_root[old_root]
+        paged.root = cause.root
+        paged.inferred = cause.inferred
+        paged.inferred_reason = cause.inferred_reason
+        self._by_root[paged.root] = paged.id
+        for reached in self.reach.of(paged.root):
+            self._watchers.setdefault(reached.entity, {})[paged.id] = None
+        for fp in paged.alerts:
+            if self.alerts[fp].entity == old_root:
+                paged.pending[fp] = None
+        self._event(
+            now,
+            "root_reattributed",
+            paged,
+            old_root=old_root,
+            new_root=paged.root,
+            absorbed=cause.id,
+            path=list(bridge),
+            reason=f"{old_root} depends on {paged.root}, which is failing",
+        )
+        self._queue_update(paged, f"root cause re-attributed to {_describe(paged.root)}")
+        if paged.state == State.RESOLVING and self._root_firing(paged):
+            self._transition(paged, "root_refired", now)
+
+    # -------------------------------------------------------- settle & infer
+
+    def _mark_changed(self, entity: str) -> None:
+        self._changed[entity] = None
+        self._group_cache.clear()
+
+    def _settle(self, now: datetime) -> None:
+        """After inputs: re-judge incidents a new failure may explain, infer hidden roots, and
+        tell people what changed (one update per incident per burst)."""
+        for _ in range(8):
+            changed = list(self._changed)
+            self._changed.clear()
+            if changed:
+                self._rejudge(changed, now)
+            if self._new_roots:
+                self._new_roots = False
+                self._infer(now)
+            if not self._changed and not self._new_roots:
+                break
+        self._flush_updates(now)
+
+    def _rejudge(self, changed: list[str], now: datetime) -> None:
+        candidates: dict[str, None] = {}
+        for entity in changed:
+            candidates.update(self._watchers.get(entity, {}))
+        for watchers in self._group_watch.values():
+            candidates.update(watchers)
+        for incident_id in sorted(candidates, key=lambda i: (self._incidents[i].opened_at, i)):
+            incident = self._incidents[incident_id]
+            if incident.state not in LIVE_STATES:
+                continue
+            explained = self._explanation(incident.root)
+            if explained is None:
+                continue
+            target, bridge = explained
+            if target.id == incident.id:
+                continue
+            self._merge(incident, target, bridge, now)
+
+    def _infer(self, now: datetime) -> None:
+        evidence = [
+            Evidence(incident.id, incident.root)
+            for incident in self._incidents.values()
+            if incident.state in (State.OPEN, State.PAGED)
+            and not incident.inferred
+            and incident.root in self.topology
+        ]
+        if len(evidence) < 2:
+            return
+        found = infer(evidence, self.topology, self.reach, self._is_failing, self.settings.inference)
+        for inferred in found:
+            incident = self._open_incident(inferred.entity, now, inferred=True, reason=inferred.reason)
+            self._mark_changed(inferred.entity)
+            for item in inferred.evidence:
+                source = self._incidents[item.incident]
+                if source.state not in LIVE_STATES:
+                    continue
+                bridge = next(
+                    (r.path for r in self.reach.of(source.root) if r.entity == incident.root),
+                    (source.root, incident.root),
+                )
+                self._merge(source, incident, bridge, now)
+
+    def _flush_updates(self, now: datetime) -> None:
+        dirty, self._dirty = self._dirty, {}
+        for incident_id in dirty:
+            incident = self._incidents[incident_id]
+            if incident.state not in (State.PAGED, State.RESOLVING):
+                incident.pending.clear()
+                incident.pending_reasons.clear()
+                continue
+            severity = self._severity(incident)
+            raised = severity_rank(severity) > severity_rank(incident.severity_told)
+            if not incident.pending and not incident.pending_reasons and not raised:
+                continue
+            fresh = [fp for fp in incident.pending if self.alerts[fp].incident == incident.id]
+            symptoms = self._symptoms(incident, fresh)
+            reasons = list(dict.fromkeys(incident.pending_reasons))
+            if symptoms:
+                reasons.append(f"{len(symptoms)} more symptoms attached ({_count_kinds(s.entity for s in symptoms)})")
+            if raised:
+                reasons.append(f"severity raised to {severity}")
+                incident.severity_told = severity
+            incident.notified.update((fp, None) for fp in fresh)
+            incident.pending.clear()
+            incident.pending_reasons.clear()
+            if reasons:
+                self._notify(now, "update", incident, symptoms, "; ".join(reasons))
+
+    # ----------------------------------------------------------------- timers
+
+    def _schedule(self, due: datetime, kind: str, args: tuple[Any, ...]) -> None:
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (due, self._timer_seq, kind, args))
+
+    def _advance(self, now: datetime) -> None:
+        if self._clock is None or now > self._clock:
+            self._clock = now
+        while self._timers and self._timers[0][0] <= now:
+            due, _, kind, args = heapq.heappop(self._timers)
+            getattr(self, f"_timer_{kind}")(due, *args)
+            self._settle(due)
+        self._forget_old(now)
+
+    def _timer_grace(self, due: datetime, incident_id: str) -> None:
+        incident = self._incidents[incident_id]
+        if incident.state == State.OPEN:
+            self._event(due, "grace_elapsed", incident, firing=self._root_firing(incident))
+            self._maybe_escalate(incident, due)
+
+    def _timer_reopen(self, due: datetime, incident_id: str, resolved_at: str) -> None:
+        incident = self._incidents[incident_id]
+        if incident.root_resolved_at is None or format_time(incident.root_resolved_at) != resolved_at:
+            return
+        self._maybe_settle(incident, due)
+
+    def _timer_hold(self, due: datetime, incident_id: str, fingerprint: str) -> None:
+        incident = self._incidents[incident_id]
+        alert = self.alerts.get(fingerprint)
+        if (
+            incident.state not in (State.RECOVERED, State.RESOLVING)
+            or alert is None
+            or not alert.firing
+            or alert.incident != incident.id
+            or incident.root_resolved_at is None
+            or due < incident.root_resolved_at + alert.cls.outlive_root
+        ):
+            return
+        self._detach(incident, alert, due)
+        self._maybe_settle(incident, due)
+
+    def _timer_heartbeat(self, due: datetime, fingerprint: str, seen: str) -> None:
+        alert = self.alerts.get(fingerprint)
+        if not self._heartbeat_checks or alert is None or not alert.firing:
+            return
+        if format_time(self._heartbeats.get(fingerprint, alert.last_seen)) != seen:
+            return
+        self._heartbeat_lost(alert, due, f"the Watchdog alert was not received for {_span(self.settings.heartbeat_timeout)}")
+
+    # ------------------------------------------------------------- heartbeat
+
+    def _pipeline_entity(self, alert: AlertState) -> str:
+        return entities.singleton("pipeline", entities.cluster_of(alert.labels))
+
+    def _heartbeat_seen(self, alert: AlertState, now: datetime) -> None:
+        self._heartbeats[alert.fingerprint] = now
+        self._schedule(now + self.settings.heartbeat_timeout, "heartbeat", (alert.fingerprint, format_time(now)))
+        incident_id = self._by_root.get(self._pipeline_entity(alert))
+        if incident_id is None:
+            return
+        incident = self._incidents[incident_id]
+        if incident.state not in LIVE_STATES:
+            return
+        self._event(now, "heartbeat_restored", incident, reason="the Watchdog alert is back")
+        was_paged = incident.state in (State.PAGED, State.RESOLVING)
+        self._transition(incident, "restored", now)
+        if was_paged:
+            self._notify(now, "resolve", incident, (), "the Watchdog alert is back: the alerting pipeline delivers again")
+
+    def _heartbeat_lost(self, alert: AlertState, now: datetime, why: str) -> None:
+        root = self._pipeline_entity(alert)
+        existing = self._by_root.get(root)
+        if existing is not None and self._incidents[existing].state in LIVE_STATES:
+            return
+        incident = self._open_incident(root, now, grace=timedelta(0), reason=why)
+        incident.inferred = True
+        incident.inferred_reason = why
+        self._event(now, "heartbeat_missing", incident, reason=why)
+        self._transition(incident, "escalate", now)
+        incident.paged_at = now
+        incident.severity_told = "critical"
+        reason = f"alerting pipeline down: {why}; alerts may not be reaching the router"
+        self._event(now, "paged", incident, severity="critical", reason=reason)
+        self._notify(now, "page", incident, (), reason, severity="critical")
+
+    # --------------------------------------------------------------- output
+
+    def _notify(
+        self,
+        now: datetime,
+        action: str,
+        incident: Incident,
+        symptoms: tuple[SymptomRef, ...],
+        reason: str,
+        severity: str | None = None,
+    ) -> None:
+        root_alert = self._primary_root_alert(incident)
+        notification = Notification(
+            at=now,
+            action=action,  # type: ignore[arg-type]
+            incident=incident.id,
+            severity=severity or self._severity(incident),
+            root_entity=incident.root,
+            root_alert=root_alert.ref() if root_alert else None,
+            symptoms=symptoms,
+            reason=reason,
+            seq=incident.seq,
+        )
+        incident.seq += 1
+        self.counters[{"page": "pages", "notice": "notices", "update": "updates", "resolve": "resolves"}[action]] += 1
+        self._out.append(notification)
+        self._event(now, "notified", incident, action=action, key=notification.key, reason=reason)
+
+    def _event(self, at: datetime, kind: str, incident: Incident | None, **data: Any) -> None:
+        self._events.append(Event(at, kind, incident.id if incident else None, data))
+
+    def _take(self) -> list[Notification]:
+        out, self._out = self._out, []
+        return out
+
+    def _forget_old(self, now: datetime) -> None:
+        """Bound memory: drop resolved instances and closed incidents' alerts long past."""
+        horizon = now - self.settings.forget_resolved_after
+        if len(self._resolved_instances) > 50_000:
+            self._resolved_instances = {k: v for k, v in self._resolved_instances.items() if v >= horizon}
+
+    # ------------------------------------------------------------- read views
+
+    def incident(self, incident_id: str) -> dict[str, Any] | None:
+        incident = self._incidents.get(incident_id)
+        if incident is None:
+            return None
+        root_alert = self._primary_root_alert(incident)
+        return {
+            "id": incident.id,
+            "state": incident.state.value,
+            "severity": self._severity(incident),
+            "urgency": self._urgency(incident),
+            "root": {"entity": incident.root, "alert": root_alert.ref().to_dict() if root_alert else None},
+            "inferred": incident.inferred,
+            "opened_at": format_time(incident.opened_at),
+            "grace_until": format_time(incident.grace_until),
+            "paged_at": _fmt(incident.paged_at),
+            "root_resolved_at": _fmt(incident.root_resolved_at),
+            "closed_at": _fmt(incident.closed_at),
+            "merged_into": incident.merged_into,
+            "acknowledged_by": incident.acknowledged_by,
+            "silenced_by": incident.silenced_by,
+            "flapping": incident.flapping,
+            "alerts": [self._alert_view(self.alerts[fp]) for fp in incident.alerts],
+            "symptoms": [s.to_dict() for s in self._symptoms(incident)],
+        }
+
+    def incidents(self, state: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for incident in self._incidents.values():
+            if state is not None and incident.state.value != state:
+                continue
+            view = self.incident(incident.id)
+            assert view is not None
+            out.append(view)
+        return out
+
+    def _alert_view(self, alert: AlertState) -> dict[str, Any]:
+        return {
+            "fingerprint": alert.fingerprint,
+            "alertname": alert.alertname,
+            "entity": alert.entity,
+            "severity": alert.cls.severity,
+            "status": "firing" if alert.firing else "resolved",
+            "starts_at": alert.starts_at,
+            "first_seen": format_time(alert.first_seen),
+            "resolved_at": _fmt(alert.resolved_at),
+            "path": list(alert.path),
+            "labels": alert.labels,
+            "annotations": alert.annotations,
+            "generator_url": alert.generator_url,
+            "rule": alert.cls.rule,
+        }
+
+
+def _fmt(value: datetime | None) -> str | None:
+    return format_time(value) if value else None
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s" if seconds else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _describe(entity: str) -> str:
+    kind = entities.kind_of(entity)
+    try:
+        _, cluster, namespace, name = entities.split(entity)
+    except ValueError:
+        return entity
+    if kind == "dns":
+        return "cluster DNS" + ("" if cluster == entities.DEFAULT_CLUSTER else f" ({cluster})")
+    if kind == "pipeline":
+        return "the alerting pipeline"
+    if kind == "node-component":
+        node, _, component = name.rpartition("/")
+        return f"{component} on node {node}"
+    if kind == "alert":
+        return "an alert with no known entity"
+    where = f"{namespace}/{name}" if namespace else name
+    return f"{kind} {where}"
+
+
+def _count_kinds(names: Iterable[str]) -> str:
+    counts: dict[str, int] = {}
+    for name in names:
+        kind = entities.kind_of(name)
+        counts[kind] = counts.get(kind, 0) + 1
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -1,0 +1,48 @@
+"""Engine tuning: every knob of the correlation engine, with the defaults an SRE would pick."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class InferenceSettings(BaseModel):
+    """When several alerting entities share a dependency with no alert of its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # Kinds a hidden root may be inferred on, most specific first.
+    kinds: list[str] = Field(default_factory=lambda: ["node", "zone", "dns"])
+    # Distinct workloads (owners) whose alerts must point at one node before it is blamed.
+    min_workloads_node: int = 2
+    # Distinct alerting nodes in one zone before the zone is blamed.
+    min_nodes_zone: int = 2
+    # Cluster DNS: distinct workloads, spread over at least this many namespaces and nodes.
+    min_workloads_dns: int = 3
+    min_namespaces_dns: int = 2
+    min_nodes_dns: int = 2
+    # A narrower candidate loses to a broader one that covers more than twice its evidence.
+    narrow_share: float = 0.5
+    # Grace before an inferred root pages (it has no rule of its own).
+    escalate_after: timedelta = timedelta(minutes=3)
+
+
+class EngineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inference: InferenceSettings = Field(default_factory=InferenceSettings)
+    # A root that resolves within its grace is "recovered"; if it fires again within this
+    # window the same incident reopens (and counts a flap); otherwise a notice closes it.
+    reopen_window: timedelta = timedelta(minutes=10)
+    # A root entity that fires this many times within flap_window pages as flapping.
+    flap_threshold: int = 3
+    flap_window: timedelta = timedelta(hours=1)
+    # Watchdog-style heartbeat: missing for longer than this pages "alerting pipeline down".
+    # Route the Watchdog to the router with a repeat_interval well below it.
+    heartbeat_timeout: timedelta = timedelta(minutes=15)
+    # In replay, the clock runs on after the last delivery until nothing is pending, at most this.
+    drain_limit: timedelta = timedelta(hours=1)
+    # Resolved alert instances are remembered this long (to drop stale re-sends).
+    forget_resolved_after: timedelta = timedelta(hours=6)

@@ -1,0 +1,129 @@
+"""The rule format: which alerts a rule selects, which entity they concern, and the policy.
+
+A rule file (YAML) looks like:
+
+    defaults:                       # optional, pack-wide
+      escalate_after: {critical: 2m, warning: 5m}
+      outlive_root: 10m
+    rules:
+      - name: node-not-ready
+        match: ['alertname=~"KubeNodeNotReady|KubeNodeUnreachable"']
+        entity: {kind: node, name: "{node}"}
+        propagates: true
+        escalate_after: 2m
+        outlive_root: 10m
+        urgency: page
+    unmapped:
+      - {alertname: KubeCPUOvercommit, reason: "capacity planning, not an outage"}
+
+See docs/rules.md for every field. Validation errors name the file, the rule and the field.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from router.model import parse_duration
+
+Urgency = Literal["page", "notice", "quiet"]
+Severity = Literal["critical", "warning", "info", "none"]
+Lookup = Literal["none", "node-by-instance", "workload-of-pod", "pod-by-ip"]
+
+SEVERITY_ORDER: dict[str, int] = {"none": 0, "info": 1, "warning": 2, "critical": 3}
+
+
+def severity_rank(severity: str | None) -> int:
+    """Unknown severities rank as warning: never hide what we do not understand."""
+    if severity is None:
+        return SEVERITY_ORDER["warning"]
+    return SEVERITY_ORDER.get(severity.lower(), SEVERITY_ORDER["warning"])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str | int | float):
+        return parse_duration(value)
+    raise ValueError("expected a duration such as 30s, 5m or 1h")
+
+
+class EntitySpec(_Strict):
+    """How to name the entity an alert concerns, from its labels.
+
+    `name` and `namespace` are templates over the alert's labels (`{node}`, `{namespace}`).
+    Singleton kinds (dns, apiserver, etcd, scheduler, controller-manager, pipeline, cluster)
+    need no name. `component` makes it a node component (`node/<c>/<node>/<component>`).
+    `via` resolves the rendered name through the topology.
+    """
+
+    kind: str
+    name: str | None = None
+    namespace: str | None = None
+    component: str | None = None
+    via: Lookup = "none"
+
+
+class Rule(_Strict):
+    name: str
+    match: list[str] = Field(min_length=1)
+    # One spec or several alternatives tried in order (first whose labels are present wins).
+    entity: EntitySpec | list[EntitySpec] | None = None
+    propagates: bool = True
+    escalate_after: timedelta | None = None
+    outlive_root: timedelta | None = None
+    urgency: Urgency | None = None
+    heartbeat: bool = False
+    description: str = ""
+
+    _check_durations = field_validator("escalate_after", "outlive_root", mode="before")(
+        lambda cls, v: None if v is None else _duration(v)
+    )
+
+    @property
+    def entity_specs(self) -> list[EntitySpec]:
+        if self.entity is None:
+            return []
+        return self.entity if isinstance(self.entity, list) else [self.entity]
+
+
+class UnmappedAlert(_Strict):
+    alertname: str
+    reason: str = Field(min_length=3)
+
+
+class PackDefaults(_Strict):
+    escalate_after: dict[Severity, timedelta] = Field(default_factory=dict)
+    outlive_root: timedelta | None = None
+
+    @field_validator("escalate_after", mode="before")
+    @classmethod
+    def _per_severity(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: _duration(v) for k, v in value.items()}
+        return value
+
+    _check_outlive = field_validator("outlive_root", mode="before")(
+        lambda cls, v: None if v is None else _duration(v)
+    )
+
+
+class RuleFile(_Strict):
+    defaults: PackDefaults = Field(default_factory=PackDefaults)
+    rules: list[Rule] = Field(default_factory=list)
+    unmapped: list[UnmappedAlert] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RuleFile:
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise ValueError(f"rule name {rule.name!r} is used twice")
+            seen.add(rule.name)
+        return self

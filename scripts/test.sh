@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite: lint, then every test (unit, scenario, property, end to end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+if [ -x scripts/install-externals.sh ]; then
+  bash scripts/install-externals.sh
+fi
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,143 @@
+"""The cluster dependency graph.
+
+A `Topology` wraps a networkx `DiGraph` whose nodes are entity names (see `topology.entities`)
+and whose edges mean "depends on": `pod -> node` reads "the pod depends on the node".
+
+Edges carry one attribute, `redundant`. A redundant edge links a group to one of several
+interchangeable members (a Service to its endpoint pods, cluster DNS to the CoreDNS pods): one
+member failing does not take the group down. The engine crosses such an edge only from the
+alerting entity itself, or when every member of the group is failing.
+
+Everything the engine looks up is indexed (entity name, node by IP, pod by IP, node by
+instance) so that mapping an alert never scans the graph.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import networkx as nx
+
+from topology import entities
+
+
+class Topology:
+    def __init__(self) -> None:
+        self.graph: nx.DiGraph = nx.DiGraph()
+        # (cluster, ip) -> node entity; (cluster, ip) -> pod entity.
+        self._node_by_ip: dict[tuple[str, str], str] = {}
+        self._pod_by_ip: dict[tuple[str, str], str] = {}
+        # (cluster, alias) -> node entity, for instance labels that name a node differently
+        # (a hostname, a provider id).
+        self._node_alias: dict[tuple[str, str], str] = {}
+
+    # -- building -------------------------------------------------------------------------
+
+    def add(self, name: str, **attrs: Any) -> str:
+        """Add (or update) an entity by its full name; the kind comes from the name."""
+        if name in self.graph:
+            if attrs:
+                self.graph.nodes[name].update(attrs)
+        else:
+            self.graph.add_node(name, kind=entities.kind_of(name), **attrs)
+        return name
+
+    def add_entity(
+        self, kind: str, cluster: str, name: str, namespace: str | None = None, **attrs: Any
+    ) -> str:
+        return self.add(entities.entity(kind, cluster, name, namespace), **attrs)
+
+    def depends(self, dependent: str, dependency: str, *, redundant: bool = False) -> None:
+        """Record that `dependent` depends on `dependency` (both are created if missing)."""
+        if dependent == dependency:
+            return
+        self.add(dependent)
+        self.add(dependency)
+        self.graph.add_edge(dependent, dependency, redundant=redundant)
+
+    def index_node_ip(self, cluster: str, ip: str, node: str) -> None:
+        if ip:
+            self._node_by_ip[(cluster, ip)] = node
+
+    def index_pod_ip(self, cluster: str, ip: str, pod: str) -> None:
+        if ip:
+            self._pod_by_ip[(cluster, ip)] = pod
+
+    def index_node_alias(self, cluster: str, alias: str, node: str) -> None:
+        if alias:
+            self._node_alias[(cluster, alias)] = node
+
+    def merge(self, other: Topology) -> None:
+        """Union of both graphs; attributes of `other` win where both define one."""
+        for name, attrs in other.graph.nodes(data=True):
+            self.add(name, **{k: v for k, v in attrs.items() if k != "kind"})
+        for a, b, data in other.graph.edges(data=True):
+            self.graph.add_edge(a, b, **data)
+        self._node_by_ip.update(other._node_by_ip)
+        self._pod_by_ip.update(other._pod_by_ip)
+        self._node_alias.update(other._node_alias)
+
+    # -- looking up -------------------------------------------------------------------------
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.graph
+
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+    def attrs(self, name: str) -> dict[str, Any]:
+        return self.graph.nodes[name] if name in self.graph else {}
+
+    def kind(self, name: str) -> str:
+        return entities.kind_of(name)
+
+    def node_by_ip(self, cluster: str, ip: str) -> str | None:
+        return self._node_by_ip.get((cluster, ip))
+
+    def pod_by_ip(self, cluster: str, ip: str) -> str | None:
+        return self._pod_by_ip.get((cluster, ip))
+
+    def node_by_instance(self, cluster: str, instance: str) -> str | None:
+        """`instance` label -> node: a node name, an alias, an IP, or IP:port."""
+        if not instance:
+            return None
+        direct = entities.entity("node", cluster, instance)
+        if direct in self.graph:
+            return direct
+        alias = self._node_alias.get((cluster, instance))
+        if alias:
+            return alias
+        host = _host_of(instance)
+        return self._node_by_ip.get((cluster, host)) or self._node_alias.get((cluster, host))
+
+    def dependencies(self, name: str) -> Iterator[tuple[str, bool]]:
+        """Direct dependencies of an entity, with whether the edge is redundant."""
+        if name not in self.graph:
+            return iter(())
+        return ((dep, data.get("redundant", False)) for dep, data in self.graph.succ[name].items())
+
+    def dependents(self, name: str) -> Iterable[str]:
+        return self.graph.pred[name] if name in self.graph else ()
+
+    def redundant_members(self, name: str) -> list[str]:
+        """Members of a group entity (targets of its redundant edges)."""
+        if name not in self.graph:
+            return []
+        return [dep for dep, data in self.graph.succ[name].items() if data.get("redundant")]
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(data.get("kind", "?") for _, data in self.graph.nodes(data=True))
+        summary = dict(sorted(counts.items()))
+        summary["edges"] = self.graph.number_of_edges()
+        return summary
+
+
+def _host_of(instance: str) -> str:
+    """`10.0.1.21:10250` -> `10.0.1.21`; `[fd00::1]:9100` -> `fd00::1`; a bare host stays."""
+    if instance.startswith("["):
+        return instance[1:].split("]", 1)[0]
+    if instance.count(":") == 1:
+        return instance.split(":", 1)[0]
+    return instance
