@@ -355,7 +355,7 @@ class Engine:
         self._event(
             now,
             "alert_resolved",
-            alert.incident,
+            self._incidents.get(alert.incident or ""),
             fingerprint=alert.fingerprint,
             alertname=alert.alertname,
             entity=alert.entity,
@@ -470,6 +470,13 @@ class Engine:
                 self._merge(self._incidents[own], incident, (member, group), now)
         return incident, (group,)
 
+    def _failing_group_of(self, entity: str) -> Incident | None:
+        for group in self.reach.groups_of(entity):
+            incident_id = self._by_root.get(group)
+            if incident_id is not None and self._incidents[incident_id].state in (State.OPEN, State.PAGED):
+                return self._incidents[incident_id]
+        return None
+
     def _place(self, alert: AlertState, now: datetime) -> None:
         """Attach a new alert to the incident that explains it, or to its own entity's incident."""
         explained = self._explanation(alert.entity)
@@ -480,6 +487,11 @@ class Engine:
         incident_id = self._by_root.get(alert.entity)
         if incident_id is not None and self._incidents[incident_id].state in LIVE_STATES:
             incident = self._incidents[incident_id]
+        elif (group := self._failing_group_of(alert.entity)) is not None:
+            # A member of a group that already has its incident (cluster DNS, a Service):
+            # its alert tells why the group fails, so it belongs there.
+            self._attach(group, alert, (alert.entity, group.root), now)
+            return
         else:
             incident = self._open_incident(alert.entity, now, grace=alert.cls.escalate_after)
         self._attach(incident, alert, (alert.entity,), now)
@@ -697,6 +709,8 @@ class Engine:
         symptoms = self._symptoms(incident)
         if incident.inferred and root_alert is None:
             head = f"{_describe(incident.root)} inferred as root cause: {incident.inferred_reason}"
+        elif root_alert is not None and entities.kind_of(incident.root) == "alert":
+            head = f"{root_alert.alertname} (no entity could be identified from its labels)"
         elif root_alert is not None:
             head = f"{root_alert.alertname} on {_describe(incident.root)}"
         else:
@@ -734,11 +748,14 @@ class Engine:
 
     def _maybe_settle(self, incident: Incident, now: datetime) -> None:
         """Close a recovered/resolving incident once its root stayed quiet and nothing fires."""
-        if incident.state not in (State.RECOVERED, State.RESOLVING):
-            return
-        if incident.root_resolved_at is None or now < incident.root_resolved_at + self.settings.reopen_window:
+        if incident.state not in (State.RECOVERED, State.RESOLVING) or incident.root_resolved_at is None:
             return
         if any(self.alerts[fp].firing for fp in incident.alerts):
+            return
+        # An escalated incident resolves as soon as all is quiet; one that healed within its
+        # grace waits out the reopen window first, so that flapping is not taken for healing.
+        waits = incident.state == State.RECOVERED or incident.flapping
+        if waits and now < incident.root_resolved_at + self.settings.reopen_window:
             return
         was_paged = incident.state == State.RESOLVING
         duration = _span(now - incident.opened_at)

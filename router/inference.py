@@ -6,7 +6,7 @@ count what points at D. A candidate qualifies by kind:
 
 - node: alerts on at least `min_workloads_node` distinct workloads running on it (two pods of one
   bad deployment on one node prove nothing about the node);
-- zone: alerts on at least `min_nodes_zone` distinct nodes of the zone and at least half of its nodes;
+- zone: node-level alerts on at least `min_nodes_zone` distinct nodes, and at least half of its nodes;
 - dns: alerts on `min_workloads_dns` workloads spread over several namespaces and nodes, whose
   shared dependency is cluster DNS.
 
@@ -97,7 +97,15 @@ def infer(
         nodes = {n for e in items if (n := _node_of(topology, e.entity))}
         if kind == "node" and len(owners) >= settings.min_workloads_node:
             return f"{len(items)} alerts on {len(owners)} workloads running on it, and no alert of its own"
-        if kind == "zone" and len(nodes) >= settings.min_nodes_zone:
+        # A zone is blamed on node-level failures only: pods failing on several nodes of a zone
+        # are more often an application or DNS problem than a lost zone.
+        nodes_down = {
+            _node_of(topology, e.entity)
+            for e in items
+            if entities.kind_of(e.entity) in ("node", "node-component")
+        }
+        if kind == "zone" and len(nodes_down) >= settings.min_nodes_zone:
+            nodes = nodes_down
             zone_nodes = sum(
                 1 for dep in topology.dependents(candidate) if entities.kind_of(dep) == "node"
             )
