@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     replay = sub.add_parser("replay", help="run the engine over a recorded alert stream")
-    replay.add_argument("--topology", action="append", help="topology file (KSM text, YAML or JSON); repeatable")
+    replay.add_argument(
+        "--topology", action="append", help="topology file (KSM text, YAML or JSON); repeatable"
+    )
     replay.add_argument("--alerts", required=True, help="recorded stream (JSON Lines), - for stdin")
     replay.add_argument("--rules", action="append", help="rule file; repeatable (default: the bundled pack)")
     replay.add_argument("--config", help="service configuration file (its engine: section is used)")

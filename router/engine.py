@@ -168,9 +168,7 @@ class Incident:
 
 
 class Engine:
-    def __init__(
-        self, topology: Topology, rules: RuleSet, settings: EngineSettings | None = None
-    ) -> None:
+    def __init__(self, topology: Topology, rules: RuleSet, settings: EngineSettings | None = None) -> None:
         self.topology = topology
         self.rules = rules
         self.settings = settings or EngineSettings()
@@ -179,6 +177,7 @@ class Engine:
         self._resolved_instances: dict[tuple[str, str], datetime] = {}
         self._incidents: dict[str, Incident] = {}
         self._by_root: dict[str, str] = {}  # root entity -> live incident id
+        self._live: dict[str, None] = {}  # ids of incidents in a live state
         self._failing: dict[str, int] = {}  # entity -> number of firing propagating alerts
         self._entity_alerts: dict[str, dict[str, None]] = {}  # entity -> firing fingerprints
         self._watchers: dict[str, dict[str, None]] = {}  # entity -> live incidents whose root reaches it
@@ -502,6 +501,11 @@ class Engine:
         incident.alerts[alert.fingerprint] = None
         is_root = alert.entity == incident.root
         if is_root:
+            first_root_alert = not any(
+                self.alerts[fp].entity == incident.root for fp in incident.alerts if fp != alert.fingerprint
+            )
+            if incident.state in (State.PAGED, State.RESOLVING) and incident.inferred and first_root_alert:
+                self._queue_update(incident, f"{alert.alertname} fired on it: the inferred root is confirmed")
             self._event(
                 now,
                 "root_alert",
@@ -591,6 +595,7 @@ class Engine:
             inferred_reason=reason,
         )
         self._incidents[incident.id] = incident
+        self._live[incident.id] = None
         self._by_root[root] = incident.id
         self._new_roots = True
         for reached in self.reach.of(root):
@@ -624,6 +629,7 @@ class Engine:
         incident.state = TRANSITIONS[key]
         if incident.state not in LIVE_STATES:
             incident.closed_at = now
+            self._live.pop(incident.id, None)
             if self._by_root.get(incident.root) == incident.id:
                 del self._by_root[incident.root]
             for reached in self.reach.of(incident.root):
@@ -829,7 +835,13 @@ class Engine:
         self._transition(source, "merged", now)
         self._event(now, "absorbed", target, incident_merged=source.id, alerts=len(moved))
         if was_paged:
-            self._notify(now, "resolve", source, (), f"merged into {target.id}: {_describe(target.root)} is the root cause")
+            self._notify(
+                now,
+                "resolve",
+                source,
+                (),
+                f"merged into {target.id}: {_describe(target.root)} is the root cause",
+            )
             self._queue_update(target, f"incident {source.id} merged in")
         if target.state in (State.RECOVERED, State.RESOLVING):
             for fp in moved:
@@ -927,7 +939,7 @@ class Engine:
     def _infer(self, now: datetime) -> None:
         evidence = [
             Evidence(incident.id, incident.root)
-            for incident in self._incidents.values()
+            for incident in map(self._incidents.__getitem__, self._live)
             if incident.state in (State.OPEN, State.PAGED)
             and not incident.inferred
             and incident.root in self.topology
@@ -964,7 +976,9 @@ class Engine:
             symptoms = self._symptoms(incident, fresh)
             reasons = list(dict.fromkeys(incident.pending_reasons))
             if symptoms:
-                reasons.append(f"{len(symptoms)} more symptoms attached ({_count_kinds(s.entity for s in symptoms)})")
+                reasons.append(
+                    f"{len(symptoms)} more symptoms attached ({_count_kinds(s.entity for s in symptoms)})"
+                )
             if raised:
                 reasons.append(f"severity raised to {severity}")
                 incident.severity_told = severity
@@ -1022,7 +1036,9 @@ class Engine:
             return
         if format_time(self._heartbeats.get(fingerprint, alert.last_seen)) != seen:
             return
-        self._heartbeat_lost(alert, due, f"the Watchdog alert was not received for {_span(self.settings.heartbeat_timeout)}")
+        self._heartbeat_lost(
+            alert, due, f"the Watchdog alert was not received for {_span(self.settings.heartbeat_timeout)}"
+        )
 
     # ------------------------------------------------------------- heartbeat
 
@@ -1031,7 +1047,9 @@ class Engine:
 
     def _heartbeat_seen(self, alert: AlertState, now: datetime) -> None:
         self._heartbeats[alert.fingerprint] = now
-        self._schedule(now + self.settings.heartbeat_timeout, "heartbeat", (alert.fingerprint, format_time(now)))
+        self._schedule(
+            now + self.settings.heartbeat_timeout, "heartbeat", (alert.fingerprint, format_time(now))
+        )
         incident_id = self._by_root.get(self._pipeline_entity(alert))
         if incident_id is None:
             return
@@ -1042,7 +1060,13 @@ class Engine:
         was_paged = incident.state in (State.PAGED, State.RESOLVING)
         self._transition(incident, "restored", now)
         if was_paged:
-            self._notify(now, "resolve", incident, (), "the Watchdog alert is back: the alerting pipeline delivers again")
+            self._notify(
+                now,
+                "resolve",
+                incident,
+                (),
+                "the Watchdog alert is back: the alerting pipeline delivers again",
+            )
 
     def _heartbeat_lost(self, alert: AlertState, now: datetime, why: str) -> None:
         root = self._pipeline_entity(alert)
@@ -1084,7 +1108,9 @@ class Engine:
             seq=incident.seq,
         )
         incident.seq += 1
-        self.counters[{"page": "pages", "notice": "notices", "update": "updates", "resolve": "resolves"}[action]] += 1
+        self.counters[
+            {"page": "pages", "notice": "notices", "update": "updates", "resolve": "resolves"}[action]
+        ] += 1
         self._out.append(notification)
         self._event(now, "notified", incident, action=action, key=notification.key, reason=reason)
 

@@ -106,9 +106,7 @@ def infer(
         }
         if kind == "zone" and len(nodes_down) >= settings.min_nodes_zone:
             nodes = nodes_down
-            zone_nodes = sum(
-                1 for dep in topology.dependents(candidate) if entities.kind_of(dep) == "node"
-            )
+            zone_nodes = sum(1 for dep in topology.dependents(candidate) if entities.kind_of(dep) == "node")
             if zone_nodes and len(nodes) * 2 >= zone_nodes:
                 return f"{len(nodes)} of its {zone_nodes} nodes are failing, and it has no alert of its own"
         if kind == "dns":

@@ -66,9 +66,7 @@ class Reach:
         if cached is None:
             graph = self.topology.graph
             if entity in graph:
-                cached = tuple(
-                    sorted(g for g, data in graph.pred[entity].items() if data.get("redundant"))
-                )
+                cached = tuple(sorted(g for g, data in graph.pred[entity].items() if data.get("redundant")))
             else:
                 cached = ()
             self._groups[entity] = cached

@@ -32,7 +32,9 @@ def _pod_labels(pod_entity: str) -> dict[str, str]:
     return {"namespace": namespace, "pod": name}
 
 
-def _fault_alerts(kind: str, target: int, start: float, duration: float) -> list[tuple[str, float, float, dict]]:
+def _fault_alerts(
+    kind: str, target: int, start: float, duration: float
+) -> list[tuple[str, float, float, dict]]:
     """(fingerprint, start, end, labels) of one fault of the given kind."""
     end = start + duration
     node = f"w{target % 6}"
@@ -47,7 +49,12 @@ def _fault_alerts(kind: str, target: int, start: float, duration: float) -> list
                 f"td-{node}-{start}",
                 start,
                 end,
-                {"alertname": "TargetDown", "job": "node-exporter", "namespace": "monitoring", "service": "node-exporter"},
+                {
+                    "alertname": "TargetDown",
+                    "job": "node-exporter",
+                    "namespace": "monitoring",
+                    "service": "node-exporter",
+                },
             )
         )
     elif kind == "crash":
@@ -57,10 +64,22 @@ def _fault_alerts(kind: str, target: int, start: float, duration: float) -> list
         out.append((f"crash-{pod}-{start}", start, end, labels))
     elif kind == "info":
         out.append(
-            (f"info-{node}-{start}", start, end, {"alertname": "KubeNodePressure", "node": node, "condition": "DiskPressure", "severity": "info"})
+            (
+                f"info-{node}-{start}",
+                start,
+                end,
+                {
+                    "alertname": "KubeNodePressure",
+                    "node": node,
+                    "condition": "DiskPressure",
+                    "severity": "info",
+                },
+            )
         )
     elif kind == "unknown":
-        out.append((f"unknown-{target}-{start}", start, end, {"alertname": "MyAppSLOBurn", "team": "payments"}))
+        out.append(
+            (f"unknown-{target}-{start}", start, end, {"alertname": "MyAppSLOBurn", "team": "payments"})
+        )
     return out
 
 
@@ -109,7 +128,9 @@ def test_nothing_is_lost(faults):
         if not view["alerts"]:
             continue
         quiet = all(RULES.classify(a["labels"], TOPOLOGY).urgency == "quiet" for a in incident["alerts"])
-        assert incident["id"] in told or quiet, f"incident {incident['id']} ({incident['root']}) was never told"
+        assert incident["id"] in told or quiet, (
+            f"incident {incident['id']} ({incident['root']}) was never told"
+        )
     # Every firing alert instance belongs to some incident.
     for fingerprint, state in engine.alerts.items():
         if not state.cls.heartbeat:
@@ -125,7 +146,10 @@ def test_same_input_same_output(faults):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(fault, min_size=1, max_size=3, unique_by=lambda f: (f[0], f[1] % 6)), st.randoms(use_true_random=False))
+@given(
+    st.lists(fault, min_size=1, max_size=3, unique_by=lambda f: (f[0], f[1] % 6)),
+    st.randoms(use_true_random=False),
+)
 def test_arrival_order_within_seconds_does_not_change_roots(faults, rnd):
     _, reference = _notifications(faults)
     stream = _stream(faults)
@@ -150,7 +174,18 @@ def test_replay_is_byte_identical_across_hash_seeds(tmp_path: Path):
         out = tmp_path / f"out-{seed}.jsonl"
         env = {**os.environ, "PYTHONHASHSEED": seed}
         subprocess.run(
-            [sys.executable, "-m", "router.cli", "replay", "--topology", str(topology), "--alerts", str(alerts), "--out", str(out)],
+            [
+                sys.executable,
+                "-m",
+                "router.cli",
+                "replay",
+                "--topology",
+                str(topology),
+                "--alerts",
+                str(alerts),
+                "--out",
+                str(out),
+            ],
             check=True,
             env=env,
             capture_output=True,

@@ -91,7 +91,10 @@ class Stream:
             }
             for replica in range(replicas):
                 self.lines.append(
-                    {"received_at": format_time(at(minutes) + timedelta(seconds=15 * replica)), "payload": payload}
+                    {
+                        "received_at": format_time(at(minutes) + timedelta(seconds=15 * replica)),
+                        "payload": payload,
+                    }
                 )
 
     def deliveries(self) -> list[Delivery]:
@@ -103,7 +106,9 @@ class Stream:
         return "".join(json.dumps(line) + "\n" for line in ordered)
 
 
-def alert(fingerprint: str, started: float, status: str = "firing", ended: float | None = None, **labels: str) -> dict:
+def alert(
+    fingerprint: str, started: float, status: str = "firing", ended: float | None = None, **labels: str
+) -> dict:
     labels.setdefault("severity", "warning")
     return {
         "status": status,

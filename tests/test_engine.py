@@ -1,0 +1,273 @@
+"""The engine's decisions, one behaviour per test, on the small hand-built cluster.
+
+Streams are Alertmanager-shaped (grouped by namespace, each delivery duplicated by an HA
+replica 15 s later); alert names and labels are the real kube-prometheus ones.
+"""
+
+from __future__ import annotations
+
+from router.engine import Engine
+from rules.ruleset import RuleSet
+from tests.world import Stream, alert, at, run, small_cluster
+
+RULES = RuleSet.load()
+
+
+def engine() -> Engine:
+    return Engine(small_cluster(), RULES)
+
+
+def by_action(notes, action):
+    return [n for n in notes if n.action == action]
+
+
+def node_alert(fp="nn-w0", started=6.0, node="w0", **kw):
+    return alert(fp, started, alertname="KubeNodeNotReady", node=node, job="kube-state-metrics", **kw)
+
+
+def pod_alert(fp, pod, namespace, started=6.0, **kw):
+    return alert(fp, started, alertname="KubePodNotReady", namespace=namespace, pod=pod, **kw)
+
+
+TARGET_DOWN = dict(
+    alertname="TargetDown", job="node-exporter", namespace="monitoring", service="node-exporter"
+)
+
+
+def node_down_stream(resolve_at: float | None = None) -> Stream:
+    """TargetDown first (for: 10m), the node and its pods about six minutes later."""
+    s = Stream()
+    s.deliver(0, [alert("td-ne", 0, **TARGET_DOWN)])
+    firing = [
+        node_alert(),
+        pod_alert("p-co", "checkout-5c8d-0", "shop"),
+        pod_alert("p-or", "orders-5c8d-1", "db"),
+    ]
+    s.deliver(6, firing)
+    s.deliver(5, [alert("td-ne", 0, **TARGET_DOWN)])  # group_interval re-send
+    s.deliver(11, firing)
+    if resolve_at is not None:
+        s.deliver(
+            resolve_at,
+            [
+                node_alert(status="resolved", ended=resolve_at),
+                pod_alert("p-co", "checkout-5c8d-0", "shop", status="resolved", ended=resolve_at),
+                pod_alert("p-or", "orders-5c8d-1", "db", status="resolved", ended=resolve_at),
+                alert("td-ne", 0, status="resolved", ended=resolve_at, **TARGET_DOWN),
+            ],
+        )
+    return s
+
+
+def test_symptom_before_cause_merges_into_one_page_with_paths():
+    notes = run(engine(), node_down_stream(resolve_at=30))
+    pages = by_action(notes, "page")
+    assert len(pages) == 1
+    page = pages[0]
+    assert page.root_entity == "node/default/w0"
+    assert page.root_alert.alertname == "KubeNodeNotReady"
+    assert page.at == at(8)  # the node's 2m grace, not the TargetDown's 10m
+    paths = {s.alertname + ":" + s.entity: s.path for s in page.symptoms}
+    assert paths["TargetDown:service/default/monitoring/node-exporter"] == (
+        "service/default/monitoring/node-exporter",
+        "pod/default/monitoring/node-exporter-0",
+        "node/default/w0",
+    )
+    assert paths["KubePodNotReady:pod/default/shop/checkout-5c8d-0"] == (
+        "pod/default/shop/checkout-5c8d-0",
+        "node/default/w0",
+    )
+    assert not by_action(notes, "notice")
+    resolves = by_action(notes, "resolve")
+    assert [r.incident for r in resolves] == [page.incident]
+    assert resolves[0].at == at(30)
+
+
+def test_duplicates_and_resends_change_nothing():
+    e = engine()
+    notes = run(e, node_down_stream())
+    assert len(by_action(notes, "page")) == 1
+    assert not by_action(notes, "update")
+    assert e.counters["duplicates"] > 0
+    assert e.counters["instances"] == 4
+
+
+def test_stale_firing_after_resolve_does_not_reopen():
+    s = Stream()
+    s.deliver(0, [node_alert(started=0)])
+    s.deliver(1, [node_alert(started=0, status="resolved", ended=1)])
+    s.deliver(1.2, [node_alert(started=0)])  # a late replica still had it firing
+    notes = run(engine(), s)
+    assert [n.action for n in notes] == ["notice"]
+
+
+def test_transient_root_heals_within_grace_becomes_a_notice():
+    s = Stream()
+    s.deliver(0, [node_alert(started=0)])
+    s.deliver(1, [node_alert(started=0, status="resolved", ended=1)])
+    notes = run(engine(), s)
+    assert [n.action for n in notes] == ["notice"]
+    assert notes[0].at == at(11)  # after the 10m reopen window
+    assert "recovered by itself" in notes[0].reason
+
+
+def test_flapping_is_not_healing():
+    s = Stream()
+    for i, start in enumerate((0.0, 6.0, 12.0)):
+        s.deliver(start, [node_alert(started=start)])
+        s.deliver(start + 1, [node_alert(started=start, status="resolved", ended=start + 1)])
+        assert i < 3
+    notes = run(engine(), s)
+    pages = by_action(notes, "page")
+    assert len(pages) == 1
+    assert pages[0].at == at(12)
+    assert "flapping" in pages[0].reason
+    assert {n.incident for n in notes} == {pages[0].incident}
+    assert not by_action(notes, "notice")
+
+
+def test_hidden_node_inferred_then_confirmed_by_its_alert():
+    s = Stream()
+    s.deliver(
+        0,
+        [
+            pod_alert("p-co", "checkout-5c8d-0", "shop", started=0),
+            pod_alert("p-or", "orders-5c8d-1", "db", started=0),
+        ],
+    )
+    s.deliver(1, [node_alert(started=1)])
+    notes = run(engine(), s)
+    pages = by_action(notes, "page")
+    assert len(pages) == 1
+    assert pages[0].root_entity == "node/default/w0"
+    assert pages[0].root_alert is not None and pages[0].root_alert.alertname == "KubeNodeNotReady"
+    assert {s.entity for s in pages[0].symptoms} == {
+        "pod/default/shop/checkout-5c8d-0",
+        "pod/default/db/orders-5c8d-1",
+    }
+
+
+def test_cluster_dns_inferred_from_workloads_in_several_namespaces():
+    s = Stream()
+    s.deliver(
+        0,
+        [
+            pod_alert("p-co", "checkout-5c8d-0", "shop", started=0),
+            pod_alert("p-fe", "frontend-5c8d-0", "web", started=0),
+            pod_alert("p-or", "orders-5c8d-0", "db", started=0),
+        ],
+    )
+    s.deliver(5, [alert("dns-down", 5, alertname="CoreDNSDown", severity="critical")])
+    notes = run(engine(), s)
+    pages = by_action(notes, "page")
+    assert len(pages) == 1
+    assert pages[0].root_entity == "dns/default/cluster-dns"
+    assert pages[0].root_alert is None  # inferred minutes before CoreDNSDown fires
+    assert pages[0].at == at(3)
+    assert len(pages[0].symptoms) == 3
+    updates = [n for n in by_action(notes, "update") if "CoreDNSDown" in n.reason]
+    assert updates and updates[0].root_alert.alertname == "CoreDNSDown"
+
+
+def test_unmapped_alert_is_its_own_root_and_pages():
+    s = Stream()
+    s.deliver(0, [alert("weird", 0, alertname="MyAppSLOBurn", team="payments")])
+    notes = run(engine(), s)
+    pages = by_action(notes, "page")
+    assert len(pages) == 1
+    assert pages[0].root_entity.startswith("alert/default/MyAppSLOBurn")
+    assert pages[0].at == at(5)  # warning default grace
+
+
+def test_info_root_explains_but_never_pages_by_itself():
+    pressure = dict(alertname="KubeNodePressure", node="w0", condition="DiskPressure", severity="info")
+    alone = Stream()
+    alone.deliver(0, [alert("pressure", 0, **pressure)])
+    assert run(engine(), alone, until=30) == []
+
+    with_symptoms = Stream()
+    with_symptoms.deliver(0, [alert("pressure", 0, **pressure)])
+    with_symptoms.deliver(1, [pod_alert("p-co", "checkout-5c8d-0", "shop", started=1)])
+    notes = run(engine(), with_symptoms, until=30)
+    pages = by_action(notes, "page")
+    assert len(pages) == 1
+    assert pages[0].root_alert.alertname == "KubeNodePressure"
+    assert pages[0].severity == "warning"
+
+
+def test_two_independent_faults_page_separately():
+    s = Stream()
+    s.deliver(0, [node_alert(started=0), pod_alert("p-co", "checkout-5c8d-0", "shop", started=0)])
+    crash = alert(
+        "crash-gw", 0, alertname="KubePodCrashLooping", namespace="pay", pod="gateway-5c8d-0", container="gw"
+    )
+    s.deliver(0.5, [crash])
+    notes = run(engine(), s)
+    roots = sorted(p.root_entity for p in by_action(notes, "page"))
+    assert roots == ["node/default/w0", "pod/default/pay/gateway-5c8d-0"]
+
+
+def test_paged_incident_adopts_its_late_cause_without_a_second_page():
+    s = Stream()
+    crash = alert(
+        "crash-co", 0, alertname="KubePodCrashLooping", namespace="shop", pod="checkout-5c8d-0", container="c"
+    )
+    s.deliver(0, [crash])
+    s.deliver(10, [crash, node_alert(started=10)])
+    notes = run(engine(), s)
+    pages = by_action(notes, "page")
+    assert len(pages) == 1 and pages[0].root_entity == "pod/default/shop/checkout-5c8d-0"
+    updates = by_action(notes, "update")
+    assert updates and updates[0].incident == pages[0].incident
+    assert updates[0].root_entity == "node/default/w0"
+    assert "re-attributed" in updates[0].reason
+    assert [s.entity for s in updates[0].symptoms] == ["pod/default/shop/checkout-5c8d-0"]
+
+
+def test_symptom_outliving_its_root_is_judged_afresh():
+    s = Stream()
+    s.deliver(0, [node_alert(started=0), pod_alert("p-co", "checkout-5c8d-0", "shop", started=0)])
+    s.deliver(20, [node_alert(started=0, status="resolved", ended=20)])
+    s.deliver(25, [pod_alert("p-co", "checkout-5c8d-0", "shop", started=0)])
+    s.deliver(50, [pod_alert("p-co", "checkout-5c8d-0", "shop", started=0, status="resolved", ended=50)])
+    notes = run(engine(), s)
+    first, second = by_action(notes, "page")
+    assert first.root_entity == "node/default/w0" and first.at == at(2)
+    # The pod stays attached for its 10m hold, then stands on its own with a fresh grace.
+    assert second.root_entity == "pod/default/shop/checkout-5c8d-0"
+    assert second.at == at(35)
+    resolve_node = [n for n in by_action(notes, "resolve") if n.incident == first.incident]
+    assert resolve_node and resolve_node[0].at == at(30)
+
+
+def test_watchdog_absence_pages_and_its_return_resolves():
+    s = Stream()
+    for minute in range(0, 25, 5):
+        s.deliver(minute, [alert("wd", 0, alertname="Watchdog", severity="none")])
+    s.deliver(60, [alert("wd", 0, alertname="Watchdog", severity="none")])
+    notes = run(engine(), s)
+    assert [n.action for n in notes] == ["page", "resolve"]
+    assert notes[0].root_entity == "pipeline/default/alerting-pipeline"
+    assert notes[0].at == at(20.25 + 15)  # last seen at 20m15s (the replica), timeout 15m
+    assert notes[1].at >= at(60)
+
+
+def test_watchdog_check_stops_at_end_of_recording():
+    s = Stream()
+    for minute in range(0, 25, 5):
+        s.deliver(minute, [alert("wd", 0, alertname="Watchdog", severity="none")])
+    assert run(engine(), s) == []
+
+
+def test_human_acknowledge_and_resolve():
+    e = engine()
+    s = Stream()
+    s.deliver(0, [node_alert(started=0)])
+    notes = run(e, s, until=3)
+    page = by_action(notes, "page")[0]
+    ack = e.act(page.incident, "acknowledge", "alice", at(4))
+    assert [n.action for n in ack] == ["update"] and "acknowledged by alice" in ack[0].reason
+    done = e.act(page.incident, "resolve", "alice", at(5))
+    assert [n.action for n in done] == ["resolve"] and "alice" in done[0].reason
+    kinds = [ev.kind for ev in e.drain_events()]
+    assert "acknowledged" in kinds and "human_resolved" in kinds
