@@ -104,7 +104,7 @@ class ClusterInfo:
 # --- object model ------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Node:
     name: str
     ip: str
@@ -117,7 +117,7 @@ class _Node:
     pods: list[_Pod] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Pod:
     namespace: str
     name: str
@@ -135,7 +135,7 @@ class _Pod:
     key: str = ""  # the printed `namespace="..",pod="..",uid=".."` prefix
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Workload:
     kind: str  # Deployment, StatefulSet, DaemonSet
     namespace: str
@@ -150,7 +150,7 @@ class _Workload:
     pods: list[_Pod] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Service:
     namespace: str
     name: str
@@ -316,7 +316,9 @@ def _build(
     def deployment(namespace: str, name: str, replicas: int, containers, priority: str = "") -> _Workload:
         old = tuple(f"{name}-{names.template_hash()}" for _ in range(rng.choice((0, 0, 1, 2))))
         rs = f"{name}-{names.template_hash()}"
-        return _Workload("Deployment", namespace, name, replicas, containers, priority, replicaset=rs, old_replicasets=old)
+        return _Workload(
+            "Deployment", namespace, name, replicas, containers, priority, replicaset=rs, old_replicasets=old
+        )
 
     def place(workload: _Workload, node: _Node, index: int) -> _Pod:
         if workload.kind == "Deployment":
@@ -328,11 +330,21 @@ def _build(
             claim = (workload.claim_template, f"{workload.claim_template}-{pod_name}")
             cluster.claims.append((workload.namespace, claim[1], f"pvc-{names.uuid()}"))
         return add_pod(
-            workload, node, pod_name, owner_kind="StatefulSet", owner_name=workload.name, claim=claim, hostname=pod_name
+            workload,
+            node,
+            pod_name,
+            owner_kind="StatefulSet",
+            owner_name=workload.name,
+            claim=claim,
+            hostname=pod_name,
         )
 
     coredns = deployment(
-        "kube-system", "coredns", 2, (("coredns", "registry.k8s.io/coredns/coredns:v1.11.3"),), "system-cluster-critical"
+        "kube-system",
+        "coredns",
+        2,
+        (("coredns", "registry.k8s.io/coredns/coredns:v1.11.3"),),
+        "system-cluster-critical",
     )
     ksm = deployment(
         "monitoring",
@@ -349,7 +361,10 @@ def _build(
         "monitoring",
         "prometheus-k8s",
         2,
-        (("prometheus", "quay.io/prometheus/prometheus:v3.13.2"), ("config-reloader", "quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1")),
+        (
+            ("prometheus", "quay.io/prometheus/prometheus:v3.13.2"),
+            ("config-reloader", "quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1"),
+        ),
         claim_template="prometheus-k8s-db",
     )
     # CoreDNS in the first two zones, KSM in the last, Prometheus in zones 1 and 2: a storm in
@@ -365,7 +380,9 @@ def _build(
     app_workloads: list[_Workload] = []
     namespace_count = max(2, round(len(slots) / 1500))
     namespaces = [
-        APP_NAMESPACES[i] if i < len(APP_NAMESPACES) else f"{APP_NAMESPACES[i % len(APP_NAMESPACES)]}-{i // len(APP_NAMESPACES)}"
+        APP_NAMESPACES[i]
+        if i < len(APP_NAMESPACES)
+        else f"{APP_NAMESPACES[i % len(APP_NAMESPACES)]}-{i // len(APP_NAMESPACES)}"
         for i in range(namespace_count)
     ]
     taken: dict[str, set[str]] = {ns: set() for ns in namespaces}
@@ -384,7 +401,9 @@ def _build(
         replicas = min(remaining, rng.choice(STATEFULSET_REPLICAS if stateful else DEPLOYMENT_REPLICAS))
         image = f"registry.example.com/{namespace}/{base}:1.{rng.randrange(40)}.{rng.randrange(10)}"
         if stateful:
-            workload = _Workload("StatefulSet", namespace, name, replicas, ((base, image),), claim_template="data")
+            workload = _Workload(
+                "StatefulSet", namespace, name, replicas, ((base, image),), claim_template="data"
+            )
         else:
             workload = deployment(namespace, name, replicas, ((base, image),))
         app_workloads.append(workload)
@@ -432,18 +451,23 @@ def _build(
     for namespace in namespaces:
         backends = [w.name for w in app_workloads if w.namespace == namespace and w.kind == "Deployment"][:3]
         if backends:
-            paths = [(path, svc, "8080") for path, svc in zip(("/", "/api", "/static"), backends, strict=False)]
+            paths = [
+                (path, svc, "8080") for path, svc in zip(("/", "/api", "/static"), backends, strict=False)
+            ]
             cluster.ingresses.append((namespace, namespace, paths))
 
     for pod in cluster.pods():
-        pod.key = f'namespace="{pod.namespace}",pod="{pod.name}",uid="{pod_uid(pod.namespace, pod.name, label)}"'
+        pod.key = (
+            f'namespace="{pod.namespace}",pod="{pod.name}",uid="{pod_uid(pod.namespace, pod.name, label)}"'
+        )
     return cluster
 
 
 # --- exposition --------------------------------------------------------------------------------
 
-# Each family: (resource, name, stable, help, lines(cluster) -> iterable of "{labels} value" text).
-_Family = tuple[str, str, bool, str, Callable[[_Cluster], Iterable[str]]]
+# Each family: (name, stable, help, lines(cluster) -> iterable of "{labels} value" texts), in KSM's
+# order: resources sorted by name, then each store's generator order.
+_Family = tuple[str, bool, str, Callable[[_Cluster], Iterable[str]]]
 
 
 def _families(ksm_version: str, node_labels: bool) -> list[_Family]:
@@ -454,13 +478,10 @@ def _families(ksm_version: str, node_labels: bool) -> list[_Family]:
             if w.kind == "DaemonSet":
                 yield f'namespace="{w.namespace}",daemonset="{w.name}"}} {w.replicas}'
 
-    def deployments(attr: str) -> Callable[[_Cluster], Iterator[str]]:
-        def lines(c: _Cluster) -> Iterator[str]:
-            for w in c.workloads:
-                if w.kind == "Deployment":
-                    yield f'namespace="{w.namespace}",deployment="{w.name}"}} {w.replicas}'
-
-        return lines
+    def deployments(c: _Cluster) -> Iterator[str]:
+        for w in c.workloads:
+            if w.kind == "Deployment":
+                yield f'namespace="{w.namespace}",deployment="{w.name}"}} {w.replicas}'
 
     def statefulsets(c: _Cluster) -> Iterator[str]:
         for w in c.workloads:
@@ -499,7 +520,8 @@ def _families(ksm_version: str, node_labels: bool) -> list[_Family]:
     def slice_labels(c: _Cluster) -> Iterator[str]:
         for s in c.services:
             for name, _, _ in s.slices:
-                yield f'endpointslice="{name}",namespace="{s.namespace}",label_kubernetes_io_service_name="{s.name}"}} 1'
+                head = f'endpointslice="{name}",namespace="{s.namespace}"'
+                yield f'{head},label_kubernetes_io_service_name="{s.name}"}} 1'
 
     def ingress_info(c: _Cluster) -> Iterator[str]:
         for namespace, name, _ in c.ingresses:
@@ -537,7 +559,8 @@ def _families(ksm_version: str, node_labels: bool) -> list[_Family]:
     def node_taint(c: _Cluster) -> Iterator[str]:
         for n in c.nodes:
             if n.control_plane:
-                yield f'node="{n.name}",key="node-role.kubernetes.io/control-plane",value="",effect="NoSchedule"}} 1'
+                taint = 'key="node-role.kubernetes.io/control-plane",value="",effect="NoSchedule"'
+                yield f'node="{n.name}",{taint}}} 1'
 
     def node_unschedulable(c: _Cluster) -> Iterator[str]:
         for n in c.nodes:
@@ -587,7 +610,8 @@ def _families(ksm_version: str, node_labels: bool) -> list[_Family]:
 
     def pod_owner(c: _Cluster) -> Iterator[str]:
         for p in c.pods():
-            yield f'{p.key},owner_kind="{p.owner_kind}",owner_name="{p.owner_name}",owner_is_controller="true"}} 1'
+            owner = f'owner_kind="{p.owner_kind}",owner_name="{p.owner_name}"'
+            yield f'{p.key},{owner},owner_is_controller="true"}} 1'
 
     def pod_claims(c: _Cluster) -> Iterator[str]:
         extra = ',ephemeral="false"' if v220 else ""
@@ -615,7 +639,8 @@ def _families(ksm_version: str, node_labels: bool) -> list[_Family]:
                     if value:
                         yield f"{head}}} {w.replicas if rs == w.replicaset else 0}"
                     else:
-                        yield f'{head},owner_kind="Deployment",owner_name="{w.name}",owner_is_controller="true"}} 1'
+                        owner = f'owner_kind="Deployment",owner_name="{w.name}"'
+                        yield f'{head},{owner},owner_is_controller="true"}} 1'
 
         return lines
 
@@ -638,67 +663,69 @@ def _families(ksm_version: str, node_labels: bool) -> list[_Family]:
         else "Information about persistentvolumeclaim volumes in a pod."
     )
     families: list[_Family] = [
-        ("daemonsets", "kube_daemonset_status_current_number_scheduled", True,
+        ("kube_daemonset_status_current_number_scheduled", True,
          "The number of nodes running at least one daemon pod and are supposed to.", ds_status),
-        ("daemonsets", "kube_daemonset_status_desired_number_scheduled", True,
+        ("kube_daemonset_status_desired_number_scheduled", True,
          "The number of nodes that should be running the daemon pod.", ds_status),
-        ("daemonsets", "kube_daemonset_status_number_available", True,
+        ("kube_daemonset_status_number_available", True,
          "The number of nodes that should be running the daemon pod and have one or more of the daemon pod "
          "running and available", ds_status),
-        ("daemonsets", "kube_daemonset_status_number_ready", True,
+        ("kube_daemonset_status_number_ready", True,
          "The number of nodes that should be running the daemon pod and have one or more of the daemon pod "
          "running and ready.", ds_status),
-        ("deployments", "kube_deployment_status_replicas_available", True,
-         "The number of available replicas per deployment.", deployments("available")),
-        ("deployments", "kube_deployment_spec_replicas", True,
-         "Number of desired pods for a deployment.", deployments("spec")),
-        ("endpointslices", "kube_endpointslice_info", False, "Information about endpointslice.", slice_info),
-        ("endpointslices", "kube_endpointslice_endpoints", False,
+        ("kube_deployment_status_replicas_available", True,
+         "The number of available replicas per deployment.", deployments),
+        ("kube_deployment_spec_replicas", True,
+         "Number of desired pods for a deployment.", deployments),
+        ("kube_endpointslice_info", False, "Information about endpointslice.", slice_info),
+        ("kube_endpointslice_endpoints", False,
          "Endpoints attached to the endpointslice.", slice_endpoints),
-        ("endpointslices", "kube_endpointslice_ports", False, "Ports attached to the endpointslice.", slice_ports),
-        ("endpointslices", "kube_endpointslice_labels", False,
+        ("kube_endpointslice_ports", False, "Ports attached to the endpointslice.", slice_ports),
+        ("kube_endpointslice_labels", False,
          "Kubernetes labels converted to Prometheus labels.", slice_labels),
-        ("ingresses", "kube_ingress_info", True, "Information about ingress.", ingress_info),
-        ("ingresses", "kube_ingress_path", True,
+        ("kube_ingress_info", True, "Information about ingress.", ingress_info),
+        ("kube_ingress_path", True,
          "Ingress host, paths and backend service information.", ingress_path),
-        ("nodes", "kube_node_info", True, "Information about a cluster node.", node_info),
-        ("nodes", "kube_node_labels", True, "Kubernetes labels converted to Prometheus labels.", node_label_lines),
-        ("nodes", "kube_node_role", False, "The role of a cluster node.", node_role),
-        ("nodes", "kube_node_spec_taint", True, "The taint of a cluster node.", node_taint),
-        ("nodes", "kube_node_spec_unschedulable", True, "Whether a node can schedule new pods.", node_unschedulable),
-        ("nodes", "kube_node_status_condition", True, "The condition of a cluster node.", node_condition),
-        ("persistentvolumeclaims", "kube_persistentvolumeclaim_info", True,
+        ("kube_node_info", True, "Information about a cluster node.", node_info),
+        ("kube_node_labels", True, "Kubernetes labels converted to Prometheus labels.", node_label_lines),
+        ("kube_node_role", False, "The role of a cluster node.", node_role),
+        ("kube_node_spec_taint", True, "The taint of a cluster node.", node_taint),
+        ("kube_node_spec_unschedulable", True, "Whether a node can schedule new pods.", node_unschedulable),
+        ("kube_node_status_condition", True, "The condition of a cluster node.", node_condition),
+        ("kube_persistentvolumeclaim_info", True,
          "Information about persistent volume claim.", claim_info),
-        ("persistentvolumes", "kube_persistentvolume_claim_ref", True,
+        ("kube_persistentvolume_claim_ref", True,
          "Information about the Persistent Volume Claim Reference.", claim_ref),
-        ("pods", "kube_pod_container_info", True, "Information about a container in a pod.", container_info),
-        ("pods", "kube_pod_info", True, "Information about pod.", pod_info),
-        ("pods", "kube_pod_owner", True, "Information about the Pod's owner.", pod_owner),
-        ("pods", "kube_pod_spec_volumes_persistentvolumeclaims_info", True, claims_help, pod_claims),
-        ("pods", "kube_pod_status_phase", True, "The pods current phase.", pod_phase),
-        ("pods", "kube_pod_status_ready", True, "Describes whether the pod is ready to serve requests.", pod_ready),
-        ("replicasets", "kube_replicaset_spec_replicas", True,
+        ("kube_pod_container_info", True, "Information about a container in a pod.", container_info),
+        ("kube_pod_info", True, "Information about pod.", pod_info),
+        ("kube_pod_owner", True, "Information about the Pod's owner.", pod_owner),
+        ("kube_pod_spec_volumes_persistentvolumeclaims_info", True, claims_help, pod_claims),
+        ("kube_pod_status_phase", True, "The pods current phase.", pod_phase),
+        ("kube_pod_status_ready", True, "Describes whether the pod is ready to serve requests.", pod_ready),
+        ("kube_replicaset_spec_replicas", True,
          "Number of desired pods for a ReplicaSet.", replicasets(True)),
-        ("replicasets", "kube_replicaset_owner", True,
+        ("kube_replicaset_owner", True,
          "Information about the ReplicaSet's owner.", replicasets(False)),
-        ("services", "kube_service_info", True, "Information about service.", service_info),
-        ("services", "kube_service_spec_type", True, "Type about service.", service_type),
-        ("statefulsets", "kube_statefulset_status_replicas_ready", True,
+        ("kube_service_info", True, "Information about service.", service_info),
+        ("kube_service_spec_type", True, "Type about service.", service_type),
+        ("kube_statefulset_status_replicas_ready", True,
          "The number of ready replicas per StatefulSet.", statefulsets),
-        ("statefulsets", "kube_statefulset_replicas", True, "Number of desired pods for a StatefulSet.", statefulsets),
+        ("kube_statefulset_replicas", True, "Number of desired pods for a StatefulSet.", statefulsets),
     ]  # fmt: skip
     if not node_labels:
-        families = [f for f in families if f[1] != "kube_node_labels"]
+        families = [f for f in families if f[0] != "kube_node_labels"]
     return families
 
 
-def _write(clusters: list[_Cluster], out: TextIO, ksm_version: str, node_labels: bool) -> dict[str, dict[str, int]]:
+def _write(
+    clusters: list[_Cluster], out: TextIO, ksm_version: str, node_labels: bool
+) -> dict[str, dict[str, int]]:
     """Stream every family for every cluster; returns series counts per cluster label and family."""
     if ksm_version not in KSM_VERSIONS:
         raise ValueError(f"--ksm-version must be one of {', '.join(KSM_VERSIONS)}")
     counts: dict[str, dict[str, int]] = {str(c.label): {} for c in clusters}
     buffer: list[str] = []
-    for _, name, stable, help_text, lines in _families(ksm_version, node_labels):
+    for name, stable, help_text, lines in _families(ksm_version, node_labels):
         out.write(f"# HELP {name} {'[STABLE] ' if stable else ''}{help_text}\n# TYPE {name} gauge\n")
         for cluster in clusters:
             # KSM's own output has no cluster label; several clusters in one file get one, last.
@@ -735,7 +762,8 @@ def _info(cluster: _Cluster, series: dict[str, int]) -> ClusterInfo:
         node_ips={n.name: n.ip for n in cluster.nodes},
         control_plane=[n.name for n in cluster.nodes if n.control_plane],
         pods_by_node={
-            n.name: [(p.namespace, p.name, p.workload_kind, p.workload_name) for p in n.pods] for n in cluster.nodes
+            n.name: [(p.namespace, p.name, p.workload_kind, p.workload_name) for p in n.pods]
+            for n in cluster.nodes
         },
         daemonsets=list(DAEMONSETS),
         ksm_instance=f"{ksm.pods[0].ip}:8443",
@@ -798,19 +826,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--info-out", help="also write the ClusterInfo as JSON (input of gen_storm.py)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+
+    def run(handle: TextIO) -> list[ClusterInfo]:
+        return generate_many(
+            args.nodes,
+            args.pods_per_node,
+            args.zones,
+            out=handle,
+            clusters=args.clusters,
+            seed=args.seed,
+            node_labels=not args.no_node_labels,
+            ksm_version=args.ksm_version,
+        )
+
     try:
-        handle = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
-        with handle if handle is not sys.stdout else open("/dev/null") as _:
-            infos = generate_many(
-                args.nodes,
-                args.pods_per_node,
-                args.zones,
-                out=handle,
-                clusters=args.clusters,
-                seed=args.seed,
-                node_labels=not args.no_node_labels,
-                ksm_version=args.ksm_version,
-            )
+        if args.out == "-":
+            infos = run(sys.stdout)
+        else:
+            with open(args.out, "w", encoding="utf-8") as handle:
+                infos = run(handle)
     except (ValueError, OSError) as exc:
         print(f"gen_cluster: {exc}", file=sys.stderr)
         return 2

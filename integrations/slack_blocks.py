@@ -35,6 +35,7 @@ from slack_sdk.models.blocks import (
 )
 
 from router.model import parse_time
+from router.wording import count_kinds, describe, span
 from topology import entities
 
 # Slack's documented limits (Block Kit reference, chat.postMessage).
@@ -137,50 +138,8 @@ def fit_lines(lines: list[str], limit: int, more: Callable[[int], str], hidden: 
     return "\n".join([*out, more(left)])
 
 
-def describe(entity: str) -> str:
-    """An entity in words: `node worker-1`, `pod shop/checkout-x`, `kubelet on node w1`."""
-    kind = entities.kind_of(entity)
-    parts = entity.split("/")
-    cluster = parts[1] if len(parts) > 1 else entities.DEFAULT_CLUSTER
-    where = "" if cluster == entities.DEFAULT_CLUSTER else f" ({cluster})"
-    if kind == "dns":
-        return "cluster DNS" + where
-    if kind == "pipeline":
-        return "the alerting pipeline" + where
-    if kind == "node-component":
-        return f"{parts[3]} on node {parts[2]}" + where
-    if kind in ("apiserver", "etcd", "scheduler", "controller-manager"):
-        return parts[-1] + where
-    if kind == "alert":
-        return "an alert with no known entity"
-    return f"{kind} {'/'.join(parts[2:])}" + where
-
-
 def render_path(path: Iterable[str]) -> str:
     return " → ".join(describe(step) for step in path)
-
-
-def count_kinds(names: Iterable[str]) -> str:
-    counts: dict[str, int] = {}
-    for name in names:
-        kind = entities.kind_of(name)
-        counts[kind] = counts.get(kind, 0) + 1
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return ", ".join(f"{n} {kind}" for kind, n in ordered)
-
-
-def span(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours}h"
 
 
 def link(url: str | None, label: str) -> str | None:

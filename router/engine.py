@@ -77,6 +77,7 @@ from router.inference import Evidence, infer
 from router.model import AlertPayload, Delivery, format_time, parse_time
 from router.reach import Reach
 from router.settings import EngineSettings
+from router.wording import count_kinds, describe, span
 from rules.ruleset import Classification, RuleSet
 from rules.schema import severity_rank
 from topology import entities
@@ -561,7 +562,7 @@ class Engine:
                 now,
                 "flapping",
                 incident,
-                reason=f"fired {len(history)} times within {_span(self.settings.flap_window)}",
+                reason=f"fired {len(history)} times within {span(self.settings.flap_window)}",
             )
             if incident.state == State.PAGED:
                 self._queue_update(incident, f"flapping: fired {len(history)} times")
@@ -714,21 +715,21 @@ class Engine:
         root_alert = self._primary_root_alert(incident)
         symptoms = self._symptoms(incident)
         if incident.inferred and root_alert is None:
-            head = f"{_describe(incident.root)} inferred as root cause: {incident.inferred_reason}"
+            head = f"{describe(incident.root)} inferred as root cause: {incident.inferred_reason}"
         elif root_alert is not None and entities.kind_of(incident.root) == "alert":
             head = f"{root_alert.alertname} (no entity could be identified from its labels)"
         elif root_alert is not None:
-            head = f"{root_alert.alertname} on {_describe(incident.root)}"
+            head = f"{root_alert.alertname} on {describe(incident.root)}"
         else:
-            head = f"{_describe(incident.root)} is failing"
+            head = f"{describe(incident.root)} is failing"
         if incident.flapping:
             head += f"; flapping: fired {len(self._flaps.get(incident.root, []))} times " + (
-                f"within {_span(self.settings.flap_window)}"
+                f"within {span(self.settings.flap_window)}"
             )
         else:
-            head += f"; still firing after {_span(now - incident.opened_at)}"
+            head += f"; still firing after {span(now - incident.opened_at)}"
         if symptoms:
-            kinds = _count_kinds(s.entity for s in symptoms)
+            kinds = count_kinds(s.entity for s in symptoms)
             head += f"; {len(symptoms)} alerts on what depends on it are its symptoms ({kinds})"
         return head
 
@@ -764,7 +765,7 @@ class Engine:
         if waits and now < incident.root_resolved_at + self.settings.reopen_window:
             return
         was_paged = incident.state == State.RESOLVING
-        duration = _span(now - incident.opened_at)
+        duration = span(now - incident.opened_at)
         self._transition(incident, "settled", now)
         if was_paged:
             self._event(now, "resolved", incident, reason=f"root and symptoms resolved after {duration}")
@@ -779,9 +780,9 @@ class Engine:
         root_alert = self._primary_root_alert(incident)
         what = root_alert.alertname if root_alert else "failure"
         resolved = incident.root_resolved_at or incident.opened_at
-        lasted = _span(resolved - incident.opened_at)
+        lasted = span(resolved - incident.opened_at)
         symptoms = self._symptoms(incident)
-        text = f"{what} on {_describe(incident.root)} recovered by itself after {lasted}, within its grace"
+        text = f"{what} on {describe(incident.root)} recovered by itself after {lasted}, within its grace"
         if symptoms:
             text += f"; {len(symptoms)} symptoms went with it"
         return text
@@ -797,7 +798,7 @@ class Engine:
             fingerprint=alert.fingerprint,
             alertname=alert.alertname,
             entity=alert.entity,
-            reason=f"still firing {_span(alert.cls.outlive_root)} after its root recovered",
+            reason=f"still firing {span(alert.cls.outlive_root)} after its root recovered",
         )
         alert.incident = None
         alert.path = ()
@@ -840,7 +841,7 @@ class Engine:
                 "resolve",
                 source,
                 (),
-                f"merged into {target.id}: {_describe(target.root)} is the root cause",
+                f"merged into {target.id}: {describe(target.root)} is the root cause",
             )
             self._queue_update(target, f"incident {source.id} merged in")
         if target.state in (State.RECOVERED, State.RESOLVING):
@@ -893,7 +894,7 @@ class Engine:
             path=list(bridge),
             reason=f"{old_root} depends on {paged.root}, which is failing",
         )
-        self._queue_update(paged, f"root cause re-attributed to {_describe(paged.root)}")
+        self._queue_update(paged, f"root cause re-attributed to {describe(paged.root)}")
         if paged.state == State.RESOLVING and self._root_firing(paged):
             self._transition(paged, "root_refired", now)
 
@@ -977,7 +978,7 @@ class Engine:
             reasons = list(dict.fromkeys(incident.pending_reasons))
             if symptoms:
                 reasons.append(
-                    f"{len(symptoms)} more symptoms attached ({_count_kinds(s.entity for s in symptoms)})"
+                    f"{len(symptoms)} more symptoms attached ({count_kinds(s.entity for s in symptoms)})"
                 )
             if raised:
                 reasons.append(f"severity raised to {severity}")
@@ -1037,7 +1038,7 @@ class Engine:
         if format_time(self._heartbeats.get(fingerprint, alert.last_seen)) != seen:
             return
         self._heartbeat_lost(
-            alert, due, f"the Watchdog alert was not received for {_span(self.settings.heartbeat_timeout)}"
+            alert, due, f"the Watchdog alert was not received for {span(self.settings.heartbeat_timeout)}"
         )
 
     # ------------------------------------------------------------- heartbeat
@@ -1184,41 +1185,3 @@ class Engine:
 
 def _fmt(value: datetime | None) -> str | None:
     return format_time(value) if value else None
-
-
-def _span(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s" if seconds else f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def _describe(entity: str) -> str:
-    kind = entities.kind_of(entity)
-    try:
-        _, cluster, namespace, name = entities.split(entity)
-    except ValueError:
-        return entity
-    if kind == "dns":
-        return "cluster DNS" + ("" if cluster == entities.DEFAULT_CLUSTER else f" ({cluster})")
-    if kind == "pipeline":
-        return "the alerting pipeline"
-    if kind == "node-component":
-        node, _, component = name.rpartition("/")
-        return f"{component} on node {node}"
-    if kind == "alert":
-        return "an alert with no known entity"
-    where = f"{namespace}/{name}" if namespace else name
-    return f"{kind} {where}"
-
-
-def _count_kinds(names: Iterable[str]) -> str:
-    counts: dict[str, int] = {}
-    for name in names:
-        kind = entities.kind_of(name)
-        counts[kind] = counts.get(kind, 0) + 1
-    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
