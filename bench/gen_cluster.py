@@ -414,7 +414,14 @@ def _build(
     cluster.workloads += app_workloads
 
     # Services and their EndpointSlices.
-    service_ips = iter(f"10.96.{i // 250}.{i % 250 + 1}" for i in range(1, 64 * 250))
+    def cluster_ips() -> Iterator[str]:
+        # The default service CIDR 10.96.0.0/12; .0 and .255 hosts skipped; 10.96.0.1 and .10 taken.
+        for i in range(2, 16 * 256 * 254):
+            block, host = divmod(i, 254)
+            if block or host + 1 not in (1, 10):
+                yield f"10.{96 + block // 256}.{block % 256}.{host + 1}"
+
+    service_ips = cluster_ips()
     control_ips = [n.ip for n in node_list[:CONTROL_PLANE_NODES]]
 
     def pod_endpoints(pods: Iterable[_Pod]) -> list[tuple[str, str, str, str, str, str]]:

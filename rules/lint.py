@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from rules.matchers import Matcher
+from rules.matchers import Matcher, make_matcher
 from rules.ruleset import BUNDLED_PACK, CompiledRule, Problem, RuleSet, SourceFile, check_file
 
 # The 159 alert names of shared/reference/kubernetes-alerts.json: kube-prometheus (commit
@@ -138,8 +138,6 @@ def _accepted(matcher: Matcher) -> tuple[bool, frozenset[str]] | None:
     if matcher.op == "!=":
         return False, frozenset((matcher.value,))
     if matcher.op == "!~":
-        from rules.matchers import make_matcher
-
         positive = make_matcher(matcher.name, "=~", matcher.value)
         if positive.literals is not None:
             return False, positive.literals

@@ -47,6 +47,13 @@ class Matcher:
     literals: frozenset[str] | None = field(default=None, compare=False, repr=False)
     test: Callable[[str], bool] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
+    def __post_init__(self) -> None:
+        # Built directly rather than by make_matcher/parse_matcher: compile it now.
+        if self.test is None:
+            compiled = make_matcher(self.name, self.op, self.value)
+            object.__setattr__(self, "literals", compiled.literals)
+            object.__setattr__(self, "test", compiled.test)
+
     def matches(self, labels: Mapping[str, str]) -> bool:
         return self.test(labels.get(self.name, ""))
 

@@ -26,7 +26,7 @@ from router.model import InputError
 from rules.matchers import Matcher, parse_matchers
 from rules.schema import EntitySpec, PackDefaults, Rule, RuleFile, UnmappedAlert
 from topology import entities
-from topology.graph import Topology
+from topology.graph import Topology, host_of
 
 BUNDLED_PACK = Path(__file__).resolve().parent / "packs" / "kubernetes.yaml"
 
@@ -478,7 +478,7 @@ class _Spec:
                 return workload, self.how_found
             return pod, self.how_kept
         # pod-by-ip
-        found = topology.pod_by_ip(cluster, _host_of(name))
+        found = topology.pod_by_ip(cluster, host_of(name))
         return (found, self.how) if found is not None else None
 
 
@@ -541,14 +541,6 @@ def _workload_by_name(topology: Topology, cluster: str, namespace: str, pod: str
             if candidate in topology:
                 return candidate
     return None
-
-
-def _host_of(instance: str) -> str:
-    if instance.startswith("["):
-        return instance[1:].split("]", 1)[0]
-    if instance.count(":") == 1:
-        return instance.split(":", 1)[0]
-    return instance
 
 
 def _is_plain_name(value: str) -> bool:

@@ -17,7 +17,11 @@ RULES = RuleSet.load()
 def cluster() -> Topology:
     """A small kube-prometheus cluster: 2 workers + 1 control-plane node, shop apps, monitoring."""
     t = Topology()
-    for name, ip, zone in (("worker-1", "10.0.1.21", "a"), ("worker-2", "10.0.1.22", "b"), ("cp-1", "10.0.0.11", "a")):
+    for name, ip, zone in (
+        ("worker-1", "10.0.1.21", "a"),
+        ("worker-2", "10.0.1.22", "b"),
+        ("cp-1", "10.0.0.11", "a"),
+    ):
         node = t.add(f"node/default/{name}", internal_ip=ip)
         t.index_node_ip("default", ip, node)
         t.depends(node, f"zone/default/eu-west-1{zone}")
@@ -43,21 +47,47 @@ def cluster() -> Topology:
     t.depends("pod/default/shop/postgres-0", "pvc/default/shop/data-postgres-0")
     pod("batch", "nightly-report-29012345-q8z4m", "worker-1", "job/default/batch/nightly-report-29012345")
     for i, node in enumerate(("worker-1", "worker-2", "cp-1")):
-        exporter = pod("monitoring", f"node-exporter-{'4xk7d9zq2mp8w3v'[i * 5 : i * 5 + 5]}", node,
-                       "daemonset/default/monitoring/node-exporter")  # fmt: skip
+        exporter = pod(
+            "monitoring",
+            f"node-exporter-{'4xk7d9zq2mp8w3v'[i * 5 : i * 5 + 5]}",
+            node,
+            "daemonset/default/monitoring/node-exporter",
+        )
         t.depends("service/default/monitoring/node-exporter", exporter, redundant=True)
     for i in range(2):
-        p = pod("monitoring", f"prometheus-k8s-{i}", f"worker-{i + 1}", "statefulset/default/monitoring/prometheus-k8s")
+        p = pod(
+            "monitoring",
+            f"prometheus-k8s-{i}",
+            f"worker-{i + 1}",
+            "statefulset/default/monitoring/prometheus-k8s",
+        )
         t.depends("service/default/monitoring/prometheus-k8s", p, redundant=True)
-        a = pod("monitoring", f"alertmanager-main-{i}", f"worker-{i + 1}", "statefulset/default/monitoring/alertmanager-main")
+        a = pod(
+            "monitoring",
+            f"alertmanager-main-{i}",
+            f"worker-{i + 1}",
+            "statefulset/default/monitoring/alertmanager-main",
+        )
         t.depends("service/default/monitoring/alertmanager-main", a, redundant=True)
-    pod("monitoring", "prometheus-operator-7c9d8f6b5-abcde", "worker-1", "deployment/default/monitoring/prometheus-operator")
+    pod(
+        "monitoring",
+        "prometheus-operator-7c9d8f6b5-abcde",
+        "worker-1",
+        "deployment/default/monitoring/prometheus-operator",
+    )
     for i, node in enumerate(("worker-1", "worker-2")):
-        dns_pod = pod("kube-system", f"coredns-7d9f8b6c5-{'ab12c'[i]}x9q{i}", node, "deployment/default/kube-system/coredns")
+        dns_pod = pod(
+            "kube-system",
+            f"coredns-7d9f8b6c5-{'ab12c'[i]}x9q{i}",
+            node,
+            "deployment/default/kube-system/coredns",
+        )
         t.depends("dns/default/cluster-dns", dns_pod, redundant=True)
     t.depends("service/default/kube-system/kube-dns", "dns/default/cluster-dns")
     pod("kube-system", "kube-scheduler-cp-1", "cp-1", None)  # static pod: no controller
-    t.depends("scheduler/default/kube-scheduler", "pod/default/kube-system/kube-scheduler-cp-1", redundant=True)
+    t.depends(
+        "scheduler/default/kube-scheduler", "pod/default/kube-system/kube-scheduler-cp-1", redundant=True
+    )
     t.depends("apiserver/default/kube-apiserver", "etcd/default/etcd")
     return t
 
@@ -94,19 +124,30 @@ def test_node_exporter_alert_maps_to_the_node_not_the_exporter_pod():
         **NODE_EXPORTER_TARGET,
     )
     assert c.entity == "node/default/worker-1"
-    assert (c.rule, c.propagates, c.urgency, c.escalate_after) == ("node-filesystem-full", True, "page", timedelta(minutes=2))
+    assert (c.rule, c.propagates, c.urgency, c.escalate_after) == (
+        "node-filesystem-full",
+        True,
+        "page",
+        timedelta(minutes=2),
+    )
     assert "instance" in c.how and "pod" not in c.how
 
 
 def test_node_exporter_instance_as_ip_port_or_alias_resolves_through_the_topology():
-    by_ip = classify(alertname="NodeMemoryMajorPagesFaults", instance="10.0.1.22:9100", **NODE_EXPORTER_TARGET)
+    by_ip = classify(
+        alertname="NodeMemoryMajorPagesFaults", instance="10.0.1.22:9100", **NODE_EXPORTER_TARGET
+    )
     assert by_ip.entity == "node/default/worker-2"
-    by_alias = classify(alertname="NodeClockNotSynchronising", instance="ip-10-0-1-22.eu-west-1.compute.internal")
+    by_alias = classify(
+        alertname="NodeClockNotSynchronising", instance="ip-10-0-1-22.eu-west-1.compute.internal"
+    )
     assert by_alias.entity == "node/default/worker-2"
 
 
 def test_unknown_node_exporter_address_never_falls_back_to_the_exporter_pod():
-    c = classify(alertname="NodeDiskIOSaturation", instance="10.9.9.9:9100", device="sda", **NODE_EXPORTER_TARGET)
+    c = classify(
+        alertname="NodeDiskIOSaturation", instance="10.9.9.9:9100", device="sda", **NODE_EXPORTER_TARGET
+    )
     assert c.rule == "node-saturated"
     assert c.entity is None
     assert "no entity" in c.how
@@ -120,15 +161,30 @@ def test_node_name_not_in_topology_is_still_a_node():
 
 
 def test_node_not_ready_propagates_with_a_short_grace():
-    c = classify(alertname="KubeNodeNotReady", node="worker-1", job="kube-state-metrics", instance="10.244.2.5:8443",
-                 condition="Ready", status="true", container="kube-rbac-proxy-main")  # fmt: skip
+    c = classify(
+        alertname="KubeNodeNotReady",
+        node="worker-1",
+        job="kube-state-metrics",
+        instance="10.244.2.5:8443",
+        condition="Ready",
+        status="true",
+        container="kube-rbac-proxy-main",
+    )
     assert (c.entity, c.propagates, c.escalate_after) == ("node/default/worker-1", True, timedelta(minutes=2))
 
 
 def test_systemd_unit_decides_whether_a_failed_service_propagates():
-    kubelet = classify(alertname="NodeSystemdServiceFailed", instance="worker-2", name="kubelet.service", state="failed")
-    other = classify(alertname="NodeSystemdServiceFailed", instance="worker-2", name="motd-news.service", state="failed")
-    assert (kubelet.rule, kubelet.propagates, kubelet.urgency) == ("node-runtime-service-failed", True, "page")
+    kubelet = classify(
+        alertname="NodeSystemdServiceFailed", instance="worker-2", name="kubelet.service", state="failed"
+    )
+    other = classify(
+        alertname="NodeSystemdServiceFailed", instance="worker-2", name="motd-news.service", state="failed"
+    )
+    assert (kubelet.rule, kubelet.propagates, kubelet.urgency) == (
+        "node-runtime-service-failed",
+        True,
+        "page",
+    )
     assert (other.rule, other.propagates, other.urgency) == ("node-service-failed", False, "notice")
     assert kubelet.entity == other.entity == "node/default/worker-2"
 
@@ -137,8 +193,16 @@ def test_systemd_unit_decides_whether_a_failed_service_propagates():
 
 
 def test_kubelet_alert_maps_to_the_kubelet_component_by_node_label():
-    c = classify(alertname="KubeletInstanceUnreachable", node="worker-1", instance="10.0.1.21:10250", job="kubelet",
-                 metrics_path="/metrics", namespace="kube-system", service="kubelet", endpoint="https-metrics")  # fmt: skip
+    c = classify(
+        alertname="KubeletInstanceUnreachable",
+        node="worker-1",
+        instance="10.0.1.21:10250",
+        job="kubelet",
+        metrics_path="/metrics",
+        namespace="kube-system",
+        service="kubelet",
+        endpoint="https-metrics",
+    )
     assert c.entity == "node/default/worker-1/kubelet"
     assert c.propagates
 
@@ -170,7 +234,11 @@ def test_kubelet_certificate_expiry_pages_only_when_critical():
         ("CoreDNSDown", {}, "dns/default/cluster-dns"),
         ("KubeAPIDown", {"job": "apiserver"}, "apiserver/default/kube-apiserver"),
         ("KubeSchedulerDown", {"job": "kube-scheduler"}, "scheduler/default/kube-scheduler"),
-        ("KubeControllerManagerDown", {"job": "kube-controller-manager"}, "controller-manager/default/kube-controller-manager"),
+        (
+            "KubeControllerManagerDown",
+            {"job": "kube-controller-manager"},
+            "controller-manager/default/kube-controller-manager",
+        ),
         ("KubeProxyDown", {"job": "kube-proxy"}, "daemonset/default/kube-system/kube-proxy"),
         ("etcdInsufficientMembers", {"job": "etcd"}, "etcd/default/etcd"),
         ("WeaveNetIPAMSplitBrain", {}, "daemonset/default/kube-system/weave-net"),
@@ -190,7 +258,9 @@ def test_coredns_alerts_propagate_except_a_single_flaky_upstream():
 
 
 def test_etcd_severity_decides_propagation_of_the_same_alert():
-    critical = classify(alertname="etcdHighFsyncDurations", severity="critical", job="etcd", instance="10.0.0.11:2379")
+    critical = classify(
+        alertname="etcdHighFsyncDurations", severity="critical", job="etcd", instance="10.0.0.11:2379"
+    )
     warning = classify(alertname="etcdHighFsyncDurations", job="etcd", instance="10.0.0.11:2379")
     assert critical.propagates and not warning.propagates
     assert critical.entity == warning.entity == "etcd/default/etcd"
@@ -207,10 +277,17 @@ def test_api_error_budget_burn_outlives_its_root_for_its_window():
 
 
 def test_control_plane_instance_alert_names_the_static_pod_when_it_has_one():
-    with_pod = classify(alertname="KubeSchedulerInstanceUnreachable", job="kube-scheduler",
-                        instance="10.0.0.11:10259", pod="kube-scheduler-cp-1", namespace="kube-system")  # fmt: skip
+    with_pod = classify(
+        alertname="KubeSchedulerInstanceUnreachable",
+        job="kube-scheduler",
+        instance="10.0.0.11:10259",
+        pod="kube-scheduler-cp-1",
+        namespace="kube-system",
+    )
     assert (with_pod.entity, with_pod.propagates) == ("pod/default/kube-system/kube-scheduler-cp-1", True)
-    without = classify(alertname="KubeSchedulerInstanceUnreachable", job="kube-scheduler", instance="10.0.0.11:10259")
+    without = classify(
+        alertname="KubeSchedulerInstanceUnreachable", job="kube-scheduler", instance="10.0.0.11:10259"
+    )
     assert (without.entity, without.propagates) == ("scheduler/default/kube-scheduler", False)
 
 
@@ -218,8 +295,16 @@ def test_control_plane_instance_alert_names_the_static_pod_when_it_has_one():
 
 
 def test_pod_alert_maps_to_a_known_pod():
-    c = classify(alertname="KubePodCrashLooping", namespace="shop", pod="checkout-6d8f7b9c5d-x2x9q", container="checkout",
-                 uid="0f6a3c2e", reason="CrashLoopBackOff", job="kube-state-metrics", instance="10.244.2.5:8443")  # fmt: skip
+    c = classify(
+        alertname="KubePodCrashLooping",
+        namespace="shop",
+        pod="checkout-6d8f7b9c5d-x2x9q",
+        container="checkout",
+        uid="0f6a3c2e",
+        reason="CrashLoopBackOff",
+        job="kube-state-metrics",
+        instance="10.244.2.5:8443",
+    )
     assert c.entity == "pod/default/shop/checkout-6d8f7b9c5d-x2x9q"
     assert (c.propagates, c.outlive_root) == (True, timedelta(minutes=15))
 
@@ -241,7 +326,11 @@ def test_pod_born_after_the_topology_refresh_maps_to_its_workload(pod, entity):
     namespace = entity.split("/")[2]
     c = classify(alertname="KubePodNotReady", namespace=namespace, pod=pod, job="kube-state-metrics")
     assert c.entity == entity
-    expected_note = "pod not in topology; workload found by name" if entity.split("/")[0] != "pod" else "pod not in topology"
+    expected_note = (
+        "pod not in topology; workload found by name"
+        if entity.split("/")[0] != "pod"
+        else "pod not in topology"
+    )
     assert expected_note in c.how
 
 
@@ -251,35 +340,79 @@ def test_workload_of_pod_climbs_from_a_replicaset_owner_to_the_deployment():
 
 
 def test_prometheus_and_alertmanager_alerts_name_their_statefulset():
-    prom = classify(alertname="PrometheusBadConfig", severity="critical", namespace="monitoring", pod="prometheus-k8s-1",
-                    job="prometheus-k8s", instance="10.244.2.9:9090", service="prometheus-k8s", container="prometheus")  # fmt: skip
-    assert (prom.entity, prom.propagates, prom.urgency) == ("statefulset/default/monitoring/prometheus-k8s", False, "page")
-    am = classify(alertname="AlertmanagerFailedReload", severity="critical", namespace="monitoring", pod="alertmanager-main-0")
+    prom = classify(
+        alertname="PrometheusBadConfig",
+        severity="critical",
+        namespace="monitoring",
+        pod="prometheus-k8s-1",
+        job="prometheus-k8s",
+        instance="10.244.2.9:9090",
+        service="prometheus-k8s",
+        container="prometheus",
+    )
+    assert (prom.entity, prom.propagates, prom.urgency) == (
+        "statefulset/default/monitoring/prometheus-k8s",
+        False,
+        "page",
+    )
+    am = classify(
+        alertname="AlertmanagerFailedReload",
+        severity="critical",
+        namespace="monitoring",
+        pod="alertmanager-main-0",
+    )
     assert am.entity == "statefulset/default/monitoring/alertmanager-main"
-    cluster_level = classify(alertname="AlertmanagerClusterDown", severity="critical", namespace="monitoring",
-                             service="alertmanager-main")  # fmt: skip
+    cluster_level = classify(
+        alertname="AlertmanagerClusterDown",
+        severity="critical",
+        namespace="monitoring",
+        service="alertmanager-main",
+    )
     assert cluster_level.entity == "service/default/monitoring/alertmanager-main"
 
 
 def test_operator_alerts_without_a_pod_name_the_operator_deployment():
-    with_pod = classify(alertname="PrometheusOperatorSyncFailed", namespace="monitoring", controller="prometheus",
-                        pod="prometheus-operator-7c9d8f6b5-abcde", status="failed")  # fmt: skip
-    without = classify(alertname="PrometheusOperatorListErrors", namespace="monitoring", controller="prometheus")
+    with_pod = classify(
+        alertname="PrometheusOperatorSyncFailed",
+        namespace="monitoring",
+        controller="prometheus",
+        pod="prometheus-operator-7c9d8f6b5-abcde",
+        status="failed",
+    )
+    without = classify(
+        alertname="PrometheusOperatorListErrors", namespace="monitoring", controller="prometheus"
+    )
     assert with_pod.entity == without.entity == "deployment/default/monitoring/prometheus-operator"
 
 
 def test_kube_job_alerts_use_job_name_not_the_scrape_job():
-    c = classify(alertname="KubeJobFailed", namespace="batch", job_name="nightly-report-29012345",
-                 job="kube-state-metrics", condition="true")  # fmt: skip
+    c = classify(
+        alertname="KubeJobFailed",
+        namespace="batch",
+        job_name="nightly-report-29012345",
+        job="kube-state-metrics",
+        condition="true",
+    )
     assert c.entity == "job/default/batch/nightly-report-29012345"
 
 
 def test_pvc_alert_ignores_the_kubelet_target_labels_it_carries():
-    c = classify(alertname="KubePersistentVolumeFillingUp", severity="critical", namespace="shop",
-                 persistentvolumeclaim="data-postgres-0", node="worker-2", instance="10.0.1.22:10250", job="kubelet",
-                 metrics_path="/metrics", service="kubelet", endpoint="https-metrics")  # fmt: skip
+    c = classify(
+        alertname="KubePersistentVolumeFillingUp",
+        severity="critical",
+        namespace="shop",
+        persistentvolumeclaim="data-postgres-0",
+        node="worker-2",
+        instance="10.0.1.22:10250",
+        job="kubelet",
+        metrics_path="/metrics",
+        service="kubelet",
+        endpoint="https-metrics",
+    )
     assert (c.entity, c.propagates, c.urgency) == ("pvc/default/shop/data-postgres-0", True, "page")
-    warning = classify(alertname="KubePersistentVolumeFillingUp", namespace="shop", persistentvolumeclaim="data-postgres-0")
+    warning = classify(
+        alertname="KubePersistentVolumeFillingUp", namespace="shop", persistentvolumeclaim="data-postgres-0"
+    )
     assert (warning.propagates, warning.urgency) == (False, "notice")
 
 
@@ -311,8 +444,14 @@ def test_target_down_job_aliases(job, namespace, service, entity):
 
 
 def test_cni_alerts_on_one_node_name_its_cni_component():
-    weave = classify(alertname="WeaveNetIPAMUnreachable", severity="critical", job="weave-net",
-                     instance="10.0.1.21:6782", namespace="kube-system", pod="weave-net-7xk2p")  # fmt: skip
+    weave = classify(
+        alertname="WeaveNetIPAMUnreachable",
+        severity="critical",
+        job="weave-net",
+        instance="10.0.1.21:6782",
+        namespace="kube-system",
+        pod="weave-net-7xk2p",
+    )
     assert (weave.entity, weave.propagates) == ("node/default/worker-1/cni", True)
     aws = classify(alertname="AwsVpcCniWarmIPsLow", severity="critical", instance="10.0.1.22:61678")
     assert (aws.entity, aws.propagates) == ("node/default/worker-2/cni", False)
@@ -320,12 +459,22 @@ def test_cni_alerts_on_one_node_name_its_cni_component():
 
 def test_watchdog_is_a_quiet_heartbeat():
     c = classify(alertname="Watchdog", severity="none", prometheus="monitoring/k8s")
-    assert (c.entity, c.heartbeat, c.urgency, c.propagates) == ("pipeline/default/alerting-pipeline", True, "quiet", False)
+    assert (c.entity, c.heartbeat, c.urgency, c.propagates) == (
+        "pipeline/default/alerting-pipeline",
+        True,
+        "quiet",
+        False,
+    )
 
 
 def test_cluster_label_names_the_cluster():
-    assert classify(alertname="KubeNodeNotReady", node="worker-1", cluster="prod").entity == "node/prod/worker-1"
-    assert classify(alertname="CoreDNSLatencyHigh", job="kube-dns", cluster="prod").entity == "dns/prod/cluster-dns"
+    assert (
+        classify(alertname="KubeNodeNotReady", node="worker-1", cluster="prod").entity == "node/prod/worker-1"
+    )
+    assert (
+        classify(alertname="CoreDNSLatencyHigh", job="kube-dns", cluster="prod").entity
+        == "dns/prod/cluster-dns"
+    )
 
 
 # -- no rule -------------------------------------------------------------------------------------
@@ -340,9 +489,15 @@ def test_unknown_alert_is_never_hidden():
 
 @pytest.mark.parametrize(
     ("severity", "normalised", "urgency", "grace"),
-    [("critical", "critical", "page", 2), ("CRITICAL", "critical", "page", 2), ("info", "info", "quiet", 5),
-     ("none", "none", "quiet", 5), ("p1", "warning", "page", 5), ("", "warning", "page", 5)],
-)  # fmt: skip
+    [
+        ("critical", "critical", "page", 2),
+        ("CRITICAL", "critical", "page", 2),
+        ("info", "info", "quiet", 5),
+        ("none", "none", "quiet", 5),
+        ("p1", "warning", "page", 5),
+        ("", "warning", "page", 5),
+    ],
+)
 def test_unknown_alert_policy_by_severity(severity, normalised, urgency, grace):
     c = RULES.classify({"alertname": "MyAlert", "severity": severity}, TOPOLOGY)
     assert (c.severity, c.urgency, c.escalate_after) == (normalised, urgency, timedelta(minutes=grace))
@@ -351,18 +506,27 @@ def test_unknown_alert_policy_by_severity(severity, normalised, urgency, grace):
 @pytest.mark.parametrize(
     ("labels", "entity"),
     [
-        ({"namespace": "shop", "pod": "checkout-6d8f7b9c5d-x2x9q", "service": "checkout"}, "pod/default/shop/checkout-6d8f7b9c5d-x2x9q"),
+        (
+            {"namespace": "shop", "pod": "checkout-6d8f7b9c5d-x2x9q", "service": "checkout"},
+            "pod/default/shop/checkout-6d8f7b9c5d-x2x9q",
+        ),
         ({"namespace": "shop", "deployment": "checkout"}, "deployment/default/shop/checkout"),
         ({"namespace": "shop", "statefulset": "postgres"}, "statefulset/default/shop/postgres"),
-        ({"namespace": "monitoring", "daemonset": "node-exporter"}, "daemonset/default/monitoring/node-exporter"),
-        ({"namespace": "batch", "job_name": "nightly-report-29012345", "job": "kube-state-metrics"}, "job/default/batch/nightly-report-29012345"),
+        (
+            {"namespace": "monitoring", "daemonset": "node-exporter"},
+            "daemonset/default/monitoring/node-exporter",
+        ),
+        (
+            {"namespace": "batch", "job_name": "nightly-report-29012345", "job": "kube-state-metrics"},
+            "job/default/batch/nightly-report-29012345",
+        ),
         ({"namespace": "shop", "service": "checkout"}, "service/default/shop/checkout"),
         ({"node": "worker-2"}, "node/default/worker-2"),
         ({"instance": "10.0.1.21:9100"}, "node/default/worker-1"),
         ({"instance": "10.244.9.9:8080"}, None),  # a pod address: not a node, and no guess
         ({"namespace": "shop"}, None),  # a namespace alone identifies nothing
     ],
-)  # fmt: skip
+)
 def test_unknown_alert_entity_from_clearly_identifying_labels(labels, entity):
     c = RULES.classify({"alertname": "CustomAlert", **labels}, TOPOLOGY)
     assert c.entity == entity

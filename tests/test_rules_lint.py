@@ -50,11 +50,14 @@ def test_lint_finds_dead_rules_and_unmapped_contradictions_in_a_loadable_file():
     path = FIXTURES / "lint-only.yaml"
     problems = lint_files([path])
     assert problems == [
-        f"{path}:6: rule node-down-again: match: never used: earlier rule node-down ({path}:3) has identical matchers",
+        f"{path}:6: rule node-down-again: match: never used: earlier rule node-down ({path}:3) "
+        "has identical matchers",
         f"{path}:9: rule node-not-ready-critical: match: never used: earlier rule node-down ({path}:3) "
         "matches everything it matches",
-        f"{path}:15: rule pods-critical: match: never used: earlier rule pods ({path}:12) matches everything it matches",
-        f"{path}:19: unmapped: KubeNodeUnreachable is listed unmapped but rule node-down ({path}:3) maps it; remove one",
+        f"{path}:15: rule pods-critical: match: never used: earlier rule pods ({path}:12) "
+        "matches everything it matches",
+        f"{path}:19: unmapped: KubeNodeUnreachable is listed unmapped but rule node-down ({path}:3) "
+        "maps it; remove one",
         f"{path}:21: unmapped: Watchdog listed twice (also {path}:20)",
     ]
 
@@ -86,9 +89,13 @@ def test_rule_names_across_files_must_be_unique(tmp_path):
     first = tmp_path / "first.yaml"
     second = tmp_path / "second.yaml"
     first.write_text("rules:\n  - name: same\n    match: ['alertname=\"A\"']\n")
-    second.write_text("rules:\n  - name: other\n    match: ['alertname=\"B\"']\n  - name: same\n    match: ['alertname=\"C\"']\n")
+    second.write_text(
+        "rules:\n  - name: other\n    match: ['alertname=\"B\"']\n"
+        "  - name: same\n    match: ['alertname=\"C\"']\n"
+    )
     assert lint_files([first, second]) == [
-        f"{second}:4: rule same: name: also defined at {first}:2; classifications report rules by name, rename one"
+        f"{second}:4: rule same: name: also defined at {first}:2; "
+        "classifications report rules by name, rename one"
     ]
 
 
@@ -117,7 +124,9 @@ unmapped:
 """
     )
     problems = lint_files([pack], catalogue=catalogue)
-    assert problems == [f"{pack}: catalogue alert A (severity warning) is neither mapped by a rule nor listed unmapped"]
+    assert problems == [
+        f"{pack}: catalogue alert A (severity warning) is neither mapped by a rule nor listed unmapped"
+    ]
 
 
 @pytest.mark.skipif(not CATALOGUE.exists(), reason="shared/reference is not checked out next to the repo")
@@ -128,7 +137,8 @@ def test_the_bundled_pack_minus_a_rule_is_reported(tmp_path):
     copy = tmp_path / "kubernetes.yaml"
     copy.write_text(text[:start] + text[end:])
     assert lint_files([copy], catalogue=CATALOGUE) == [
-        f"{copy}: catalogue alert KubeletDown (severity critical) is neither mapped by a rule nor listed unmapped"
+        f"{copy}: catalogue alert KubeletDown (severity critical) "
+        "is neither mapped by a rule nor listed unmapped"
     ]
 
 

@@ -137,7 +137,9 @@ def test_equal_and_not_equal_are_complements(name, value, labels):
 @given(label_names, values, st.dictionaries(label_names, values, max_size=4))
 def test_regex_and_negative_regex_are_complements(name, value, labels):
     pattern = re.escape(value) + "|x.*"
-    assert make_matcher(name, "=~", pattern).matches(labels) != make_matcher(name, "!~", pattern).matches(labels)
+    assert make_matcher(name, "=~", pattern).matches(labels) != make_matcher(name, "!~", pattern).matches(
+        labels
+    )
 
 
 @given(values, values)
@@ -168,3 +170,12 @@ def test_printing_and_parsing_round_trips(name, op, value):
         return  # not a valid regex: nothing to round-trip
     assert parse_matcher(str(original)) == original
     assert str(original) == f"{name}{op}{quote(value)}"
+
+
+def test_a_matcher_built_directly_is_compiled_too():
+    from rules.matchers import Matcher
+
+    matcher = Matcher("alertname", "=~", "A|B")
+    assert matcher.matches({"alertname": "B"})
+    assert matcher.literals == {"A", "B"}
+    assert matcher == parse_matcher('alertname=~"A|B"')

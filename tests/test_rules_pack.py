@@ -17,7 +17,9 @@ from topology.graph import Topology
 CATALOGUE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "kubernetes-alerts.json"
 RULES = RuleSet.load()
 
-needs_catalogue = pytest.mark.skipif(not CATALOGUE.exists(), reason="shared/reference is not checked out next to the repo")
+needs_catalogue = pytest.mark.skipif(
+    not CATALOGUE.exists(), reason="shared/reference is not checked out next to the repo"
+)
 
 # The catalogue's `entity` category -> kinds an alert of it may be mapped to.
 EXPECTED_KINDS = {
@@ -56,7 +58,9 @@ def _labels(entry: dict) -> dict[str, str]:
     """The labels one alert of this rule carries, with plausible values (no `cluster` label: a stock
     kube-prometheus has no external labels)."""
     labels = {"alertname": entry["alertname"], "severity": entry["severity"], "prometheus": "monitoring/k8s"}
-    node_exporter = entry["mixin"] == "node-exporter-mixin" or entry["alertname"].startswith("NodeNetworkInterface")
+    node_exporter = entry["mixin"] == "node-exporter-mixin" or entry["alertname"].startswith(
+        "NodeNetworkInterface"
+    )
     for raw in [*entry["labels_on_alert"], *(entry["other_labels_carried"] or [])]:
         name, _, rest = raw.partition("(")
         name = name.strip()
@@ -113,7 +117,9 @@ def test_every_rule_has_a_description():
 
 
 @needs_catalogue
-@pytest.mark.parametrize("entry", _catalogue() if CATALOGUE.exists() else [], ids=lambda e: f"{e['alertname']}-{e['severity']}")
+@pytest.mark.parametrize(
+    "entry", _catalogue() if CATALOGUE.exists() else [], ids=lambda e: f"{e['alertname']}-{e['severity']}"
+)
 def test_catalogue_alert_with_its_real_labels_gets_a_rule_and_an_entity_of_its_kind(entry):
     labels = _labels(entry)
     c = RULES.classify(labels, _topology())

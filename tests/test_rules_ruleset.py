@@ -50,7 +50,9 @@ rules:
     # Pack defaults merge key by key, earlier file first: warning from mine, critical from the pack.
     unknown = rules.classify({"alertname": "X"}, EMPTY)
     assert unknown.escalate_after == timedelta(minutes=7)
-    assert rules.classify({"alertname": "X", "severity": "critical"}, EMPTY).escalate_after == timedelta(minutes=2)
+    assert rules.classify({"alertname": "X", "severity": "critical"}, EMPTY).escalate_after == timedelta(
+        minutes=2
+    )
 
 
 RULES_IN_ORDER = """
@@ -73,7 +75,9 @@ rules:
 def test_first_match_wins_across_indexed_and_generic_rules():
     rules = RuleSet.from_yaml(RULES_IN_ORDER)
     assert rules.classify({"alertname": "A", "team": "x"}, EMPTY).rule == "named-a"
-    assert rules.classify({"alertname": "A", "team": "y"}, EMPTY).rule == "generic"  # generic sits before named-a-or-b
+    assert (
+        rules.classify({"alertname": "A", "team": "y"}, EMPTY).rule == "generic"
+    )  # generic sits before named-a-or-b
     assert rules.classify({"alertname": "A"}, EMPTY).rule == "named-a-or-b"
     assert rules.classify({"alertname": "B", "team": "y"}, EMPTY).rule == "generic"
     assert rules.classify({"alertname": "Cxyz"}, EMPTY).rule == "by-regex"
@@ -101,7 +105,9 @@ rules:
     assert rules.classify({"alertname": "TargetDown", "namespace": "n", "service": "s"}, EMPTY).entity == (
         "service/default/n/s"
     )
-    second = rules.classify({"alertname": "TargetDown", "namespace": "n", "service": "", "job": "j", "endpoint": "m"}, EMPTY)
+    second = rules.classify(
+        {"alertname": "TargetDown", "namespace": "n", "service": "", "job": "j", "endpoint": "m"}, EMPTY
+    )
     assert second.entity == "service/default/n/j-m"
     none = rules.classify({"alertname": "TargetDown", "namespace": "n", "job": "j"}, EMPTY)
     assert none.entity is None and none.rule == "target"
@@ -124,13 +130,22 @@ rules:
 """
     )
     plain_critical = rules.classify({"alertname": "P", "severity": "critical"}, EMPTY)
-    assert (plain_critical.escalate_after, plain_critical.outlive_root) == (timedelta(minutes=1), timedelta(minutes=20))
+    assert (plain_critical.escalate_after, plain_critical.outlive_root) == (
+        timedelta(minutes=1),
+        timedelta(minutes=20),
+    )
     assert plain_critical.propagates is True  # the schema's default for a rule
     assert plain_critical.entity is None
-    assert rules.classify({"alertname": "P"}, EMPTY).escalate_after == timedelta(minutes=5)  # built-in warning
+    assert rules.classify({"alertname": "P"}, EMPTY).escalate_after == timedelta(
+        minutes=5
+    )  # built-in warning
     assert rules.classify({"alertname": "P", "severity": "info"}, EMPTY).urgency == "quiet"
     tuned = rules.classify({"alertname": "T", "severity": "info"}, EMPTY)
-    assert (tuned.escalate_after, tuned.outlive_root, tuned.urgency) == (timedelta(minutes=9), timedelta(hours=1), "notice")
+    assert (tuned.escalate_after, tuned.outlive_root, tuned.urgency) == (
+        timedelta(minutes=9),
+        timedelta(hours=1),
+        "notice",
+    )
 
 
 def test_classify_caches_nothing_about_the_topology():
@@ -157,10 +172,13 @@ rules:
     topology = Topology()
     pod = topology.add("pod/default/shop/checkout-1")
     topology.index_pod_ip("default", "10.244.1.17", pod)
-    found = rules.classify({"alertname": "AppDown", "instance": "10.244.1.17:8080", "namespace": "shop"}, topology)
+    found = rules.classify(
+        {"alertname": "AppDown", "instance": "10.244.1.17:8080", "namespace": "shop"}, topology
+    )
     assert found.entity == pod
     fallback = rules.classify(
-        {"alertname": "AppDown", "instance": "10.244.9.9:8080", "namespace": "shop", "service": "checkout"}, topology
+        {"alertname": "AppDown", "instance": "10.244.9.9:8080", "namespace": "shop", "service": "checkout"},
+        topology,
     )
     assert fallback.entity == "service/default/shop/checkout"
 
@@ -174,37 +192,60 @@ rules:
     entity: {kind: daemonset, namespace: kube-system, name: "{cni}-agent"}
 """
     )
-    assert rules.classify({"alertname": "F", "cni": "calico"}, EMPTY).entity == "daemonset/default/kube-system/calico-agent"
+    assert (
+        rules.classify({"alertname": "F", "cni": "calico"}, EMPTY).entity
+        == "daemonset/default/kube-system/calico-agent"
+    )
     assert rules.classify({"alertname": "F"}, EMPTY).entity is None
 
 
 # -- load errors ------------------------------------------------------------------------------
 
 
+# A valid rule head; each case appends one broken line (line 4).
+HEAD = "rules:\n  - name: r\n    match: ['a=\"1\"']\n"
+
+
 @pytest.mark.parametrize(
     ("body", "fragments"),
     [
-        ("rules:\n  - name: r\n    match: ['alertname=~\"(\"']\n", ["bad.yaml:3", "rule r", "match[0]", "invalid regex"]),
-        ("rules:\n  - name: r\n    match: ['a=\"1\"']\n    entity: {kind: pod, name: '{pod}', via: node-by-instance}\n",
-         ["bad.yaml:4", "rule r", "entity.via", "kind must be node"]),
-        ("rules:\n  - name: r\n    match: ['a=\"1\"']\n    entity: {kind: deployment}\n",
-         ["bad.yaml:4", "rule r", "entity.name", "needs a name"]),
-        ("rules:\n  - name: r\n    match: ['a=\"1\"']\n    entity: {kind: node, name: '{node}', namespace: x}\n",
-         ["bad.yaml:4", "entity.namespace", "cluster-scoped"]),
-        ("rules:\n  - name: r\n    match: ['a=\"1\"']\n    entity: {kind: node, name: '{node!r}'}\n",
-         ["bad.yaml:4", "entity.name", "no format spec"]),
+        (
+            "rules:\n  - name: r\n    match: ['alertname=~\"(\"']\n",
+            ["bad.yaml:3", "rule r", "match[0]", "invalid regex"],
+        ),
+        (
+            HEAD + "    entity: {kind: pod, name: '{pod}', via: node-by-instance}\n",
+            ["bad.yaml:4", "rule r", "entity.via", "kind must be node"],
+        ),
+        (
+            HEAD + "    entity: {kind: deployment}\n",
+            ["bad.yaml:4", "rule r", "entity.name", "needs a name"],
+        ),
+        (
+            HEAD + "    entity: {kind: node, name: '{node}', namespace: x}\n",
+            ["bad.yaml:4", "entity.namespace", "cluster-scoped"],
+        ),
+        (
+            HEAD + "    entity: {kind: node, name: '{node!r}'}\n",
+            ["bad.yaml:4", "entity.name", "no format spec"],
+        ),
         ("rules:\n  - name: r\n    match: []\n", ["bad.yaml:3", "rule r", "match", "at least 1"]),
         ("rules:\n  - match: ['a=\"1\"']\n", ["bad.yaml:2", "rule #1", "name: Field required"]),
-        ("rules:\n  - name: r\n    match: ['a=\"1\"']\n    urgency: loud\n", ["bad.yaml:4", "urgency"]),
-        ("rules:\n  - name: r\n    match: ['a=\"1\"']\n    entity: {kind: node, name: '{node}', nmae: x}\n",
-         ["bad.yaml:4", "entity.nmae: unknown field"]),
+        (HEAD + "    urgency: loud\n", ["bad.yaml:4", "urgency"]),
+        (
+            HEAD + "    entity: {kind: node, name: '{node}', nmae: x}\n",
+            ["bad.yaml:4", "entity.nmae: unknown field"],
+        ),
         ("rule:\n  - name: r\n", ["bad.yaml:1", "unknown top-level key 'rule'"]),
-        ("rules:\n  - name: r\n    match: ['a=\"1\"']\n    match: ['b=\"2\"']\n", ["bad.yaml:4", "'match' appears twice"]),
+        (
+            HEAD + "    match: ['b=\"2\"']\n",
+            ["bad.yaml:4", "'match' appears twice"],
+        ),
         ("rules:\n  - name: r\n    match: ['a=\"1\"'\n", ["bad.yaml:", "not valid YAML"]),
         ("unmapped:\n  - {alertname: X, reason: ok}\n", ["bad.yaml:2", "unmapped[0].reason"]),
         ("- just a list\n", ["bad.yaml:1", "must be a mapping"]),
     ],
-)  # fmt: skip
+)
 def test_load_errors_name_file_line_rule_and_field(tmp_path, body, fragments):
     path = write(tmp_path, "bad.yaml", body)
     with pytest.raises(InputError) as info:

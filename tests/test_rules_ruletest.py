@@ -23,13 +23,16 @@ def test_failures_are_counted_and_explained():
     assert (passed, failed) == (2, 2)
     assert messages == [
         f"{path}:6: test 'wrong entity on purpose': entity: expected 'node/default/worker-2', got "
-        "'node/default/worker-1'; propagates: expected false, got true (classified by rule node-not-ready: label node)",
+        "'node/default/worker-1'; propagates: expected false, got true "
+        "(classified by rule node-not-ready: label node)",
         f"{path}:12: test 'label value must be a string': labels.node: label values are strings; quote 42",
     ]
 
 
 def test_counts_add_up_over_several_files():
-    passed, failed, _ = run_rule_tests([FIXTURES / "kubernetes-pack.test.yaml", FIXTURES / "failing.test.yaml"])
+    passed, failed, _ = run_rule_tests(
+        [FIXTURES / "kubernetes-pack.test.yaml", FIXTURES / "failing.test.yaml"]
+    )
     assert (passed, failed) == (18, 2)
 
 
@@ -63,7 +66,10 @@ def test_malformed_cases_fail_with_the_field(tmp_path):
     passed, failed, messages = run_rule_tests([path])
     assert (passed, failed) == (1, 3)
     assert "cases.test.yaml:2: test 'unknown expectation': expect.rules: unknown field" in messages[0]
-    assert "cases.test.yaml:5: test 'bad duration': expect.escalate_after: invalid duration 'soon'" in messages[1]
+    assert (
+        "cases.test.yaml:5: test 'bad duration': expect.escalate_after: invalid duration 'soon'"
+        in messages[1]
+    )
     assert "cases.test.yaml:8: test 'typo in case': unknown key 'label'" in messages[2]
 
 
@@ -87,7 +93,9 @@ tests:
     )
     assert run_rule_tests([test]) == (2, 0, [])
     missing = tmp_path / "tests" / "missing.test.yaml"
-    missing.write_text("rule_files: [nope.yaml]\ntests:\n  - {name: x, labels: {alertname: A}, expect: {rule: null}}\n")
+    missing.write_text(
+        "rule_files: [nope.yaml]\ntests:\n  - {name: x, labels: {alertname: A}, expect: {rule: null}}\n"
+    )
     passed, failed, messages = run_rule_tests([missing])
     assert (passed, failed) == (0, 1)
     assert messages[0].startswith(f"{missing}:1: rule_files: ")
@@ -125,7 +133,10 @@ tests:
 
 def test_inline_entity_errors_name_the_entry(tmp_path):
     test = tmp_path / "bad-entities.test.yaml"
-    test.write_text("entities:\n  - {name: node/default/a}\n  - {name: nonsense}\ntests:\n  - {name: x, labels: {alertname: A}, expect: {rule: null}}\n")
+    test.write_text(
+        "entities:\n  - {name: node/default/a}\n  - {name: nonsense}\n"
+        "tests:\n  - {name: x, labels: {alertname: A}, expect: {rule: null}}\n"
+    )
     passed, failed, messages = run_rule_tests([test])
     assert (passed, failed) == (0, 1)
     assert messages[0].startswith(f"{test}:3: entities[1]: not an entity name")

@@ -127,7 +127,7 @@ class Topology:
         alias = self._node_alias.get((cluster, instance))
         if alias:
             return alias
-        host = _host_of(instance)
+        host = host_of(instance)
         return self._node_by_ip.get((cluster, host)) or self._node_alias.get((cluster, host))
 
     def dependencies(self, name: str) -> Iterator[tuple[str, bool]]:
@@ -152,7 +152,7 @@ class Topology:
         return summary
 
 
-def _host_of(instance: str) -> str:
+def host_of(instance: str) -> str:
     """`10.0.1.21:10250` -> `10.0.1.21`; `[fd00::1]:9100` -> `fd00::1`; a bare host stays."""
     if instance.startswith("["):
         return instance[1:].split("]", 1)[0]

@@ -1,9 +1,10 @@
 """`load_topology(paths)`: read topology files of either format and merge them.
 
-The format is recognised from the content, never from the extension alone: Prometheus text
-exposition (a kube-state-metrics `/metrics` dump) or an alert-router topology file (YAML or
-JSON with `kind: alert-router/topology`). `.prom`/`.txt` and `.yaml`/`.yml`/`.json` only
-decide which format is tried first when the start of a file could be either.
+The format is recognised from the content: Prometheus text exposition (a kube-state-metrics
+`/metrics` dump: `# HELP`/`# TYPE` lines or `name{...} value` samples) or an alert-router
+topology file (YAML or JSON whose `kind` is `alert-router/topology`). The two cannot be
+mistaken for each other, so extensions (`.prom`, `.txt`, `.yaml`, `.json`) are not relied on:
+a dump saved as `cluster.yaml` still loads as a dump.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from topology.graph import Topology
 from topology.promtext import looks_like_exposition
 
 Format = Literal["ksm", "topology"]
-# Enough of a file to recognise it: a KSM dump starts with `# HELP`; YAML with its marker.
-_HEAD_BYTES = 64 * 1024
+# Enough of a file to recognise exposition text (a KSM dump starts with `# HELP`).
+_HEAD_CHARS = 64 * 1024
 
 
 def load_topology(paths: Iterable[str | Path]) -> Topology:
@@ -35,11 +36,11 @@ def load_topology(paths: Iterable[str | Path]) -> Topology:
 
 
 def load_file(path: str | Path) -> Topology:
-    source = str(path)
+    """One file of either format."""
     fmt, data = _recognise(path)
     if fmt == "ksm":
         return ksm.load_ksm(path)
-    return fileformat.build_topology_file(data, source)
+    return fileformat.build_topology_file(data, str(path))
 
 
 def detect_format(path: str | Path) -> Format:
@@ -48,39 +49,33 @@ def detect_format(path: str | Path) -> Format:
 
 
 def _recognise(path: str | Path) -> tuple[Format, object]:
+    """The file's format and, for a topology file, its parsed content."""
     source = str(path)
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            head = handle.read(_HEAD_BYTES)
-            complete = len(head) < _HEAD_BYTES or not handle.read(1)
+        with open(path, encoding="utf-8") as handle:
+            head = handle.read(_HEAD_CHARS)
+            complete = len(head) < _HEAD_CHARS or not handle.read(1)
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read {source}: not UTF-8 text") from None
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
-    unknown = InputError(f"{source}: not a kube-state-metrics exposition nor an alert-router topology file")
-    suffix = Path(source).suffix.lower()
-    if suffix in (".yaml", ".yml", ".json") or not looks_like_exposition(head):
-        data = _topology_document(path, head, complete, source)
-        if data is not None:
+    exposition = looks_like_exposition(head)
+    # A topology file may carry its marker late (yaml.safe_dump sorts `kind` after `entities`),
+    # so anything that is not plainly exposition text is parsed whole.
+    if not exposition or fileformat.MARKER in head or head.lstrip().startswith(("{", "[")):
+        text = head if complete else _read_all(path, source)
+        try:
+            data = fileformat.parse_document(text, source)
+        except InputError:
+            # A syntax error is the file's own error only if it says it is a topology file.
+            if fileformat.MARKER in text and not exposition:
+                raise
+            data = None
+        if fileformat.is_topology_document(data):
             return "topology", data
-        if looks_like_exposition(head):
-            return "ksm", None
-        raise unknown
-    return "ksm", None
-
-
-def _topology_document(path: str | Path, head: str, complete: bool, source: str) -> object | None:
-    """The parsed topology document, or None when the file is not one."""
-    if "alert-router/topology" not in head and not head.lstrip().startswith(("{", "[")):
-        return None
-    text = head if complete else _read_all(path, source)
-    try:
-        data = fileformat.parse_document(text, source)
-    except InputError:
-        # A syntax error in a file that carries the marker is that file's error; otherwise the
-        # file is simply something else.
-        if "alert-router/topology" in head:
-            raise
-        return None
-    return data if fileformat.is_topology_document(data) else None
+    if exposition:
+        return "ksm", None
+    raise InputError(f"{source}: not a kube-state-metrics exposition nor an alert-router topology file")
 
 
 def _read_all(path: str | Path, source: str) -> str:
