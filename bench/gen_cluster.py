@@ -13,7 +13,8 @@ The cluster: `--nodes` nodes per cluster, the first three of them a kubeadm cont
 (static kube-apiserver, etcd, kube-scheduler and kube-controller-manager pods, host network),
 spread over `--zones` zones of one AWS region; kube-proxy, calico-node and node-exporter
 DaemonSets on every node; CoreDNS (2 pods, kube-dns Service), kube-state-metrics and the
-prometheus-k8s StatefulSet (PVCs); then application namespaces of Deployments (ReplicaSets
+prometheus-k8s StatefulSet (PVCs), the `kubernetes` and prometheus-operator's `kubelet` Services
+(EndpointSlices with targetRef Node); then application namespaces of Deployments (ReplicaSets
 with template hashes, some old ones scaled to 0) and StatefulSets (PVCs), each behind a Service
 with EndpointSlices of at most 100 endpoints, and one Ingress per namespace. Each worker runs
 exactly `--pods-per-node` pods. Everything is derived from `--seed`.
@@ -52,6 +53,7 @@ K8S_VERSION = "v1.31.2"
 # Kubernetes' rand.SafeEncodeString alphabet: pod-template hashes and generated name suffixes.
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 ENDPOINTS_PER_SLICE = 100  # EndpointSlice controller default --max-endpoints-per-slice
+KUBELET_ENDPOINTS_PER_SLICE = 512  # prometheus-operator's kubelet controller
 
 APP_NAMESPACES = (
     "shop", "payments", "checkout", "search", "catalog", "orders", "inventory", "accounts",
@@ -158,6 +160,9 @@ class _Service:
     ports: tuple[tuple[str, str, int], ...]  # (name, protocol, port)
     # endpoints: (address, node, zone, targetref kind, targetref name, hostname)
     endpoints: list[tuple[str, str, str, str, str, str]]
+    # Slices written by the apiserver and prometheus-operator set only the Ready condition; the
+    # EndpointSlice controller sets Ready, Serving and Terminating.
+    ready_only: bool = False
     slices: list[tuple[str, int, int]] = field(default_factory=list)  # (name, start, end)
 
 
@@ -427,17 +432,43 @@ def _build(
     def pod_endpoints(pods: Iterable[_Pod]) -> list[tuple[str, str, str, str, str, str]]:
         return [(p.ip, p.node.name, p.node.zone, "Pod", p.name, p.hostname) for p in pods]
 
-    def service(namespace, name, cluster_ip, ports, endpoints, slice_names: list[str] | None = None) -> None:
-        svc = _Service(namespace, name, cluster_ip, ports, endpoints)
-        for start in range(0, max(1, len(endpoints)), ENDPOINTS_PER_SLICE):
-            slice_name = slice_names.pop(0) if slice_names else names.unique(name)
-            svc.slices.append((slice_name, start, min(start + ENDPOINTS_PER_SLICE, len(endpoints))))
+    def service(
+        namespace,
+        name,
+        cluster_ip,
+        ports,
+        endpoints,
+        *,
+        fixed_name="",
+        ready_only=False,
+        per_slice=ENDPOINTS_PER_SLICE,
+    ) -> None:
+        svc = _Service(namespace, name, cluster_ip, ports, endpoints, ready_only=ready_only)
+        for start in range(0, max(1, len(endpoints)), per_slice):
+            slice_name = fixed_name or names.unique(name)
+            svc.slices.append((slice_name, start, min(start + per_slice, len(endpoints))))
         cluster.services.append(svc)
 
+    # The apiserver's own slice is named after its Service; prometheus-operator writes the kubelet
+    # slices (one endpoint per node, nodes sorted by name, targetRef Node, up to 512 per slice).
+    apiservers = [(ip, "", "", "", "", "") for ip in control_ips]
+    https = (("https", "TCP", 6443),)
+    service("default", "kubernetes", "10.96.0.1", https, apiservers, fixed_name="kubernetes", ready_only=True)
+    kubelet_ports = (
+        ("https-metrics", "TCP", 10250),
+        ("cadvisor", "TCP", 4194),
+        ("http-metrics", "TCP", 10255),
+    )
+    kubelets = [(n.ip, n.name, "", "Node", n.name, "") for n in sorted(node_list, key=lambda n: n.name)]
     service(
-        "default", "kubernetes", "10.96.0.1", (("https", "TCP", 6443),),
-        [(ip, "", "", "", "", "") for ip in control_ips], ["kubernetes"],
-    )  # fmt: skip
+        "kube-system",
+        "kubelet",
+        "None",
+        kubelet_ports,
+        kubelets,
+        ready_only=True,
+        per_slice=KUBELET_ENDPOINTS_PER_SLICE,
+    )
     service(
         "kube-system", "kube-dns", "10.96.0.10",
         (("dns", "UDP", 53), ("dns-tcp", "TCP", 53), ("metrics", "TCP", 9153)), pod_endpoints(coredns.pods),
@@ -505,7 +536,9 @@ def _families(ksm_version: str, node_labels: bool) -> list[_Family]:
             for name, start, end in s.slices:
                 head = f'endpointslice="{name}",namespace="{s.namespace}",ready="true",'
                 for address, node, zone, kind, target, hostname in s.endpoints[start:end]:
-                    if v220:  # correct labels
+                    if s.ready_only:  # Serving and Terminating unset
+                        cond = 'serving="",hostname="",terminating=""'
+                    elif v220:  # correct labels
                         cond = f'serving="true",hostname="{hostname}",terminating="false"'
                     else:  # <= v2.19.1: serving overwritten by terminating, hostname/terminating swapped
                         cond = f'serving="false",hostname="",terminating="{hostname}"'

@@ -55,8 +55,9 @@ def zone_storm(
     zone: str,
     t0: datetime,
     recover_at: datetime | None = None,
+    stagger: timedelta = timedelta(0),
 ) -> list[AlertSpec]:
-    """The alert timeline of `zone` going dark at t0 (and coming back at recover_at)."""
+    """The alert timeline of `zone` going dark at t0 (node k at t0 + k * stagger), back at recover_at."""
     nodes = info.zones[zone]
     specs = zone_outage(
         nodes,
@@ -68,6 +69,7 @@ def zone_storm(
         node_ips=info.node_ips,
         cluster_nodes=len(info.node_ips),
         ksm_instance=info.ksm_instance,
+        stagger=stagger,
     )
     total: Counter[tuple[str, str]] = Counter()
     down: Counter[tuple[str, str]] = Counter()
@@ -152,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zone", default="0", help="zone index or name")
     parser.add_argument("--t0", default=DEFAULT_T0, help="when the zone goes dark (RFC 3339)")
     parser.add_argument("--recover-after", help="the zone comes back after this long (e.g. 40m)")
+    parser.add_argument(
+        "--stagger", default="0s", help="node k of the zone dies at t0 + k * this (e.g. 100ms)"
+    )
     parser.add_argument("--duration", default="40m", help="simulate this long after t0")
     parser.add_argument("--replicas", type=int, default=2, help="Alertmanager replicas")
     parser.add_argument("--watchdog", help="add a Watchdog on a heartbeat route with this interval (e.g. 1m)")
@@ -169,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--t0: not a time")
         recover_at = t0 + parse_duration(args.recover_after) if args.recover_after else None
         until = t0 + parse_duration(args.duration)
-        specs = zone_storm(info, zone, t0, recover_at)
+        specs = zone_storm(info, zone, t0, recover_at, parse_duration(args.stagger))
         routes = ()
         if args.watchdog:
             specs += watchdog(t0 - timedelta(minutes=5), cluster=info.cluster)

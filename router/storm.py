@@ -13,9 +13,10 @@ behaviour since v0.27) on a simulated clock:
 - each payload is a snapshot of the whole group (every firing alert plus those resolved since
   the last flush), sorted like Alertmanager sorts (`job`, `instance`, then the label set);
   resolved alerts are dropped from the group after the flush, and an empty group is destroyed;
-- an alert resolved before its group ever notified is dropped silently. Note that Alertmanager
-  *does* send such an alert as resolved when its group had already notified (the dedup stage
-  sees a resolved alert it has not logged); this simulator does the same;
+- an alert that resolves before any notification of its group had something firing to send is
+  dropped silently. As in Alertmanager, it is *not* dropped when its group notifies anyway
+  (another alert fires, or the group notified before and the dedup stage sees a resolved alert
+  it has not logged): it then arrives once, as resolved, never having been seen firing;
 - a re-fire of the same label set is a new alert (new `startsAt`) with the same fingerprint and
   replaces the old one in its group;
 - an HA pair or triple delivers the same flushes `i * peer_delay` later per replica (the
@@ -508,13 +509,21 @@ def _deliver(
 
 
 # Go's encoding/json escapes these even inside strings; real payloads carry `\u0026` in URLs.
-_GO_ESCAPES = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_GO_ESCAPES = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
 )
 
 
 def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(_GO_ESCAPES)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for char, escaped in _GO_ESCAPES:  # str.replace scans in C: far faster than str.translate
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
 
 
 def iter_jsonl(lines: Iterable[dict]) -> Iterable[str]:

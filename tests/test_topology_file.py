@@ -195,3 +195,22 @@ def test_json_syntax_error_names_the_line(tmp_path: Path):
     path = write(tmp_path, '{\n  "kind": "alert-router/topology",\n  "nodes": [,]\n}\n', "t.json")
     with pytest.raises(InputError, match=rf"^{path}:3: invalid JSON: Expecting value$"):
         load_topology_file(path)
+
+
+def test_yaml_flow_style_document_is_not_mistaken_for_json(tmp_path: Path):
+    path = write(tmp_path, "{kind: alert-router/topology, nodes: [{name: n1, zone: z1}]}\n")
+    assert succ(load_topology_file(path), "node/default/n1") == hard("zone/default/z1")
+
+
+def test_the_documented_example_loads(tmp_path: Path):
+    doc = (Path(__file__).parent.parent / "docs" / "topology.md").read_text()
+    example = doc.split("## The topology file", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    topology = load_topology_file(write(tmp_path, example))
+    assert succ(topology, "pod/prod/shop/checkout-6d8f7b9c5d-x2x9q") == hard(
+        "node/prod/worker-1", "dns/prod/cluster-dns", "pvc/prod/shop/data-checkout-0"
+    )
+    assert succ(topology, "service/prod/shop/checkout") == {
+        "pod/prod/shop/checkout-6d8f7b9c5d-x2x9q": True,
+        "external/prod/orders-db": False,
+    }
+    assert topology.node_by_instance("prod", "bastion-1.corp.example.com") == "node/prod/bastion-1"

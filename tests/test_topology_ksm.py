@@ -520,3 +520,25 @@ def test_multi_cluster_dump_keeps_clusters_apart():
     for cluster in ("eu-prod", "us-prod"):
         assert succ(topology, f"apiserver/{cluster}/kube-apiserver") == hard(f"etcd/{cluster}/etcd")
     assert "apiserver/default/kube-apiserver" not in topology
+
+
+def test_bulk_graph_building_matches_one_by_one():
+    """The loaders use Topology.add_many/depends_many for speed: same graph as add/depends."""
+    nodes = [("node/c/n1", {"internal_ip": "10.0.0.1"}), ("pod/c/ns/p", {"node": "node/c/n1"})]
+    nodes.append(("node/c/n1", {"zone": "zone/c/z"}))
+    hard_edges = [("pod/c/ns/p", "node/c/n1"), ("node/c/n1", "zone/c/z"), ("node/c/n1/kubelet", "node/c/n1")]
+    hard_edges.append(("x/c/self", "x/c/self"))
+    member_edges = [("service/c/ns/s", "pod/c/ns/p")]
+    one, bulk = Topology(), Topology()
+    for name, attrs in nodes:
+        one.add(name, **attrs)
+    for a, b in hard_edges:
+        one.depends(a, b)
+    for a, b in member_edges:
+        one.depends(a, b, redundant=True)
+    bulk.add_many(nodes)
+    bulk.depends_many(hard_edges)
+    bulk.depends_many(member_edges, redundant=True)
+    assert list(bulk.graph.nodes(data=True)) == list(one.graph.nodes(data=True))
+    assert list(bulk.graph.edges(data=True)) == list(one.graph.edges(data=True))
+    assert bulk.attrs("node/c/n1/kubelet") == {"kind": "node-component"}

@@ -158,14 +158,18 @@ class TopologyFile(_Item):
 
 def parse_document(text: str, source: str) -> Any:
     """YAML or JSON text -> data; a syntax error names the file and line."""
+    json_error: json.JSONDecodeError | None = None
     if text.lstrip().startswith(("{", "[")):
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{source}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+            # Maybe YAML flow style (`{kind: alert-router/topology, ...}`): YAML decides.
+            json_error = exc
     try:
         return yaml.load(text, Loader=_Loader)  # CSafeLoader/SafeLoader: no object construction
     except yaml.YAMLError as exc:
+        if json_error is not None:
+            raise InputError(f"{source}:{json_error.lineno}: invalid JSON: {json_error.msg}") from None
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc)

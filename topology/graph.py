@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 import networkx as nx
@@ -70,10 +71,12 @@ class Topology:
 
     def depends_many(self, edges: Iterable[tuple[str, str]], *, redundant: bool = False) -> None:
         """Bulk `depends` (loaders of large clusters): the same result, one networkx call."""
-        batch = [(a, b) for a, b in edges if a != b]
-        named = dict.fromkeys(name for edge in batch for name in edge)
-        self.add_many((name, {}) for name in named if name not in self.graph)
-        self.graph.add_edges_from(batch, redundant=redundant)
+        graph = self.graph
+        known = graph.number_of_nodes()
+        graph.add_edges_from(((a, b) for a, b in edges if a != b), redundant=redundant)
+        # networkx appends the nodes it had to create, in order: give them their kind.
+        for name in islice(graph.nodes, known, None):
+            graph.nodes[name]["kind"] = entities.kind_of(name)
 
     def index_node_ip(self, cluster: str, ip: str, node: str) -> None:
         if ip:

@@ -1,0 +1,125 @@
+"""The HTTP application: the webhook, the incident API, health, metrics and the OpenAPI document.
+
+`/api/v1/*` requires the configured credentials (the same bearer token or basic auth as the
+webhook), except `/api/v1/openapi.yaml` and Slack's interactions endpoint (signed by Slack).
+`/healthz`, `/readyz` and `/metrics` are open: they are for the kubelet and Prometheus.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from router.metrics import CONTENT_TYPE
+from router.store import StorageUnavailable
+from router.webhook import PATH, Authenticator, WebhookHandler, error, unauthorized
+
+STATES = ("open", "paged", "recovered", "resolving", "closed", "merged")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def build_app(service: Any) -> web.Application:
+    settings = service.settings
+    auth = Authenticator(settings.auth.resolved_bearer(), settings.auth.resolved_basic())
+    api = Api(service, auth)
+    webhook = WebhookHandler(service, auth)
+    app = web.Application(client_max_size=settings.server.max_body_bytes)
+    app.router.add_post(PATH, webhook.handle)
+    app.router.add_get("/api/v1/incidents", api.guard(api.incidents))
+    app.router.add_get("/api/v1/incidents/{id}", api.guard(api.incident))
+    app.router.add_get("/api/v1/incidents/{id}/timeline", api.guard(timeline))
+    app.router.add_post("/api/v1/incidents/{id}/{action:acknowledge|resolve}", api.guard(api.act))
+    app.router.add_get("/api/v1/topology", api.guard(api.topology))
+    app.router.add_get("/api/v1/openapi.yaml", openapi)
+    app.router.add_get("/healthz", api.healthz)
+    app.router.add_get("/readyz", api.readyz)
+    app.router.add_get("/metrics", api.metrics)
+    if service.slack_interactions is not None:
+        app.add_routes(service.slack_interactions.routes())
+    app["service"] = service
+    return app
+
+
+class Api:
+    def __init__(self, service: Any, auth: Authenticator) -> None:
+        self.service = service
+        self.auth = auth
+
+    def guard(self, handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if not self.auth.check(request.headers.get("Authorization")):
+                return unauthorized()
+            return await handler(request)
+
+        return guarded
+
+    async def incidents(self, request: web.Request) -> web.Response:
+        state = request.query.get("state")
+        if state is not None and state not in STATES:
+            return error(400, f"state must be one of {', '.join(STATES)}", "state")
+        return web.json_response({"incidents": self.service.engine.incidents(state)})
+
+    async def incident(self, request: web.Request) -> web.Response:
+        view = self.service.engine.incident(request.match_info["id"])
+        if view is None:
+            return error(404, "no such incident", "id")
+        return web.json_response(view)
+
+    async def act(self, request: web.Request) -> web.Response:
+        incident = request.match_info["id"]
+        action = request.match_info["action"]
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return error(400, "the body must be JSON: {\"user\": \"...\", \"note\": \"...\"}", "(body)")
+        if not isinstance(body, dict):
+            return error(400, "the body must be a JSON object", "(body)")
+        user, note = body.get("user"), body.get("note", "")
+        if not isinstance(user, str) or not user.strip() or len(user) > 200:
+            return error(400, "user: a name of 1 to 200 characters is required", "user")
+        if not isinstance(note, str) or len(note) > 2000:
+            return error(400, "note: text of at most 2000 characters", "note")
+        try:
+            view = await self.service.act(incident, action, user.strip(), note)
+        except KeyError:
+            return error(404, "no such incident", "id")
+        except StorageUnavailable as exc:
+            return error(503, f"event log unavailable, retry: {exc}")
+        return web.json_response(view)
+
+    async def topology(self, request: web.Request) -> web.Response:
+        topology = self.service.engine.topology
+        return web.json_response({"entities": len(topology), "kinds": topology.summary()})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        ok, why = self.service.ready()
+        if ok and not await self.service.probe_storage():
+            ok, why = False, "storage unavailable: a test commit failed"
+        body = {"status": "ready" if ok else "not ready", "reason": why, "backlog": self.service.backlog()}
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = self.service.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def timeline(request: web.Request) -> web.Response:
+    """The incident's decision events, oldest first (Event.to_dict() of docs/events.md)."""
+    service = request.app["service"]
+    incident = request.match_info["id"]
+    if service.engine.incident(incident) is None:
+        return error(404, "no such incident", "id")
+    events = await service.readers.run(lambda reader: reader.events_of(incident))
+    return web.json_response(events)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    text = resources.files("router").joinpath("data/openapi.yaml").read_text(encoding="utf-8")
+    return web.Response(text=text, content_type="application/yaml")

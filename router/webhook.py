@@ -1,0 +1,203 @@
+"""`POST /api/v1/alertmanager`: the Alertmanager webhook. Answers 200 only once the delivery is
+durably committed to the event log.
+
+Status codes, chosen for Alertmanager's retry rules (2xx done, 5xx retried, 4xx dropped):
+- 401 bad or missing credentials (which part was wrong is not said);
+- 413 body larger than `server.max_body_bytes`; 415 not `application/json`;
+- 400 a payload that will never be valid: malformed JSON, not UTF-8, wrong `version`, a missing
+  or mistyped field, an absurd time; the JSON body names the field:
+  `{"error": "alerts.0.startsAt: ...", "field": "alerts.0.startsAt"}`;
+- 408 the body did not arrive within `server.read_timeout` (slow client);
+- 503 the event log cannot take the write now (locked, disk full, shutting down): retried;
+- 500 anything unexpected (also retried by Alertmanager).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from router.config import Settings
+from router.model import InputError, WebhookPayload, parse_time, parse_webhook
+from router.store import StorageUnavailable
+
+log = logging.getLogger("alert_router.webhook")
+
+PATH = "/api/v1/alertmanager"
+JSON_TYPES = frozenset({"application/json"})
+# Characters some line readers split on; JSON may carry the last three raw inside strings.
+LINE_BREAKS = ("\n", "\r", "\u2028", "\u2029", "\x85")
+
+
+def _digest(value: str | bytes) -> bytes:
+    return hashlib.sha256(value.encode("utf-8") if isinstance(value, str) else value).digest()
+
+
+class Authenticator:
+    """Bearer token and/or basic auth, compared in constant time (digests of equal length, and
+    no early exit between user name and password)."""
+
+    def __init__(self, bearer: SecretStr | None, basic: tuple[str, SecretStr] | None) -> None:
+        self._bearer = _digest(bearer.get_secret_value()) if bearer else None
+        self._user = _digest(basic[0]) if basic else None
+        self._password = _digest(basic[1].get_secret_value()) if basic else None
+
+    @property
+    def enabled(self) -> bool:
+        return self._bearer is not None or self._user is not None
+
+    def check(self, header: str | None) -> bool:
+        if not self.enabled:
+            return True
+        if not header:
+            return False
+        scheme, _, credentials = header.strip().partition(" ")
+        credentials = credentials.strip()
+        scheme = scheme.lower()
+        if scheme == "bearer" and self._bearer is not None:
+            return hmac.compare_digest(_digest(credentials), self._bearer)
+        if scheme == "basic" and self._user is not None and self._password is not None:
+            try:
+                decoded = base64.b64decode(credentials, validate=True)
+            except (binascii.Error, ValueError):
+                return False
+            user, sep, password = decoded.partition(b":")
+            user_ok = hmac.compare_digest(_digest(user), self._user)
+            password_ok = hmac.compare_digest(_digest(password), self._password)
+            return bool(sep) and user_ok & password_ok
+        return False
+
+
+def unauthorized() -> web.Response:
+    return web.json_response(
+        {"error": "unauthorized"},
+        status=401,
+        headers={"WWW-Authenticate": 'Bearer realm="alert-router", Basic realm="alert-router"'},
+    )
+
+
+def error(status: int, message: str, field: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"error": message}
+    if field is not None:
+        body["field"] = field
+    return web.json_response(body, status=status)
+
+
+def field_of(message: str) -> str:
+    """`alerts.0.startsAt: Field required` -> `alerts.0.startsAt` (router.model's error format)."""
+    head, sep, _ = message.partition(": ")
+    return head if sep and " " not in head else "(body)"
+
+
+def check_times(payload: WebhookPayload, now: datetime, settings: Settings) -> None:
+    """Refuse times that are certainly garbage (documented in docs/configuration.md)."""
+    limits = settings.webhook
+    earliest = parse_time(limits.earliest)
+    assert earliest is not None
+    latest_start = now + limits.max_clock_skew
+    latest_end = now + limits.max_ends_ahead
+    for i, alert in enumerate(payload.alerts):
+        starts = parse_time(alert.startsAt)
+        assert starts is not None  # the model refuses the zero time in startsAt
+        if starts < earliest or starts > latest_start:
+            raise InputError(
+                f"alerts.{i}.startsAt: {alert.startsAt} is outside [{limits.earliest}, now + "
+                f"{_span(limits.max_clock_skew)}]"
+            )
+        ends = parse_time(alert.endsAt)
+        if ends is not None and (ends < earliest or ends > latest_end):
+            raise InputError(
+                f"alerts.{i}.endsAt: {alert.endsAt} is outside [{limits.earliest}, now + {_span(limits.max_ends_ahead)}]"
+            )
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    return f"{seconds}s"
+
+
+class WebhookHandler:
+    def __init__(self, service: Any, auth: Authenticator) -> None:
+        self.service = service
+        self.settings: Settings = service.settings
+        self.auth = auth
+        self.metrics = service.metrics
+
+    async def handle(self, request: web.Request) -> web.Response:
+        response = await self._handle(request)
+        self.metrics.requests.labels(str(response.status)).inc()
+        return response
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
+        if not self.auth.check(request.headers.get("Authorization")):
+            log.warning("webhook: refused credentials", extra={"remote": request.remote})
+            return unauthorized()
+        if request.content_type not in JSON_TYPES:
+            return error(415, f"content type must be application/json, not {request.content_type or 'none'}")
+        limit = self.settings.server.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return error(413, f"body of {request.content_length} bytes exceeds the limit of {limit}")
+        if self.service.stopping:
+            return error(503, "shutting down, retry")
+        try:
+            body = await asyncio.wait_for(request.read(), self.settings.server.read_timeout.total_seconds())
+        except web.HTTPRequestEntityTooLarge:
+            return error(413, f"body exceeds the limit of {limit} bytes")
+        except TimeoutError:
+            return error(408, "the request body did not arrive in time")
+        try:
+            text = body.decode("utf-8")
+            raw = json.loads(text)
+        except UnicodeDecodeError:
+            return error(400, "the body is not UTF-8", "(body)")
+        except json.JSONDecodeError as exc:
+            return error(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", "(body)")
+        try:
+            payload = parse_webhook(raw)
+            check_times(payload, self.service.clock.peek(), self.settings)
+        except InputError as exc:
+            message = str(exc)
+            log.warning("webhook: refused payload: %s", message)
+            return error(400, message, field_of(message))
+        if any(ch in text for ch in LINE_BREAKS):
+            # The recorded stream is one delivery per line: re-serialise (every field is kept).
+            text = json.dumps(raw, separators=(",", ":"))
+        pending = self.service.submit_delivery(payload, text.strip())
+        try:
+            await self._committed(pending.write)
+        except StorageUnavailable as exc:
+            return error(503, f"event log unavailable, retry: {exc}")
+        except Exception as exc:
+            log.error("webhook: delivery not recorded: %r", exc)
+            return error(500, "delivery not recorded, retry")
+        self.metrics.deliveries.labels("webhook").inc()
+        self.metrics.alerts.inc(len(payload.alerts))
+        self.metrics.commit_seconds.observe(time.monotonic() - arrived)
+        return web.json_response({"status": "recorded", "seq": pending.seq, "alerts": len(payload.alerts)})
+
+    async def _committed(self, write: Any) -> None:
+        """Wait for the commit; past `commit_timeout` withdraw the write if it has not started
+        (then 503 and nothing is stored), else wait for its outcome (it is being committed)."""
+        timeout = self.settings.storage.commit_timeout.total_seconds()
+        try:
+            await asyncio.wait_for(asyncio.shield(write.future), timeout)
+        except TimeoutError:
+            if self.service.writer.cancel(write):
+                raise StorageUnavailable("the event log did not commit in time") from None
+            await write.future
