@@ -72,7 +72,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from router.events import AlertRef, Event, Notification, SymptomRef
+from router.events import AlertRef, CheckRequest, Event, Notification, SymptomRef
 from router.inference import Evidence, infer
 from router.model import AlertPayload, Delivery, format_time, parse_time
 from router.reach import Reach
@@ -116,6 +116,13 @@ TRANSITIONS: dict[tuple[State, str], State] = {
 
 LIVE_STATES = frozenset({State.OPEN, State.PAGED, State.RECOVERED, State.RESOLVING})
 URGENCY_RANK = {"quiet": 0, "notice": 1, "page": 2}
+# What the second witness is asked about an inferred root, by the root's kind.
+DEPENDENCY_CHECKS = {
+    "node": "node_not_ready",
+    "dns": "dns_down",
+    "apiserver": "apiserver_down",
+    "etcd": "etcd_down",
+}
 
 
 @dataclass(slots=True)
@@ -166,6 +173,9 @@ class Incident:
     pending_reasons: list[str] = field(default_factory=list)
     severity_told: str | None = None
     seq: int = 0
+    witness: str | None = None  # "confirmed" or "refuted" by the second witness
+    deferred: bool = False  # the page was put off once because the witness refuted the root
+    checks: int = 0
 
 
 class Engine:
@@ -192,6 +202,7 @@ class Engine:
         self._timers: list[tuple[datetime, int, str, tuple[Any, ...]]] = []
         self._timer_seq = 0
         self._events: list[Event] = []
+        self._checks: list[CheckRequest] = []
         self._out: list[Notification] = []
         self._clock: datetime | None = None
         self._group_cache: dict[str, bool] = {}
@@ -264,6 +275,31 @@ class Engine:
             raise ValueError(f"unknown action {action!r}")
         self._settle(now)
         return self._take()
+
+    def witness(
+        self, check_id: str, confirmed: bool | None, detail: str, now: datetime
+    ) -> list[Notification]:
+        """The second witness answered a check (None: it could not tell, e.g. a timeout)."""
+        self._advance(now)
+        incident_id, _, _ = check_id.partition("/")
+        incident = self._incidents.get(incident_id)
+        while incident is not None and incident.state == State.MERGED and incident.merged_into:
+            incident = self._incidents[incident.merged_into]
+        if incident is None:
+            raise KeyError(incident_id)
+        self._event(now, "witness_answered", incident, check=check_id, confirmed=confirmed, detail=detail)
+        if confirmed is True:
+            incident.witness = "confirmed"
+            if incident.inferred:
+                self._maybe_escalate(incident, now)
+        elif confirmed is False and not incident.inferred:
+            incident.witness = "refuted"
+        self._settle(now)
+        return self._take()
+
+    def drain_checks(self) -> list[CheckRequest]:
+        checks, self._checks = self._checks, []
+        return checks
 
     def drain_events(self) -> list[Event]:
         events, self._events = self._events, []
@@ -612,7 +648,20 @@ class Engine:
             reason=reason or "no failing dependency explains it",
         )
         self._schedule(incident.grace_until, "grace", (incident.id,))
+        if self.settings.witness.enabled:
+            if inferred and (kind := DEPENDENCY_CHECKS.get(entities.kind_of(root))):
+                self._ask(incident, kind, root, {}, now)
+            elif not inferred:
+                self._schedule(
+                    max(now, incident.grace_until - self.settings.witness.lead), "witness", (incident.id,)
+                )
         return incident
+
+    def _ask(self, incident: Incident, kind: str, entity: str, labels: dict[str, str], now: datetime) -> None:
+        incident.checks += 1
+        check = CheckRequest(f"{incident.id}/{incident.checks}", now, incident.id, kind, entity, labels)
+        self._checks.append(check)
+        self._event(now, "witness_asked", incident, check=check.id, question=kind, entity=entity)
 
     def _incident_id(self, root: str, now: datetime) -> str:
         salt = 0
@@ -668,9 +717,23 @@ class Engine:
         if incident.state not in (State.OPEN, State.RECOVERED):
             return
         flapping = incident.flapping
-        if not flapping and (incident.state != State.OPEN or now < incident.grace_until):
+        confirmed = incident.witness == "confirmed" and incident.inferred
+        if not (flapping or confirmed) and (incident.state != State.OPEN or now < incident.grace_until):
             return
         if not flapping and not self._root_firing(incident):
+            return
+        if incident.witness == "refuted" and not incident.deferred and not flapping:
+            # Prometheus no longer sees the root firing: give Alertmanager's resolve a moment.
+            incident.deferred = True
+            incident.grace_until = now + self.settings.witness.defer
+            self._schedule(incident.grace_until, "grace", (incident.id,))
+            self._event(
+                now,
+                "page_deferred",
+                incident,
+                until=format_time(incident.grace_until),
+                reason="Prometheus no longer sees the root alert firing",
+            )
             return
         urgency = self._urgency(incident)
         if urgency == "page":
@@ -1009,6 +1072,12 @@ class Engine:
         if incident.state == State.OPEN:
             self._event(due, "grace_elapsed", incident, firing=self._root_firing(incident))
             self._maybe_escalate(incident, due)
+
+    def _timer_witness(self, due: datetime, incident_id: str) -> None:
+        incident = self._incidents[incident_id]
+        root_alert = self._primary_root_alert(incident)
+        if incident.state == State.OPEN and root_alert is not None and root_alert.firing:
+            self._ask(incident, "alert_firing", incident.root, root_alert.labels, due)
 
     def _timer_reopen(self, due: datetime, incident_id: str, resolved_at: str) -> None:
         incident = self._incidents[incident_id]

@@ -88,3 +88,26 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         return {"at": format_time(self.at), "kind": self.kind, "incident": self.incident, **self.data}
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """The engine asks the second witness (Prometheus) a question; the answer comes back as an
+    input (`Engine.witness`), so that a replay of the recorded inputs decides the same."""
+
+    id: str
+    at: datetime
+    incident: str
+    kind: str  # alert_firing | node_not_ready | dns_down | apiserver_down | etcd_down
+    entity: str
+    labels: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": format_time(self.at),
+            "incident": self.incident,
+            "kind": self.kind,
+            "entity": self.entity,
+            "labels": self.labels,
+        }

@@ -29,10 +29,24 @@ class InferenceSettings(BaseModel):
     escalate_after: timedelta = timedelta(minutes=3)
 
 
+class WitnessSettings(BaseModel):
+    """Prometheus as a second witness: the engine asks, the service answers with an input."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    # Ask whether the root still fires this long before its grace ends.
+    lead: timedelta = timedelta(seconds=30)
+    # When Prometheus says the root no longer fires at grace end, wait this much longer (once)
+    # for Alertmanager's resolve before paging anyway.
+    defer: timedelta = timedelta(minutes=2)
+
+
 class EngineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
+    witness: WitnessSettings = Field(default_factory=WitnessSettings)
     # A root that resolves within its grace is "recovered"; if it fires again within this
     # window the same incident reopens (and counts a flap); otherwise a notice closes it.
     reopen_window: timedelta = timedelta(minutes=10)

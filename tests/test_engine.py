@@ -271,3 +271,66 @@ def test_human_acknowledge_and_resolve():
     assert [n.action for n in done] == ["resolve"] and "alice" in done[0].reason
     kinds = [ev.kind for ev in e.drain_events()]
     assert "acknowledged" in kinds and "human_resolved" in kinds
+
+
+def _dns_storm() -> Stream:
+    s = Stream()
+    s.deliver(
+        0,
+        [
+            pod_alert("p-co", "checkout-5c8d-0", "shop", started=0),
+            pod_alert("p-fe", "frontend-5c8d-0", "web", started=0),
+            pod_alert("p-or", "orders-5c8d-0", "db", started=0),
+        ],
+        replicas=1,
+    )
+    return s
+
+
+def test_second_witness_confirms_an_inferred_root_minutes_earlier():
+    from router.settings import EngineSettings
+
+    before = by_action(run(engine(), _dns_storm()), "page")
+    witnessed = Engine(small_cluster(), RULES, EngineSettings(witness={"enabled": True}))
+    notes = []
+    for delivery in _dns_storm().deliveries():
+        notes += witnessed.ingest(delivery, delivery.received)
+    checks = witnessed.drain_checks()
+    assert [(c.kind, c.entity) for c in checks] == [("dns_down", "dns/default/cluster-dns")]
+    notes += witnessed.witness(checks[0].id, True, "no kube-dns target is up", at(0.5))
+    after = by_action(notes, "page")
+    assert [p.root_entity for p in before] == [p.root_entity for p in after] == ["dns/default/cluster-dns"]
+    assert before[0].at == at(3) and after[0].at == at(0.5)
+
+
+def test_witness_that_sees_the_root_resolved_defers_the_page_once():
+    from router.settings import EngineSettings
+
+    e = Engine(small_cluster(), RULES, EngineSettings(witness={"enabled": True}))
+    s = Stream()
+    s.deliver(0, [node_alert(started=0)], replicas=1)
+    notes = []
+    for delivery in s.deliveries():
+        notes += e.ingest(delivery, delivery.received)
+    notes += e.tick(at(1.5))  # 30 s before the 2m grace: the engine asks
+    [check] = e.drain_checks()
+    assert check.kind == "alert_firing" and check.labels["alertname"] == "KubeNodeNotReady"
+    notes += e.witness(check.id, False, "ALERTS shows no firing KubeNodeNotReady", at(1.6))
+    notes += e.tick(at(3))
+    assert not by_action(notes, "page")  # deferred to 4m
+    resolved = Stream()
+    resolved.deliver(3.5, [node_alert(started=0, status="resolved", ended=3.4)], replicas=1)
+    for delivery in resolved.deliveries():
+        notes += e.ingest(delivery, delivery.received)
+    notes += e.finish(at(3.5))
+    assert [n.action for n in notes] == ["notice"]
+
+
+def test_witness_timeout_never_delays_a_page_beyond_its_grace():
+    from router.settings import EngineSettings
+
+    e = Engine(small_cluster(), RULES, EngineSettings(witness={"enabled": True}))
+    s = Stream()
+    s.deliver(0, [node_alert(started=0)], replicas=1)
+    notes = run(e, s, until=10)  # the check is asked and never answered
+    assert [(n.action, n.at) for n in notes] == [("page", at(2))]
