@@ -87,10 +87,6 @@ class ClusterInfo:
     objects: dict[str, int] = field(default_factory=dict)  # kind -> count
     series: dict[str, int] = field(default_factory=dict)  # metric family -> series written
 
-    @property
-    def nodes(self) -> list[str]:
-        return [node for names in self.zones.values() for node in names]
-
     def to_json(self) -> dict:
         return asdict(self)
 

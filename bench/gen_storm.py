@@ -32,6 +32,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
 from bench.gen_cluster import ClusterInfo, add_cluster_arguments, generate_many  # noqa: E402
 from router.model import parse_duration, parse_time  # noqa: E402
 from router.scenarios import (  # noqa: E402
+    EXTERNAL_LABELS,
     RECOVERY_SCRAPE,
     TARGET_DOWN_AT,
     combine,
@@ -83,7 +84,7 @@ def zone_storm(
     for key, count in sorted(down.items()):
         if count and 100 * count / total[key] > 10:
             job, service = POD_SCRAPE_JOBS[key]
-            labels = {"prometheus": "monitoring/k8s", "job": job, "namespace": key[0], "service": service}
+            labels = {**EXTERNAL_LABELS, "job": job, "namespace": key[0], "service": service}
             if info.cluster:
                 labels["cluster"] = info.cluster
             clears = recover_at + RECOVERY_SCRAPE if recover_at else None

@@ -469,10 +469,16 @@ def test_flapping_refires_with_new_starts_at_and_the_same_fingerprint():
 
 
 def test_transient_and_watchdog_builders():
+    exporter = scenarios.node_exporter_labels("w1", "node-exporter-4xk7d")
     (blip,) = scenarios.transient(
-        {"alertname": "NodeClockNotSynchronising", "instance": "w1"}, T0, timedelta(minutes=3)
+        {"alertname": "NodeClockNotSynchronising", **exporter}, T0, timedelta(minutes=3)
     )
     assert (blip.labels["severity"], blip.resolves_at) == ("warning", at(3))
+    assert (blip.labels["instance"], blip.labels["pod"], blip.labels["job"]) == (
+        "w1",
+        "node-exporter-4xk7d",
+        "node-exporter",
+    )
     assert blip.annotations["description"].startswith("Clock at w1 is not synchronising.")
     with pytest.raises(ValueError, match="severity"):
         scenarios.transient({"alertname": "MyOwnAlert"}, T0, timedelta(minutes=1))
