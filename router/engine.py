@@ -173,6 +173,13 @@ class Incident:
     pending_reasons: list[str] = field(default_factory=list)
     severity_told: str | None = None
     seq: int = 0
+    # Kept up to date as alerts enter, leave and resolve, so no decision scans the incident.
+    firing: int = 0  # firing alerts attached
+    firing_roots: int = 0  # firing alerts on the root entity itself
+    has_root_alert: bool = False  # an inferred root stops being "inferred-only" once it alerts
+    root_urgency: str = "quiet"  # highest urgency among the alerts on the root entity itself
+    top_severity: str = "none"
+    top_urgency: str = "quiet"
     witness: str | None = None  # "confirmed" or "refuted" by the second witness
     deferred: bool = False  # the page was put off once because the witness refuted the root
     checks: int = 0
@@ -250,9 +257,7 @@ class Engine:
     ) -> list[Notification]:
         """A human acted on an incident: acknowledge, resolve or silence."""
         self._advance(now)
-        incident = self._incidents[incident_id]
-        while incident.state == State.MERGED and incident.merged_into:
-            incident = self._incidents[incident.merged_into]
+        incident = self._survivor(self._incidents[incident_id])
         who = user or "someone"
         if action == "acknowledge":
             incident.acknowledged_by = who
@@ -282,11 +287,9 @@ class Engine:
         """The second witness answered a check (None: it could not tell, e.g. a timeout)."""
         self._advance(now)
         incident_id, _, _ = check_id.partition("/")
-        incident = self._incidents.get(incident_id)
-        while incident is not None and incident.state == State.MERGED and incident.merged_into:
-            incident = self._incidents[incident.merged_into]
-        if incident is None:
+        if incident_id not in self._incidents:
             raise KeyError(incident_id)
+        incident = self._survivor(self._incidents[incident_id])
         self._event(now, "witness_answered", incident, check=check_id, confirmed=confirmed, detail=detail)
         if confirmed is True:
             incident.witness = "confirmed"
@@ -413,10 +416,19 @@ class Engine:
                 self._failing[alert.entity] = count
             self._group_cache.clear()
         incident = self._incidents.get(alert.incident or "")
+        if incident is not None and alert.fingerprint in incident.alerts:
+            incident.firing -= 1
+            if alert.entity == incident.root:
+                incident.firing_roots -= 1
         if incident is not None and incident.state in LIVE_STATES:
             self._after_alert_resolved(incident, alert, now)
 
     # ------------------------------------------------------------- attribution
+
+    def _survivor(self, incident: Incident) -> Incident:
+        while incident.state == State.MERGED and incident.merged_into:
+            incident = self._incidents[incident.merged_into]
+        return incident
 
     def _is_failing(self, entity: str) -> bool:
         if self._failing.get(entity):
@@ -502,6 +514,7 @@ class Engine:
         self._mark_changed(group)
         for member in members:
             own = self._by_root.get(member)
+            incident = self._survivor(incident)
             if own is not None and own != incident.id and self._incidents[own].state in LIVE_STATES:
                 self._merge(self._incidents[own], incident, (member, group), now)
         return incident, (group,)
@@ -535,7 +548,7 @@ class Engine:
     def _attach(self, incident: Incident, alert: AlertState, path: tuple[str, ...], now: datetime) -> None:
         alert.incident = incident.id
         alert.path = path
-        incident.alerts[alert.fingerprint] = None
+        self._enter(incident, alert)
         is_root = alert.entity == incident.root
         if is_root:
             first_root_alert = not any(
@@ -690,28 +703,49 @@ class Engine:
                 if group is not None:
                     group.pop(incident.id, None)
 
-    def _root_firing(self, incident: Incident) -> bool:
-        if incident.inferred:
-            return any(self.alerts[fp].firing for fp in incident.alerts)
-        return any(
-            self.alerts[fp].firing and self.alerts[fp].entity == incident.root for fp in incident.alerts
+    def _enter(self, incident: Incident, alert: AlertState) -> None:
+        incident.alerts[alert.fingerprint] = None
+        if alert.firing:
+            incident.firing += 1
+            if alert.entity == incident.root:
+                incident.firing_roots += 1
+        if alert.entity == incident.root:
+            incident.has_root_alert = True
+            if URGENCY_RANK.get(alert.cls.urgency, 2) > URGENCY_RANK[incident.root_urgency]:
+                incident.root_urgency = alert.cls.urgency
+        if severity_rank(alert.cls.severity) > severity_rank(incident.top_severity):
+            incident.top_severity = alert.cls.severity
+        if URGENCY_RANK.get(alert.cls.urgency, 2) > URGENCY_RANK[incident.top_urgency]:
+            incident.top_urgency = alert.cls.urgency
+
+    def _leave(self, incident: Incident, alert: AlertState) -> None:
+        incident.alerts.pop(alert.fingerprint, None)
+        if alert.firing:
+            incident.firing -= 1
+            if alert.entity == incident.root:
+                incident.firing_roots -= 1
+
+    def _recount(self, incident: Incident) -> None:
+        """After the root changed: which attached alerts are on the root is new."""
+        firing = [self.alerts[fp] for fp in incident.alerts if self.alerts[fp].firing]
+        incident.firing = len(firing)
+        incident.firing_roots = sum(1 for a in firing if a.entity == incident.root)
+        on_root = [self.alerts[fp] for fp in incident.alerts if self.alerts[fp].entity == incident.root]
+        incident.has_root_alert = bool(on_root)
+        incident.root_urgency = max(
+            (a.cls.urgency for a in on_root), key=URGENCY_RANK.__getitem__, default="quiet"
         )
 
+    def _root_firing(self, incident: Incident) -> bool:
+        if incident.inferred and not incident.has_root_alert:
+            return incident.firing > 0  # an inferred root fires while its evidence does
+        return incident.firing_roots > 0
+
     def _urgency(self, incident: Incident) -> str:
-        best = "quiet"
-        for fp in incident.alerts:
-            urgency = self.alerts[fp].cls.urgency
-            if URGENCY_RANK.get(urgency, 2) > URGENCY_RANK[best]:
-                best = urgency
-        return best
+        return incident.top_urgency
 
     def _severity(self, incident: Incident) -> str:
-        best = "none"
-        for fp in incident.alerts:
-            severity = self.alerts[fp].cls.severity
-            if severity_rank(severity) > severity_rank(best):
-                best = severity
-        return best
+        return incident.top_severity
 
     def _maybe_escalate(self, incident: Incident, now: datetime) -> None:
         if incident.state not in (State.OPEN, State.RECOVERED):
@@ -820,7 +854,7 @@ class Engine:
         """Close a recovered/resolving incident once its root stayed quiet and nothing fires."""
         if incident.state not in (State.RECOVERED, State.RESOLVING) or incident.root_resolved_at is None:
             return
-        if any(self.alerts[fp].firing for fp in incident.alerts):
+        if incident.firing:
             return
         # An escalated incident resolves as soon as all is quiet; one that healed within its
         # grace waits out the reopen window first, so that flapping is not taken for healing.
@@ -852,7 +886,7 @@ class Engine:
 
     def _detach(self, incident: Incident, alert: AlertState, now: datetime) -> None:
         """A symptom outlived its root's hold: judge it afresh as an alert of its own."""
-        incident.alerts.pop(alert.fingerprint, None)
+        self._leave(incident, alert)
         incident.pending.pop(alert.fingerprint, None)
         self._event(
             now,
@@ -880,12 +914,13 @@ class Engine:
             alert = self.alerts[fp]
             alert.path = alert.path + bridge[1:] if alert.path else bridge
             alert.incident = target.id
-            target.alerts[fp] = None
+            self._enter(target, alert)
             moved.append(fp)
             if target.state in (State.PAGED, State.RESOLVING) and fp not in target.notified:
                 target.pending[fp] = None
                 self._dirty[target.id] = None
         source.alerts.clear()
+        source.firing = source.firing_roots = 0
         source.merged_into = target.id
         self._event(
             now,
@@ -925,10 +960,11 @@ class Engine:
         for fp in list(cause.alerts):
             alert = self.alerts[fp]
             alert.incident = paged.id
-            paged.alerts[fp] = None
+            self._enter(paged, alert)
             if alert.entity != cause.root:
                 paged.pending[fp] = None
         cause.alerts.clear()
+        cause.firing = cause.firing_roots = 0
         cause.merged_into = paged.id
         self._transition(cause, "merged", now)
         # Re-index the surviving incident under its new root.
@@ -939,6 +975,7 @@ class Engine:
         if self._by_root.get(old_root) == paged.id:
             del self._by_root[old_root]
         paged.root = cause.root
+        self._recount(paged)
         paged.inferred = cause.inferred
         paged.inferred_reason = cause.inferred_reason
         self._by_root[paged.root] = paged.id
@@ -1006,6 +1043,7 @@ class Engine:
             for incident in map(self._incidents.__getitem__, self._live)
             if incident.state in (State.OPEN, State.PAGED)
             and not incident.inferred
+            and incident.root_urgency != "quiet"  # info-level noise is not evidence of an outage
             and incident.root in self.topology
         ]
         if len(evidence) < 2:
@@ -1016,7 +1054,8 @@ class Engine:
             self._mark_changed(inferred.entity)
             for item in inferred.evidence:
                 source = self._incidents[item.incident]
-                if source.state not in LIVE_STATES:
+                incident = self._survivor(incident)  # a paged source may have adopted it
+                if source.state not in LIVE_STATES or source is incident:
                     continue
                 bridge = next(
                     (r.path for r in self.reach.of(source.root) if r.entity == incident.root),
