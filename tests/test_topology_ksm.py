@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from router.model import InputError
 from topology.graph import Topology
 from topology.k8s import zone_from_provider_id
-from topology.ksm import load_ksm
+from topology.ksm import load_ksm, load_ksm_text
 from topology.promtext import looks_like_exposition, parse_file, parse_lines
 
 FIXTURES = Path(__file__).parent / "fixtures" / "topology"
@@ -542,3 +542,20 @@ def test_bulk_graph_building_matches_one_by_one():
     assert list(bulk.graph.nodes(data=True)) == list(one.graph.nodes(data=True))
     assert list(bulk.graph.edges(data=True)) == list(one.graph.edges(data=True))
     assert bulk.attrs("node/c/n1/kubelet") == {"kind": "node-component"}
+
+
+def test_kubelet_service_endpoints_that_target_nodes_make_kubelets_its_members():
+    text = (
+        'kube_node_info{node="w1",internal_ip="10.0.0.1",provider_id=""} 1\n'
+        'kube_node_info{node="w2",internal_ip="10.0.0.2",provider_id=""} 1\n'
+        'kube_service_info{namespace="kube-system",service="kubelet",uid="u",cluster_ip="None"} 1\n'
+        'kube_endpointslice_endpoints{endpointslice="kubelet-abcde",namespace="kube-system",ready="true",'
+        'serving="",hostname="",terminating="",targetref_kind="Node",targetref_name="w1",targetref_namespace="",'
+        'endpoint_nodename="w1",endpoint_zone="",address="10.0.0.1"} 1\n'
+        'kube_endpointslice_endpoints{endpointslice="kubelet-abcde",namespace="kube-system",ready="false",'
+        'serving="",hostname="",terminating="",targetref_kind="Node",targetref_name="w2",targetref_namespace="",'
+        'endpoint_nodename="w2",endpoint_zone="",address="10.0.0.2"} 1\n'
+    )
+    topology = load_ksm_text(text)
+    members = topology.redundant_members("service/default/kube-system/kubelet")
+    assert members == ["node/default/w1/kubelet"]  # the not-ready endpoint is not a member

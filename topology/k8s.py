@@ -143,6 +143,7 @@ class ClusterBuilder:
         self.services: dict[Key3, None] = {}
         # Service -> ready endpoint pods (namespace, name) / ready endpoint IPs.
         self.endpoint_pods: dict[Key3, dict[tuple[str, str], None]] = defaultdict(dict)
+        self.endpoint_nodes: dict[Key3, dict[str, None]] = defaultdict(dict)
         self.endpoint_ips: dict[Key3, dict[str, None]] = defaultdict(dict)
         self.ingresses: dict[Key3, dict[str, None]] = {}
         self.pod_claims: dict[Key3, dict[str, None]] = defaultdict(dict)
@@ -230,6 +231,11 @@ class ClusterBuilder:
         """A ready endpoint of a Service that names its pod."""
         self.add_service(cluster, namespace, service)
         self.endpoint_pods[(cluster, namespace, service)][(pod_namespace or namespace, pod)] = None
+
+    def add_endpoint_node(self, cluster: str, namespace: str, service: str, node: str) -> None:
+        """A ready endpoint that targets a Node (the kubelet Service): its kubelet is the member."""
+        self.add_service(cluster, namespace, service)
+        self.endpoint_nodes[(cluster, namespace, service)][node] = None
 
     def add_endpoint_ip(self, cluster: str, namespace: str, service: str, ip: str) -> None:
         """A ready endpoint known by its IP only (Endpoints objects): joined to pod IPs in build()."""
@@ -517,6 +523,9 @@ class _Build:
                 members.update(dict.fromkeys(self._pods_by_ip(cluster, namespace, ips)))
             for _, pod_namespace, pod in members:
                 self._edge(service, entities.entity("pod", cluster, pod, pod_namespace), redundant=True)
+            for node in spec.endpoint_nodes.get(key, ()):
+                if (cluster, node) in spec.nodes:
+                    self._edge(service, entities.node_component(cluster, node, "kubelet"), redundant=True)
         for (cluster, namespace, name), backends in spec.ingresses.items():
             ingress = self._add(entities.entity("ingress", cluster, name, namespace))
             for service in backends:

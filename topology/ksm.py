@@ -119,10 +119,15 @@ def collect(series: Iterable[Series], builder: ClusterBuilder) -> None:
                 owner_name=get("created_by_name", ""),
             )
         elif name == "kube_endpointslice_endpoints":
-            if get("ready") == "true" and get("targetref_kind") == "Pod" and get("targetref_name"):
+            target_kind = get("targetref_kind")
+            if get("ready") == "true" and target_kind in ("Pod", "Node") and get("targetref_name"):
                 key = (cluster, get("namespace", ""), get("endpointslice", ""))
-                pod = (get("targetref_namespace", ""), labels["targetref_name"])
-                slice_pods.setdefault(key, []).append(pod)
+                # Node targets (the kubelet Service prometheus-operator maintains) keep namespace "".
+                target = (
+                    get("targetref_namespace", "") if target_kind == "Pod" else None,
+                    labels["targetref_name"],
+                )
+                slice_pods.setdefault(key, []).append(target)
         elif name == "kube_pod_owner":
             if get("owner_is_controller") == "true" and get("owner_kind"):
                 builder.set_pod_owner(
@@ -207,8 +212,11 @@ def collect(series: Iterable[Series], builder: ClusterBuilder) -> None:
     for key, pods in slice_pods.items():
         cluster, namespace, endpoint_slice = key
         service = slice_service.get(key) or _service_of_slice(builder, cluster, namespace, endpoint_slice)
-        for pod_namespace, pod in pods:
-            builder.add_endpoint_pod(cluster, namespace, service, pod_namespace, pod)
+        for pod_namespace, target in pods:
+            if pod_namespace is None:
+                builder.add_endpoint_node(cluster, namespace, service, target)
+            else:
+                builder.add_endpoint_pod(cluster, namespace, service, pod_namespace, target)
 
 
 def _service_of_slice(builder: ClusterBuilder, cluster: str, namespace: str, endpoint_slice: str) -> str:
