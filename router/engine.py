@@ -520,9 +520,14 @@ class Engine:
         return incident, (group,)
 
     def _failing_group_of(self, entity: str) -> Incident | None:
+        """The incident of a failing group this entity is a member of (cluster DNS down, all
+        its CoreDNS pods crash-looping): a member's alert tells why the group fails. A group
+        that merely has an alert that does not propagate (TargetDown) does not count."""
         for group in self.reach.groups_of(entity):
             incident_id = self._by_root.get(group)
-            if incident_id is not None and self._incidents[incident_id].state in (State.OPEN, State.PAGED):
+            if incident_id is None or not self._is_failing(group):
+                continue
+            if self._incidents[incident_id].state in (State.OPEN, State.PAGED):
                 return self._incidents[incident_id]
         return None
 
@@ -580,6 +585,11 @@ class Engine:
             )
             if incident.state in (State.RECOVERED, State.RESOLVING) and alert.firing:
                 self._schedule(now + alert.cls.outlive_root, "hold", (incident.id, alert.fingerprint))
+        deadline = now + alert.cls.escalate_after
+        if incident.state == State.OPEN and alert.cls.urgency == "page" and deadline < incident.grace_until:
+            # Correlation never pages later than this alert would have paged on its own.
+            incident.grace_until = deadline
+            self._schedule(deadline, "grace", (incident.id,))
         if incident.state in (State.PAGED, State.RESOLVING):
             self._dirty[incident.id] = None
             if not is_root and alert.fingerprint not in incident.notified:
@@ -922,6 +932,10 @@ class Engine:
         source.alerts.clear()
         source.firing = source.firing_roots = 0
         source.merged_into = target.id
+        if target.state == State.OPEN and source.grace_until < target.grace_until:
+            # Correlation never pages later than the merged incident would have on its own.
+            target.grace_until = max(source.grace_until, now)
+            self._schedule(target.grace_until, "grace", (target.id,))
         self._event(
             now,
             "merged",
@@ -1042,8 +1056,9 @@ class Engine:
             Evidence(incident.id, incident.root)
             for incident in map(self._incidents.__getitem__, self._live)
             if incident.state in (State.OPEN, State.PAGED)
-            and not incident.inferred
-            and incident.root_urgency != "quiet"  # info-level noise is not evidence of an outage
+            # Inferred roots are evidence too (nodes inferred from their pods point at a zone);
+            # info-level noise is not evidence of an outage.
+            and (incident.inferred or incident.root_urgency != "quiet")
             and incident.root in self.topology
         ]
         if len(evidence) < 2:

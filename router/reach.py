@@ -33,6 +33,7 @@ class Reach:
         self.topology = topology
         self._cache: dict[str, tuple[Reached, ...]] = {}
         self._groups: dict[str, tuple[str, ...]] = {}
+        self._members: dict[str, list[str]] = {}
 
     def of(self, entity: str) -> tuple[Reached, ...]:
         cached = self._cache.get(entity)
@@ -73,4 +74,7 @@ class Reach:
         return cached
 
     def members(self, group: str) -> list[str]:
-        return sorted(self.topology.redundant_members(group))
+        cached = self._members.get(group)
+        if cached is None:
+            cached = self._members[group] = sorted(self.topology.redundant_members(group))
+        return cached
