@@ -193,6 +193,7 @@ class Engine:
         self.reach = Reach(topology)
         self.alerts: dict[str, AlertState] = {}  # fingerprint -> latest instance
         self._resolved_instances: dict[tuple[str, str], datetime] = {}
+        self._forget_threshold = 50_000
         self._incidents: dict[str, Incident] = {}
         self._by_root: dict[str, str] = {}  # root entity -> live incident id
         self._live: dict[str, None] = {}  # ids of incidents in a live state
@@ -431,14 +432,14 @@ class Engine:
         return incident
 
     def _is_failing(self, entity: str) -> bool:
-        if self._failing.get(entity):
+        if entity in self._failing:  # holds only positive counts
             return True
         incident_id = self._by_root.get(entity)
         if incident_id is not None:
             incident = self._incidents[incident_id]
             if incident.inferred and incident.state in (State.OPEN, State.PAGED):
                 return True
-        return self._group_failing(entity)
+        return self.reach.has_members(entity) and self._group_failing(entity)
 
     def _group_failing(self, group: str) -> bool:
         cached = self._group_cache.get(group)
@@ -452,21 +453,22 @@ class Engine:
     def _member_failing(self, member: str) -> bool:
         if self._failing.get(member):
             return True
-        return any(self._failing.get(r.entity) for r in self.reach.of(member) if not r.via_redundant)
+        return not self._failing.keys().isdisjoint(self.reach.hard(member))
 
     def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """The incident that explains a failure of `entity`, and the path to its root."""
         best: tuple[tuple[int, int, str], Incident, tuple[str, ...]] | None = None
-        for reached in self.reach.of(entity):
-            if not self._is_failing(reached.entity):
-                continue
-            found = self._incident_of_failing(reached.entity)
+        reach = self.reach.of(entity)
+        counts, roots, groups = self._failing, self._by_root, self.reach.group_entities
+        failing = [d for d in reach if d in counts or ((d in roots or d in groups) and self._is_failing(d))]
+        for dependency in sorted(failing):
+            found = self._incident_of_failing(dependency)
             if found is None:
                 continue
             incident, tail = found
             if incident.root == entity:
                 continue  # a group of which we are a member: not an explanation of ourselves
-            path = reached.path + tail[1:]
+            path = self.reach.path(entity, dependency) + tail[1:]
             if len(set(path)) != len(path):
                 continue  # a cycle through ourselves explains nothing
             score = (-len(path), -len(incident.alerts), incident.id)
@@ -658,10 +660,10 @@ class Engine:
         self._live[incident.id] = None
         self._by_root[root] = incident.id
         self._new_roots = True
-        for reached in self.reach.of(root):
-            self._watchers.setdefault(reached.entity, {})[incident.id] = None
-            if self.reach.members(reached.entity):
-                self._group_watch.setdefault(reached.entity, {})[incident.id] = None
+        for dependency in self.reach.of(root):
+            self._watchers.setdefault(dependency, {})[incident.id] = None
+            if self.reach.has_members(dependency):
+                self._group_watch.setdefault(dependency, {})[incident.id] = None
         self._event(
             now,
             "root_inferred" if inferred else "incident_opened",
@@ -705,11 +707,11 @@ class Engine:
             self._live.pop(incident.id, None)
             if self._by_root.get(incident.root) == incident.id:
                 del self._by_root[incident.root]
-            for reached in self.reach.of(incident.root):
-                watchers = self._watchers.get(reached.entity)
+            for dependency in self.reach.of(incident.root):
+                watchers = self._watchers.get(dependency)
                 if watchers is not None:
                     watchers.pop(incident.id, None)
-                group = self._group_watch.get(reached.entity)
+                group = self._group_watch.get(dependency)
                 if group is not None:
                     group.pop(incident.id, None)
 
@@ -754,6 +756,19 @@ class Engine:
     def _urgency(self, incident: Incident) -> str:
         return incident.top_urgency
 
+    def _firing_urgency(self, incident: Incident) -> str:
+        """What still fires decides whether to wake someone, not what already resolved."""
+        if incident.root_urgency == "page" and incident.firing_roots:
+            return "page"
+        best = "quiet"
+        for fp in incident.alerts:
+            alert = self.alerts[fp]
+            if alert.firing and URGENCY_RANK.get(alert.cls.urgency, 2) > URGENCY_RANK[best]:
+                best = alert.cls.urgency
+                if best == "page":
+                    break
+        return best
+
     def _severity(self, incident: Incident) -> str:
         return incident.top_severity
 
@@ -779,7 +794,7 @@ class Engine:
                 reason="Prometheus no longer sees the root alert firing",
             )
             return
-        urgency = self._urgency(incident)
+        urgency = self._firing_urgency(incident)
         if urgency == "page":
             self._page(incident, now)
         elif urgency == "notice" and not incident.noticed and incident.state == State.OPEN:
@@ -982,8 +997,8 @@ class Engine:
         cause.merged_into = paged.id
         self._transition(cause, "merged", now)
         # Re-index the surviving incident under its new root.
-        for reached in self.reach.of(old_root):
-            watchers = self._watchers.get(reached.entity)
+        for dependency in self.reach.of(old_root):
+            watchers = self._watchers.get(dependency)
             if watchers is not None:
                 watchers.pop(paged.id, None)
         if self._by_root.get(old_root) == paged.id:
@@ -993,8 +1008,8 @@ class Engine:
         paged.inferred = cause.inferred
         paged.inferred_reason = cause.inferred_reason
         self._by_root[paged.root] = paged.id
-        for reached in self.reach.of(paged.root):
-            self._watchers.setdefault(reached.entity, {})[paged.id] = None
+        for dependency in self.reach.of(paged.root):
+            self._watchers.setdefault(dependency, {})[paged.id] = None
         for fp in paged.alerts:
             if self.alerts[fp].entity == old_root:
                 paged.pending[fp] = None
@@ -1041,8 +1056,8 @@ class Engine:
             candidates.update(watchers)
         for incident_id in sorted(candidates, key=lambda i: (self._incidents[i].opened_at, i)):
             incident = self._incidents[incident_id]
-            if incident.state not in LIVE_STATES:
-                continue
+            if incident.state not in (State.OPEN, State.PAGED):
+                continue  # a root that already healed is not explained by what fails now
             explained = self._explanation(incident.root)
             if explained is None:
                 continue
@@ -1072,10 +1087,10 @@ class Engine:
                 incident = self._survivor(incident)  # a paged source may have adopted it
                 if source.state not in LIVE_STATES or source is incident:
                     continue
-                bridge = next(
-                    (r.path for r in self.reach.of(source.root) if r.entity == incident.root),
-                    (source.root, incident.root),
-                )
+                if incident.root in self.reach.of(source.root):
+                    bridge = self.reach.path(source.root, incident.root)
+                else:
+                    bridge = (source.root, incident.root)
                 self._merge(source, incident, bridge, now)
 
     def _flush_updates(self, now: datetime) -> None:
@@ -1247,9 +1262,11 @@ class Engine:
 
     def _forget_old(self, now: datetime) -> None:
         """Bound memory: drop resolved instances and closed incidents' alerts long past."""
-        horizon = now - self.settings.forget_resolved_after
-        if len(self._resolved_instances) > 50_000:
-            self._resolved_instances = {k: v for k, v in self._resolved_instances.items() if v >= horizon}
+        if len(self._resolved_instances) > self._forget_threshold:
+            horizon = now - self.settings.forget_resolved_after
+            kept = {k: v for k, v in self._resolved_instances.items() if v >= horizon}
+            self._resolved_instances = kept
+            self._forget_threshold = max(50_000, 2 * len(kept))  # amortised: no rebuild per tick
 
     # ------------------------------------------------------------- read views
 

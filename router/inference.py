@@ -83,9 +83,8 @@ def infer(
     kinds = settings.kinds
     pointing: dict[str, list[Evidence]] = {}
     for item in evidence:
-        for reached in reach.of(item.entity):
-            target = reached.entity
-            if reached.via_redundant or entities.kind_of(target) not in kinds:
+        for target in reach.hard(item.entity):
+            if reach.kind(target) not in kinds:
                 continue
             if is_failing(target):
                 continue
@@ -125,6 +124,12 @@ def infer(
     order = {kind: i for i, kind in enumerate(kinds)}
     candidates = sorted(pointing, key=lambda c: (order[entities.kind_of(c)], -len(pointing[c]), c))
     qualified = {c: pointing[c] for c in candidates if qualifies(c, pointing[c])}
+    # Evidence of each qualified candidate, for the narrow-versus-broad test (computed once).
+    broader = {c: {e.incident for e in items} for c, items in qualified.items()}
+    wider_than = {
+        rank: [theirs for other, theirs in broader.items() if order[entities.kind_of(other)] > rank]
+        for rank in range(len(kinds))
+    }
     accepted: list[Inferred] = []
     taken: set[str] = set()
     for candidate in candidates:
@@ -135,26 +140,9 @@ def infer(
         if reason is None:
             continue
         own = {e.incident for e in items}
-        if _outweighed(candidate, own, qualified, taken, order, settings.narrow_share):
+        wider = wider_than[order[entities.kind_of(candidate)]]
+        if any(len(own) < settings.narrow_share * len(theirs) and own <= theirs for theirs in wider):
             continue
         accepted.append(Inferred(candidate, tuple(items), reason))
         taken |= own
     return accepted
-
-
-def _outweighed(
-    candidate: str,
-    own: set[str],
-    pointing: dict[str, list[Evidence]],
-    taken: set[str],
-    order: dict[str, int],
-    share: float,
-) -> bool:
-    rank = order[entities.kind_of(candidate)]
-    for other, items in pointing.items():
-        if other == candidate or order[entities.kind_of(other)] <= rank:
-            continue
-        theirs = {e.incident for e in items if e.incident not in taken}
-        if own <= theirs and len(own) < share * len(theirs):
-            return True
-    return False

@@ -1,65 +1,105 @@
-"""What an entity depends on, near to far, with the path to each dependency.
+"""What an entity depends on, with a way back to the path that explains each dependency.
 
-`Reach` is a cache over the topology: for an entity E it lists every entity E depends on,
-directly or transitively, each with its shortest dependency path from E. Hard edges are
-always followed. Redundant edges (group -> member) are followed only as the first hop from E
-itself: an alert on a Service is explained by one failing endpoint pod, but a pod that merely
-uses cluster DNS is not explained by one of two CoreDNS replicas failing. (A group whose
-members are *all* failing counts as failing itself; the engine checks that, not this cache.)
+`Reach` is a cache over the topology. For an entity E, `of(E)` maps every entity E depends on,
+directly or transitively, to its *parent*: the entity just before it on a dependency path from
+E. `path(E, D)` follows the parents back to E. Hard edges are always followed. Redundant edges
+(group -> member) only as the first hop from E itself: an alert on a Service is explained by one
+failing endpoint pod, but a pod that merely uses cluster DNS is not explained by one of two
+CoreDNS replicas failing. (A group whose members are *all* failing counts as failing itself;
+the engine checks that, not this cache.)
+
+The maps are composed from the dependencies' own maps with C-level dict updates: every pod of
+a node shares the node's tail (node, zone, region), so a new pod costs a few dict merges, not a
+graph walk. Paths are rebuilt only for the few dependencies that are failing.
 
 The cache is valid for one topology; the engine builds a new one when the topology changes.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
-
+from topology import entities
 from topology.graph import Topology
 
 # Bound on one entity's reach: a workload with thousands of pods is still cheap to explain.
-MAX_REACH = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class Reached:
-    entity: str
-    path: tuple[str, ...]  # from the alerting entity to `entity`, both included
-    via_redundant: bool  # the first hop was a group -> member edge
+MAX_REACH = 50_000
 
 
 class Reach:
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
-        self._cache: dict[str, tuple[Reached, ...]] = {}
+        self._succ = topology.graph._succ  # adjacency: entity -> {dependency: edge attributes}
+        self._of: dict[str, dict[str, str]] = {}
+        self._hard: dict[str, dict[str, str]] = {}
+        self._in_progress: set[str] = set()
         self._groups: dict[str, tuple[str, ...]] = {}
         self._members: dict[str, list[str]] = {}
+        self._kinds: dict[str, str] = {}
+        # Every entity that has members (a group), found once so that a look-up is a set test.
+        self.group_entities: frozenset[str] = frozenset(
+            a for a, nbrs in self._succ.items() if any(d.get("redundant") for d in nbrs.values())
+        )
 
-    def of(self, entity: str) -> tuple[Reached, ...]:
-        cached = self._cache.get(entity)
+    def of(self, entity: str) -> dict[str, str]:
+        """Dependency -> parent, for everything `entity` depends on (first hop may be a member)."""
+        cached = self._of.get(entity)
         if cached is None:
-            cached = self._cache[entity] = self._walk(entity)
+            cached = self._of[entity] = self._compose(entity, first_hop_redundant=True)
         return cached
 
-    def _walk(self, start: str) -> tuple[Reached, ...]:
-        if start not in self.topology:
-            return ()
-        found: list[Reached] = []
-        seen = {start}
-        queue: deque[tuple[str, tuple[str, ...], bool]] = deque()
-        for dep, redundant in self.topology.dependencies(start):
-            if dep not in seen:
-                seen.add(dep)
-                queue.append((dep, (start, dep), redundant))
-        while queue and len(found) < MAX_REACH:
-            entity, path, via_redundant = queue.popleft()
-            found.append(Reached(entity, path, via_redundant))
-            for dep, redundant in self.topology.dependencies(entity):
-                if redundant or dep in seen:
-                    continue
-                seen.add(dep)
-                queue.append((dep, (*path, dep), via_redundant))
-        return tuple(found)
+    def hard(self, entity: str) -> dict[str, str]:
+        """Like `of`, over hard edges only (what the entity really cannot live without)."""
+        cached = self._hard.get(entity)
+        if cached is None:
+            if entity in self._in_progress:  # a cycle in a hand-written topology: cut it here
+                return {}
+            self._in_progress.add(entity)
+            try:
+                cached = self._hard[entity] = self._compose(entity, first_hop_redundant=False)
+            finally:
+                self._in_progress.discard(entity)
+        return cached
+
+    def _compose(self, start: str, *, first_hop_redundant: bool) -> dict[str, str]:
+        succ = self._succ.get(start)
+        if not succ:
+            return {}
+        parents: dict[str, str] = {}
+        direct: list[str] = []
+        for dep, data in succ.items():
+            if data.get("redundant") and not first_hop_redundant:
+                continue
+            direct.append(dep)
+            parents.update(self.hard(dep))
+            if len(parents) >= MAX_REACH:
+                break
+        for dep in direct:  # direct dependencies hang off `start`, whatever the deeper maps said
+            parents[dep] = start
+        parents.pop(start, None)
+        return parents
+
+    def path(self, start: str, target: str, *, hard: bool = False) -> tuple[str, ...]:
+        """The dependency chain from `start` to `target` (both included)."""
+        parents = self.hard(start) if hard else self.of(start)
+        path = [target]
+        seen = {target}
+        current = target
+        while current != start:
+            current = parents.get(current, start)
+            if current in seen:  # defensive: never loop on a malformed map
+                break
+            path.append(current)
+            seen.add(current)
+        path.reverse()
+        return tuple(path)
+
+    def kind(self, entity: str) -> str:
+        kind = self._kinds.get(entity)
+        if kind is None:
+            kind = self._kinds[entity] = entities.kind_of(entity)
+        return kind
+
+    def has_members(self, entity: str) -> bool:
+        return entity in self.group_entities
 
     def groups_of(self, entity: str) -> tuple[str, ...]:
         """Groups that list `entity` as one of their redundant members."""

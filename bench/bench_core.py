@@ -1,0 +1,152 @@
+"""Benchmark of the correlation core: topology load and replay of a zone-outage storm.
+
+For each cluster size (nodes, 30 pods per node, 3 zones) this generates the kube-state-metrics
+dump and the storm in which one zone fails and recovers (bench/gen_cluster.py, gen_storm.py),
+then, each in a fresh child process so that peak RSS is its own:
+
+- topology load: wall time and peak RSS of `load_topology`;
+- replay: alerts per second, counting every alert of every delivery, and the same stream only
+  parsed (the baseline measured in the same run: the engine's share is the difference);
+- outcome: pages, incidents, and the pages per incident a router without correlation would
+  send (one page per distinct alert still firing after its grace).
+
+    .venv/bin/python bench/bench_core.py                 # 500, 1000, 2000, 5000 nodes
+    .venv/bin/python bench/bench_core.py --sizes 500 1000 --workdir /tmp/bench
+
+Figures are printed as a table; nothing is asserted (these machines are noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _generate(nodes: int, workdir: Path) -> tuple[Path, Path]:
+    cluster = workdir / f"cluster-{nodes}.prom"
+    info = workdir / f"cluster-{nodes}.json"
+    storm = workdir / f"storm-{nodes}.jsonl"
+    py = sys.executable
+    if not cluster.exists():
+        subprocess.run(
+            [py, str(ROOT / "bench/gen_cluster.py"), "--nodes", str(nodes), "--pods-per-node", "30",
+             "--zones", "3", "-o", str(cluster), "--info-out", str(info)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    if not storm.exists():
+        subprocess.run(
+            [py, str(ROOT / "bench/gen_storm.py"), "--cluster-info", str(info), "--zone", "0",
+             "--recover-after", "30m", "--duration", "45m", "--replicas", "2", "-o", str(storm)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    return cluster, storm
+
+
+def _child(mode: str, cluster: str, storm: str) -> dict:
+    """Runs in a fresh interpreter: one measurement, JSON on stdout."""
+    from router.engine import Engine
+    from router.model import parse_delivery_line
+    from router.replay import read_stream, replay
+    from rules.ruleset import RuleSet
+    from topology.load import load_topology
+
+    out: dict = {}
+    started = time.perf_counter()
+    topology = load_topology([cluster]) if mode != "parse" else None
+    out["load_s"] = time.perf_counter() - started
+    if mode == "load":
+        out["entities"] = len(topology)
+        out["edges"] = topology.graph.number_of_edges()
+    elif mode == "parse":
+        alerts = 0
+        started = time.perf_counter()
+        for _, line in read_stream(storm):
+            alerts += len(parse_delivery_line(line).payload.alerts)
+        out["seconds"] = time.perf_counter() - started
+        out["alerts"] = alerts
+    else:
+        engine = Engine(topology, RuleSet.load())
+        started = time.perf_counter()
+        result = replay(engine, read_stream(storm), storm)
+        out["seconds"] = time.perf_counter() - started
+        out["alerts"] = engine.counters["alerts_received"]
+        out["distinct"] = engine.counters["instances"]
+        out["pages"] = sum(1 for n in result.notifications if n.action == "page")
+        out["notices"] = sum(1 for n in result.notifications if n.action == "notice")
+        out["notifications"] = len(result.notifications)
+        out["incidents_paged"] = len({n.incident for n in result.notifications if n.action == "page"})
+        # Without correlation every alert that outlives its own grace pages by itself.
+        lasted: dict[str, float] = {}
+        for event in result.events:
+            if event.kind == "alert_fired":
+                lasted[event.data["fingerprint"]] = -event.at.timestamp()
+            elif event.kind == "alert_resolved" and event.data["fingerprint"] in lasted:
+                lasted[event.data["fingerprint"]] += event.at.timestamp()
+        uncorrelated = 0
+        for fingerprint, state in engine.alerts.items():
+            duration = lasted.get(fingerprint, 0)
+            if state.cls.urgency == "page" and (duration <= 0 or duration >= state.cls.escalate_after.total_seconds()):
+                uncorrelated += 1
+        out["uncorrelated_pages"] = uncorrelated
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _measure(mode: str, cluster: Path, storm: Path) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(cluster), str(storm)],
+        check=True, capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000, 5000])
+    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "alert-router-bench"))
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(*args.child)))
+        return 0
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"{'nodes':>6} {'pods':>7} {'load s':>7} {'load MB':>8} {'alerts':>8} {'replay s':>9} "
+        f"{'alerts/s':>9} {'parse-only/s':>12} {'µs/alert':>9} {'replay MB':>9} {'pages':>6} "
+        f"{'uncorrelated':>12}"
+    )
+    print(header)
+    for nodes in args.sizes:
+        cluster, storm = _generate(nodes, workdir)
+        load = _measure("load", cluster, storm)
+        parse = _measure("parse", cluster, storm)
+        run = _measure("replay", cluster, storm)
+        rate = run["alerts"] / run["seconds"]
+        print(
+            f"{nodes:>6} {nodes * 30:>7} {load['load_s']:>7.1f} {load['peak_rss_mb']:>8.0f} "
+            f"{run['alerts']:>8} {run['seconds']:>9.2f} {rate:>9.0f} "
+            f"{parse['alerts'] / parse['seconds']:>12.0f} {1e6 / rate:>9.1f} {run['peak_rss_mb']:>9.0f} "
+            f"{run['pages']:>6} {run['uncorrelated_pages']:>12}",
+            flush=True,
+        )
+    print(
+        "\nalerts = every alert of every delivery (HA pair: each delivery twice); "
+        "pages = what the router sent; uncorrelated = pages without correlation "
+        "(each alert that outlived its own grace)."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
