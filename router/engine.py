@@ -112,6 +112,7 @@ TRANSITIONS: dict[tuple[State, str], State] = {
     (State.RESOLVING, "settled"): State.CLOSED,  # with a resolve
     (State.RESOLVING, "merged"): State.MERGED,
     (State.RESOLVING, "human_resolve"): State.CLOSED,
+    (State.CLOSED, "reopened"): State.PAGED,  # an escalated root fired again soon after it resolved
 }
 
 LIVE_STATES = frozenset({State.OPEN, State.PAGED, State.RECOVERED, State.RESOLVING})
@@ -205,6 +206,7 @@ class Engine:
         self._dirty: dict[str, None] = {}  # escalated incidents with something new to tell
         self._new_roots = False
         self._flaps: dict[str, list[datetime]] = {}
+        self._recently_resolved: dict[str, tuple[str, datetime]] = {}  # root -> (incident, closed at)
         self._heartbeats: dict[str, datetime] = {}  # fingerprint -> last seen
         self._heartbeat_checks = True
         self._timers: list[tuple[datetime, int, str, tuple[Any, ...]]] = []
@@ -236,6 +238,7 @@ class Engine:
             self.counters["alerts_received"] += 1
             self._observe(alert, now)
         self._settle(now)
+        self._advance(now, inclusive=True)
         return self._take()
 
     def tick(self, now: datetime) -> list[Notification]:
@@ -246,10 +249,10 @@ class Engine:
     def finish(self, now: datetime) -> list[Notification]:
         """End of a recording: stop the heartbeat check, run timers until nothing is pending."""
         self._heartbeat_checks = False
-        self._advance(now)
+        self._advance(now, inclusive=True)
         limit = now + self.settings.drain_limit
         while self._timers and self._timers[0][0] <= limit:
-            self._advance(self._timers[0][0])
+            self._advance(self._timers[0][0], inclusive=True)
         self._settle(self._clock or now)
         return self._take()
 
@@ -280,6 +283,7 @@ class Engine:
         else:
             raise ValueError(f"unknown action {action!r}")
         self._settle(now)
+        self._advance(now, inclusive=True)
         return self._take()
 
     def witness(
@@ -299,6 +303,7 @@ class Engine:
         elif confirmed is False and not incident.inferred:
             incident.witness = "refuted"
         self._settle(now)
+        self._advance(now, inclusive=True)
         return self._take()
 
     def drain_checks(self) -> list[CheckRequest]:
@@ -458,7 +463,12 @@ class Engine:
     def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """The incident that explains a failure of `entity`, and the path to its root."""
         best: tuple[tuple[int, int, str], Incident, tuple[str, ...]] | None = None
-        reach = self.reach.of(entity)
+        if self.reach.has_members(entity) and self._group_failing(entity):
+            # Every member fails: the group itself is down (CoreDNSDown with all CoreDNS pods
+            # crash-looping) and stands as the root; one member does not explain it.
+            reach = self.reach.hard(entity)
+        else:
+            reach = self.reach.of(entity)
         counts, roots, groups = self._failing, self._by_root, self.reach.group_entities
         failing = [d for d in reach if d in counts or ((d in roots or d in groups) and self._is_failing(d))]
         for dependency in sorted(failing):
@@ -521,6 +531,25 @@ class Engine:
                 self._merge(self._incidents[own], incident, (member, group), now)
         return incident, (group,)
 
+    def _recently_resolved_incident(self, entity: str, now: datetime) -> Incident | None:
+        recent = self._recently_resolved.get(entity)
+        if recent is None or now - recent[1] > self.settings.reopen_window:
+            return None
+        incident = self._incidents[recent[0]]
+        return incident if incident.state == State.CLOSED else None
+
+    def _reopen(self, incident: Incident, now: datetime) -> None:
+        """On-call already knows this one: the same incident (and thread) reopens, no new page."""
+        self._recently_resolved.pop(incident.root, None)
+        gap = span(now - incident.closed_at) if incident.closed_at else "moments"
+        self._transition(incident, "reopened", now)
+        incident.closed_at = None
+        incident.root_resolved_at = None
+        self._event(now, "reopened", incident, reason=f"its root fired again {gap} after it resolved")
+        self._queue_update(
+            incident, f"reopened: {describe(incident.root)} fired again {gap} after it resolved"
+        )
+
     def _failing_group_of(self, entity: str) -> Incident | None:
         """The incident of a failing group this entity is a member of (cluster DNS down, all
         its CoreDNS pods crash-looping): a member's alert tells why the group fails. A group
@@ -543,6 +572,9 @@ class Engine:
         incident_id = self._by_root.get(alert.entity)
         if incident_id is not None and self._incidents[incident_id].state in LIVE_STATES:
             incident = self._incidents[incident_id]
+        elif (recent := self._recently_resolved_incident(alert.entity, now)) is not None:
+            incident = recent
+            self._reopen(incident, now)
         elif (group := self._failing_group_of(alert.entity)) is not None:
             # A member of a group that already has its incident (cluster DNS, a Service):
             # its alert tells why the group fails, so it belongs there.
@@ -660,10 +692,7 @@ class Engine:
         self._live[incident.id] = None
         self._by_root[root] = incident.id
         self._new_roots = True
-        for dependency in self.reach.of(root):
-            self._watchers.setdefault(dependency, {})[incident.id] = None
-            if self.reach.has_members(dependency):
-                self._group_watch.setdefault(dependency, {})[incident.id] = None
+        self._watch(incident)
         self._event(
             now,
             "root_inferred" if inferred else "incident_opened",
@@ -701,19 +730,37 @@ class Engine:
         key = (incident.state, trigger)
         if key not in TRANSITIONS:
             raise RuntimeError(f"incident {incident.id}: no transition {trigger!r} from {incident.state}")
+        was_live = incident.state in LIVE_STATES
         incident.state = TRANSITIONS[key]
-        if incident.state not in LIVE_STATES:
+        if was_live and incident.state not in LIVE_STATES:
             incident.closed_at = now
             self._live.pop(incident.id, None)
             if self._by_root.get(incident.root) == incident.id:
                 del self._by_root[incident.root]
-            for dependency in self.reach.of(incident.root):
-                watchers = self._watchers.get(dependency)
-                if watchers is not None:
-                    watchers.pop(incident.id, None)
-                group = self._group_watch.get(dependency)
-                if group is not None:
-                    group.pop(incident.id, None)
+            self._unwatch(incident)
+            if trigger == "settled" and incident.paged_at is not None:
+                self._recently_resolved[incident.root] = (incident.id, now)
+        elif not was_live and incident.state in LIVE_STATES:
+            self._live[incident.id] = None
+            self._by_root[incident.root] = incident.id
+            self._watch(incident)
+
+    def _watch(self, incident: Incident) -> None:
+        """Index a live incident under everything its root depends on, to re-judge it when one
+        of them starts failing."""
+        for dependency in self.reach.of(incident.root):
+            self._watchers.setdefault(dependency, {})[incident.id] = None
+            if self.reach.has_members(dependency):
+                self._group_watch.setdefault(dependency, {})[incident.id] = None
+
+    def _unwatch(self, incident: Incident) -> None:
+        for dependency in self.reach.of(incident.root):
+            watchers = self._watchers.get(dependency)
+            if watchers is not None:
+                watchers.pop(incident.id, None)
+            group = self._group_watch.get(dependency)
+            if group is not None:
+                group.pop(incident.id, None)
 
     def _enter(self, incident: Incident, alert: AlertState) -> None:
         incident.alerts[alert.fingerprint] = None
@@ -997,10 +1044,7 @@ class Engine:
         cause.merged_into = paged.id
         self._transition(cause, "merged", now)
         # Re-index the surviving incident under its new root.
-        for dependency in self.reach.of(old_root):
-            watchers = self._watchers.get(dependency)
-            if watchers is not None:
-                watchers.pop(paged.id, None)
+        self._unwatch(paged)
         if self._by_root.get(old_root) == paged.id:
             del self._by_root[old_root]
         paged.root = cause.root
@@ -1008,8 +1052,7 @@ class Engine:
         paged.inferred = cause.inferred
         paged.inferred_reason = cause.inferred_reason
         self._by_root[paged.root] = paged.id
-        for dependency in self.reach.of(paged.root):
-            self._watchers.setdefault(dependency, {})[paged.id] = None
+        self._watch(paged)
         for fp in paged.alerts:
             if self.alerts[fp].entity == old_root:
                 paged.pending[fp] = None
@@ -1049,6 +1092,8 @@ class Engine:
         self._flush_updates(now)
 
     def _rejudge(self, changed: list[str], now: datetime) -> None:
+        for entity in changed:
+            self._absorb_members(entity, now)
         candidates: dict[str, None] = {}
         for entity in changed:
             candidates.update(self._watchers.get(entity, {}))
@@ -1065,6 +1110,23 @@ class Engine:
             if target.id == incident.id:
                 continue
             self._merge(incident, target, bridge, now)
+
+    def _absorb_members(self, group: str, now: datetime) -> None:
+        """A group started failing (CoreDNSDown on cluster DNS): its members' own incidents
+        (the CoreDNS pods that crash-loop) tell why, so they join the group's incident."""
+        if not self.reach.has_members(group):
+            return
+        incident_id = self._by_root.get(group)
+        if incident_id is None or not self._is_failing(group):
+            return
+        for member in self.reach.members(group):
+            target = self._survivor(self._incidents[incident_id])
+            own = self._by_root.get(member)
+            if own is None or own == target.id:
+                continue
+            incident = self._incidents[own]
+            if incident.state in (State.OPEN, State.PAGED) and self._explanation(member) is None:
+                self._merge(incident, target, (member, group), now)
 
     def _infer(self, now: datetime) -> None:
         evidence = [
@@ -1127,10 +1189,15 @@ class Engine:
         self._timer_seq += 1
         heapq.heappush(self._timers, (due, self._timer_seq, kind, args))
 
-    def _advance(self, now: datetime) -> None:
+    def _advance(self, now: datetime, *, inclusive: bool = False) -> None:
+        """Fire the timers due before `now` (also those due at `now` when `inclusive`).
+
+        A timer due at T fires after every input stamped T: at a tie, information (the
+        resolve that Alertmanager sends at the end of a group interval) beats a timeout. Inputs
+        then close with an inclusive advance, so live ticks and replay agree."""
         if self._clock is None or now > self._clock:
             self._clock = now
-        while self._timers and self._timers[0][0] <= now:
+        while self._timers and (self._timers[0][0] < now or (inclusive and self._timers[0][0] == now)):
             due, _, kind, args = heapq.heappop(self._timers)
             getattr(self, f"_timer_{kind}")(due, *args)
             self._settle(due)
