@@ -1,19 +1,39 @@
 #!/usr/bin/env bash
-# External programs the end-to-end tests run for real, from Debian's packages: Prometheus
-# (topology discovery, second witness), Alertmanager (silences, deployment tests) and Chromium
-# (the HTML timeline checked in a real browser). Idempotent: installs only what is missing.
+# Install the external programs the end-to-end tests drive (Debian/Ubuntu packages).
+# Idempotent and quiet: a package whose program is already there is skipped, and apt runs (once)
+# only when something is missing. To add one, add a line "PROGRAM PACKAGE" to PACKAGES.
 set -euo pipefail
-need=()
-want() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
-want prometheus prometheus
-want prometheus-alertmanager prometheus-alertmanager
-want chromium chromium
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "install-externals: need root to install: ${need[*]}" >&2
-    exit 1
+
+# program (path or name on PATH)   Debian package
+PACKAGES="
+/usr/bin/chromium    chromium
+/usr/bin/prometheus  prometheus
+/usr/bin/prometheus-alertmanager  prometheus-alertmanager
+"
+
+missing=()
+while read -r program package; do
+  [ -n "${program:-}" ] || continue
+  if [ ! -x "$program" ] && ! command -v "$program" >/dev/null 2>&1; then
+    missing+=("$package")
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+done <<<"$PACKAGES"
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
 fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo -n)
+else
+  echo "install-externals: need root (or sudo) to install: ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "install-externals: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# ${SUDO[@]+...}: an empty array is "unbound" to `set -u` in older bash.
+${SUDO[@]+"${SUDO[@]}"} apt-get update -qq
+${SUDO[@]+"${SUDO[@]}"} apt-get install -y -qq "${missing[@]}" >/dev/null
