@@ -462,7 +462,7 @@ class Engine:
 
     def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """The incident that explains a failure of `entity`, and the path to its root."""
-        best: tuple[tuple[int, int, str], Incident, tuple[str, ...]] | None = None
+        best: tuple[tuple[int, int, int, str], Incident, tuple[str, ...]] | None = None
         if self.reach.has_members(entity) and self._group_failing(entity):
             # Every member fails: the group itself is down (CoreDNSDown with all CoreDNS pods
             # crash-looping) and stands as the root; one member does not explain it.
@@ -481,7 +481,10 @@ class Engine:
             path = self.reach.path(entity, dependency) + tail[1:]
             if len(set(path)) != len(path):
                 continue  # a cycle through ourselves explains nothing
-            score = (-len(path), -len(incident.alerts), incident.id)
+            # The deepest root wins (farthest down what we depend on); for one root, the
+            # shortest path explains best (pod -> node, not pod -> CNI agent pod -> node).
+            depth = len(self.reach.path(entity, incident.root)) if incident.root in reach else len(path)
+            score = (-depth, len(path), -len(incident.alerts), incident.id)
             if best is None or score < best[0]:
                 best = (score, incident, path)
         if best is None:
