@@ -86,7 +86,11 @@ class AlertmanagerClient:
         data = await self._get(f"{base}/api/v2/alerts?{params}")
         if not isinstance(data, list):
             raise AlertmanagerError(f"{base}/api/v2/alerts: expected a JSON list")
-        return [a for a in data if isinstance(a, dict) and a.get("fingerprint") and isinstance(a.get("labels"), dict)]
+        return [
+            a
+            for a in data
+            if isinstance(a, dict) and a.get("fingerprint") and isinstance(a.get("labels"), dict)
+        ]
 
     async def uptime(self, base: str, now: datetime) -> timedelta | None:
         data = await self._get(f"{base}/api/v2/status")
@@ -137,7 +141,9 @@ class AlertmanagerClient:
                     errors.append(f"{base}: HTTP {response.status}: {text[:200]}")
             except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
                 errors.append(f"{base}: {type(exc).__name__}")
-        raise AlertmanagerError("no Alertmanager took the silence: " + "; ".join(errors or ["no URL configured"]))
+        raise AlertmanagerError(
+            "no Alertmanager took the silence: " + "; ".join(errors or ["no URL configured"])
+        )
 
 
 def reconcile_payload(
@@ -163,7 +169,9 @@ def reconcile_payload(
         )
     firing = len(alerts)
     resolved = 0
-    trusted = snapshot.complete and snapshot.youngest_uptime is not None and snapshot.youngest_uptime >= min_uptime
+    trusted = (
+        snapshot.complete and snapshot.youngest_uptime is not None and snapshot.youngest_uptime >= min_uptime
+    )
     if trusted:
         for alert in believed_firing:
             if alert["fingerprint"] in snapshot.alerts:

@@ -46,7 +46,9 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: bytes, timestamp: str, body: bytes, signature: str, now: float, tolerance: float = 300) -> bool:
+def verify(
+    secret: bytes, timestamp: str, body: bytes, signature: str, now: float, tolerance: float = 300
+) -> bool:
     """What a receiver does (and the tests): constant-time check plus a freshness window."""
     try:
         fresh = abs(now - int(timestamp)) <= tolerance

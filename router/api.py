@@ -19,6 +19,7 @@ from router.store import StorageUnavailable
 from router.webhook import PATH, Authenticator, WebhookHandler, error, unauthorized
 
 STATES = ("open", "paged", "recovered", "resolving", "closed", "merged")
+SERVICE: web.AppKey[Any] = web.AppKey("service", object)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -40,7 +41,7 @@ def build_app(service: Any) -> web.Application:
     app.router.add_get("/metrics", api.metrics)
     if service.slack_interactions is not None:
         app.add_routes(service.slack_interactions.routes())
-    app["service"] = service
+    app[SERVICE] = service
     return app
 
 
@@ -75,7 +76,7 @@ class Api:
         try:
             body = await request.json() if request.can_read_body else {}
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return error(400, "the body must be JSON: {\"user\": \"...\", \"note\": \"...\"}", "(body)")
+            return error(400, 'the body must be JSON: {"user": "...", "note": "..."}', "(body)")
         if not isinstance(body, dict):
             return error(400, "the body must be a JSON object", "(body)")
         user, note = body.get("user"), body.get("note", "")
@@ -96,6 +97,8 @@ class Api:
         return web.json_response({"entities": len(topology), "kinds": topology.summary()})
 
     async def healthz(self, request: web.Request) -> web.Response:
+        if self.service.fatal:  # restart me: the rebuild from the event log repairs the state
+            return web.json_response({"status": "failed", "reason": self.service.fatal}, status=503)
         return web.json_response({"status": "alive"})
 
     async def readyz(self, request: web.Request) -> web.Response:
@@ -112,7 +115,7 @@ class Api:
 
 async def timeline(request: web.Request) -> web.Response:
     """The incident's decision events, oldest first (Event.to_dict() of docs/events.md)."""
-    service = request.app["service"]
+    service = request.app[SERVICE]
     incident = request.match_info["id"]
     if service.engine.incident(incident) is None:
         return error(404, "no such incident", "id")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -32,7 +33,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--config", help="YAML configuration file (see docs/configuration.md)")
     serve.add_argument("--listen", help="HOST:PORT to listen on (default 0.0.0.0:9095)")
     serve.add_argument("--data-dir", help="directory of the event log (default ./data)")
-    serve.add_argument("--topology", action="append", help="topology file (KSM text, YAML or JSON); repeatable")
+    serve.add_argument(
+        "--topology", action="append", help="topology file (KSM text, YAML or JSON); repeatable"
+    )
     serve.add_argument("--rules", action="append", help="rule file; repeatable (default: the bundled pack)")
     serve.add_argument(
         "--alertmanager-url", action="append", help="Alertmanager base URL (one per replica); repeatable"
@@ -73,7 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     jsonlog.setup(settings.logging.level, settings.logging.format)
     try:
-        return asyncio.run(run(settings))
+        return _event_loop_runner()(run(settings))
     except InputError as exc:
         log.error("cannot start: %s", exc)
         jsonlog.flush()
@@ -93,8 +96,9 @@ async def run(
     """Start, serve until SIGTERM/SIGINT (or `stop`), then shut down gracefully."""
     from router.api import build_app
     from router.service import Service
-    from router.webhook import PATH
+    from router.webhook import LINGER, PATH
 
+    sys.setswitchinterval(0.001)
     service = service or Service(settings)
     log.info("starting", extra={"config": settings.redacted()})
     await service.start()
@@ -107,6 +111,7 @@ async def run(
         access_log=logging.getLogger("alert_router.access") if settings.server.access_log else None,
         handle_signals=False,
         shutdown_timeout=settings.storage.commit_timeout.total_seconds() + 5,
+        lingering_time=LINGER,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024)
@@ -115,7 +120,9 @@ async def run(
     except OSError as exc:
         await runner.cleanup()
         await service.stop()
-        raise InputError(f"server.listen: cannot listen on {settings.server.listen}: {exc.strerror or exc}") from None
+        raise InputError(
+            f"server.listen: cannot listen on {settings.server.listen}: {exc.strerror or exc}"
+        ) from None
     host, port = _bound(site, settings)
     log.info(
         "listening",
@@ -126,15 +133,22 @@ async def run(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-            pass
     await stop.wait()
     log.info("shutting down: no new requests; draining")
     await runner.cleanup()  # stops listening, lets requests in flight finish
     await service.stop()
     return 0
+
+
+def _event_loop_runner() -> Callable[[Any], int]:
+    """uvloop when installed (about a sixth less CPU per webhook request), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
 
 
 def _bound(site: web.TCPSite, settings: Settings) -> tuple[str, int]:
@@ -147,7 +161,7 @@ def _bound(site: web.TCPSite, settings: Settings) -> tuple[str, int]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from router.store import SQLiteBackend, Reader
+    from router.store import Reader, SQLiteBackend
 
     settings = load_settings(args.config, overrides(args))
     path = settings.storage.path

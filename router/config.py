@@ -12,6 +12,7 @@ the value itself, a `*_file` (a mounted Kubernetes Secret) or the environment.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from integrations.slack_config import SlackSettings
@@ -82,7 +83,7 @@ def split_listen(listen: str) -> tuple[str, int]:
         host, sep, port = text[1:].partition("]:")
     else:
         host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"{listen!r} is not HOST:PORT (e.g. 0.0.0.0:9095 or [::]:9095)")
     return host or "0.0.0.0", int(port)
 
@@ -142,7 +143,9 @@ class AuthSettings(_Section):
     def resolved_basic(self) -> tuple[str, SecretStr] | None:
         if self.basic_auth is None:
             return None
-        password = read_secret(self.basic_auth.password, self.basic_auth.password_file, "auth.basic_auth.password_file")
+        password = read_secret(
+            self.basic_auth.password, self.basic_auth.password_file, "auth.basic_auth.password_file"
+        )
         return self.basic_auth.username, password or SecretStr("")
 
 
@@ -184,7 +187,8 @@ class AlertmanagerSettings(_Section):
     """Alertmanager API v2: reconcile at start, silences from Slack. Give every replica of an HA
     setup: alerts are not replicated between them, so reconcile takes the union."""
 
-    urls: list[str] = Field(default_factory=list)
+    # A list, or in the environment a comma-separated string (or a JSON list).
+    urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Only alerts routed to receivers matching this regex (Alertmanager's `receiver` filter).
     receiver: str | None = None
     timeout: Duration = timedelta(seconds=10)
@@ -200,7 +204,8 @@ class AlertmanagerSettings(_Section):
     @classmethod
     def _urls(cls, value: object) -> object:
         if isinstance(value, str):
-            value = [u for u in value.split(",") if u.strip()]
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [u for u in text.split(",") if u.strip()]
         if isinstance(value, list):
             for url in value:
                 if not isinstance(url, str) or not url.strip().startswith(("http://", "https://")):
@@ -373,7 +378,9 @@ def _unknown_env_keys(model: type[BaseModel], environ: dict[str, str]) -> list[s
                 bad.append(name)
                 break
             annotation = fields[part].annotation
-            current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+            current = (
+                annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+            )
             if current is None:
                 break  # a leaf (or a list/dict given as JSON): pydantic checks the rest
     return bad
@@ -401,7 +408,9 @@ def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | No
     try:
         return Settings(**(overrides or {}))
     except ValidationError as exc:
-        raise InputError(_format_errors(exc, f"{source} (file, {ENV_PREFIX}* environment or flags)")) from None
+        raise InputError(
+            _format_errors(exc, f"{source} (file, {ENV_PREFIX}* environment or flags)")
+        ) from None
     except SettingsError as exc:
         raise InputError(f"environment: {exc}") from None
     except ValueError as exc:

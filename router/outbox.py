@@ -136,7 +136,7 @@ class Dispatcher:
         while not self._stopping:
             self._wake.clear()
             wait = self._launch()
-            if not self._queues and not self._tasks:
+            if not self._queues and not self._busy:
                 self._idle.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
@@ -180,7 +180,12 @@ class Dispatcher:
         if error is None:
             state = "sent"
             self._metrics.notifications.labels(entry.notifier, notification.get("action", "?")).inc()
-            log.info("sent %s to %s", entry.key, entry.notifier, extra={"incident": entry.incident, "key": entry.key})
+            log.info(
+                "sent %s to %s",
+                entry.key,
+                entry.notifier,
+                extra={"incident": entry.incident, "key": entry.key},
+            )
         elif not retryable or (self._retry.max_attempts and entry.attempts >= self._retry.max_attempts):
             state = "failed"
             self._metrics.notifier_errors.labels(entry.notifier).inc()
@@ -210,7 +215,9 @@ class Dispatcher:
         try:
             await self._record(entry, entry.attempts, error, state, delay, duration)
         except Exception as exc:  # the send happened; a lost record means a re-send after restart
-            log.error("could not record the attempt of %s: %r", entry.key, exc, extra={"incident": entry.incident})
+            log.error(
+                "could not record the attempt of %s: %r", entry.key, exc, extra={"incident": entry.incident}
+            )
         finally:
             self._busy.discard(slot)
             self._in_flight[entry.notifier] -= 1

@@ -164,15 +164,6 @@ class SQLiteConnection:
     def close(self) -> None:
         self._db.close()
 
-    def size_bytes(self) -> int:
-        total = 0
-        for suffix in ("", "-wal"):
-            try:
-                total += Path(str(self.path) + suffix).stat().st_size
-            except OSError:
-                pass
-        return total
-
 
 class SQLiteBackend:
     """Opens connections to one SQLite file; the only place that knows it is SQLite."""
@@ -268,7 +259,16 @@ def write_delivery(
     conn.execute(
         "INSERT INTO deliveries (seq, received_at, source, receiver, group_key, status, alerts, body) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (seq, received_at, source, payload.receiver, payload.groupKey, payload.status, len(payload.alerts), line),
+        (
+            seq,
+            received_at,
+            source,
+            payload.receiver,
+            payload.groupKey,
+            payload.status,
+            len(payload.alerts),
+            line,
+        ),
     )
 
 
@@ -321,8 +321,9 @@ def write_outputs(conn: Connection, outputs: Outputs) -> None:
             # From the stored row: a re-generated notification keeps its original position.
             conn.execute(
                 "INSERT INTO outbox (key, notifier, position, incident, state, attempts, next_attempt_at, "
-                "last_error, updated_at, sent_at) SELECT key, ?, position, incident, 'pending', 0, ?, NULL, ?, "
-                "NULL FROM notifications WHERE key = ? ON CONFLICT (key, notifier) DO NOTHING",
+                "last_error, updated_at, sent_at) "
+                "SELECT key, ?, position, incident, 'pending', 0, ?, NULL, ?, NULL "
+                "FROM notifications WHERE key = ? ON CONFLICT (key, notifier) DO NOTHING",
                 (notifier, outputs.created_at, outputs.created_at, key),
             )
     conn.execute(
@@ -403,7 +404,8 @@ class Reader:
         last = after
         while True:
             rows = self.conn.query(
-                "SELECT seq, received_at, body FROM deliveries WHERE seq > ? ORDER BY seq LIMIT ?", (last, chunk)
+                "SELECT seq, received_at, body FROM deliveries WHERE seq > ? ORDER BY seq LIMIT ?",
+                (last, chunk),
             )
             for seq, at, body in rows:
                 yield Input(int(seq), "delivery", at, body)
@@ -415,7 +417,8 @@ class Reader:
         last = after
         while True:
             rows = self.conn.query(
-                "SELECT seq, at, incident, action, actor, note FROM actions WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, at, incident, action, actor, note FROM actions "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (last, chunk),
             )
             for seq, at, incident, action, actor, note in rows:
@@ -446,8 +449,9 @@ class Reader:
 
     def pending_outbox(self) -> list[OutboxRow]:
         rows = self.conn.query(
-            "SELECT o.key, o.notifier, o.position, o.incident, o.state, o.attempts, o.next_attempt_at, n.body "
-            "FROM outbox o JOIN notifications n ON n.key = o.key WHERE o.state = 'pending' ORDER BY o.position"
+            "SELECT o.key, o.notifier, o.position, o.incident, o.state, o.attempts, o.next_attempt_at, "
+            "n.body FROM outbox o JOIN notifications n ON n.key = o.key "
+            "WHERE o.state = 'pending' ORDER BY o.position, o.notifier"
         )
         return [OutboxRow(*row) for row in rows]
 

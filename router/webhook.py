@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,12 +30,15 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from router.config import Settings
-from router.model import InputError, WebhookPayload, parse_time, parse_webhook
+from router.model import InputError, WebhookPayload, format_time, parse_time, parse_webhook
 from router.store import StorageUnavailable
 
 log = logging.getLogger("alert_router.webhook")
 
 PATH = "/api/v1/alertmanager"
+# Seconds the server keeps reading (and dropping) an unread body after answering 408/413, so
+# that the client sees the answer rather than a reset; bounded so slow clients cannot hold on.
+LINGER = 2.0
 JSON_TYPES = frozenset({"application/json"})
 # Characters some line readers split on; JSON may carry the last three raw inside strings.
 LINE_BREAKS = ("\n", "\r", "\u2028", "\u2029", "\x85")
@@ -94,10 +98,29 @@ def error(status: int, message: str, field: str | None = None) -> web.Response:
     return web.json_response(body, status=status)
 
 
+def _closing(request: web.Request, response: web.Response) -> web.Response:
+    """The rest of the body was not read: the connection is closed after the answer (the server
+    lingers at most LINGER seconds reading what the client still sends, see cli_serve)."""
+    response.force_close()
+    return response
+
+
 def field_of(message: str) -> str:
     """`alerts.0.startsAt: Field required` -> `alerts.0.startsAt` (router.model's error format)."""
     head, sep, _ = message.partition(": ")
     return head if sep and " " not in head else "(body)"
+
+
+# The common shape of Alertmanager's times: UTC with a Z. Such strings compare like the times
+# they name, to the second, which is all the sanity limits need (no parsing on the hot path).
+_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+
+
+def _within(value: str, low: datetime, high: datetime, low_text: str, high_text: str) -> bool:
+    if _UTC.fullmatch(value):
+        return low_text <= value[:19] <= high_text
+    moment = parse_time(value)
+    return moment is not None and low <= moment <= high
 
 
 def check_times(payload: WebhookPayload, now: datetime, settings: Settings) -> None:
@@ -107,18 +130,20 @@ def check_times(payload: WebhookPayload, now: datetime, settings: Settings) -> N
     assert earliest is not None
     latest_start = now + limits.max_clock_skew
     latest_end = now + limits.max_ends_ahead
+    low = format_time(earliest)[:19]
+    high_start = format_time(latest_start)[:19]
+    high_end = format_time(latest_end)[:19]
     for i, alert in enumerate(payload.alerts):
-        starts = parse_time(alert.startsAt)
-        assert starts is not None  # the model refuses the zero time in startsAt
-        if starts < earliest or starts > latest_start:
+        if not _within(alert.startsAt, earliest, latest_start, low, high_start):
             raise InputError(
                 f"alerts.{i}.startsAt: {alert.startsAt} is outside [{limits.earliest}, now + "
                 f"{_span(limits.max_clock_skew)}]"
             )
-        ends = parse_time(alert.endsAt)
-        if ends is not None and (ends < earliest or ends > latest_end):
+        ends = alert.endsAt
+        if not ends.startswith("0001-01-01") and not _within(ends, earliest, latest_end, low, high_end):
             raise InputError(
-                f"alerts.{i}.endsAt: {alert.endsAt} is outside [{limits.earliest}, now + {_span(limits.max_ends_ahead)}]"
+                f"alerts.{i}.endsAt: {alert.endsAt} is outside [{limits.earliest}, now + "
+                f"{_span(limits.max_ends_ahead)}]"
             )
 
 
@@ -137,10 +162,15 @@ class WebhookHandler:
         self.settings: Settings = service.settings
         self.auth = auth
         self.metrics = service.metrics
+        self._by_status: dict[int, Any] = {}
+        self._recorded = self.metrics.deliveries.labels("webhook")
 
     async def handle(self, request: web.Request) -> web.Response:
         response = await self._handle(request)
-        self.metrics.requests.labels(str(response.status)).inc()
+        counter = self._by_status.get(response.status)
+        if counter is None:
+            counter = self._by_status[response.status] = self.metrics.requests.labels(str(response.status))
+        counter.inc()
         return response
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -152,15 +182,18 @@ class WebhookHandler:
             return error(415, f"content type must be application/json, not {request.content_type or 'none'}")
         limit = self.settings.server.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
-            return error(413, f"body of {request.content_length} bytes exceeds the limit of {limit}")
+            return _closing(
+                request, error(413, f"body of {request.content_length} bytes exceeds the limit of {limit}")
+            )
         if self.service.stopping:
             return error(503, "shutting down, retry")
         try:
-            body = await asyncio.wait_for(request.read(), self.settings.server.read_timeout.total_seconds())
+            async with asyncio.timeout(self.settings.server.read_timeout.total_seconds()):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return error(413, f"body exceeds the limit of {limit} bytes")
+            return _closing(request, error(413, f"body exceeds the limit of {limit} bytes"))
         except TimeoutError:
-            return error(408, "the request body did not arrive in time")
+            return _closing(request, error(408, "the request body did not arrive in time"))
         try:
             text = body.decode("utf-8")
             raw = json.loads(text)
@@ -186,7 +219,7 @@ class WebhookHandler:
         except Exception as exc:
             log.error("webhook: delivery not recorded: %r", exc)
             return error(500, "delivery not recorded, retry")
-        self.metrics.deliveries.labels("webhook").inc()
+        self._recorded.inc()
         self.metrics.alerts.inc(len(payload.alerts))
         self.metrics.commit_seconds.observe(time.monotonic() - arrived)
         return web.json_response({"status": "recorded", "seq": pending.seq, "alerts": len(payload.alerts)})
@@ -196,8 +229,9 @@ class WebhookHandler:
         (then 503 and nothing is stored), else wait for its outcome (it is being committed)."""
         timeout = self.settings.storage.commit_timeout.total_seconds()
         try:
-            await asyncio.wait_for(asyncio.shield(write.future), timeout)
+            async with asyncio.timeout(timeout):
+                await write.wait()
         except TimeoutError:
             if self.service.writer.cancel(write):
                 raise StorageUnavailable("the event log did not commit in time") from None
-            await write.future
+            await write.wait()

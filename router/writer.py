@@ -13,6 +13,7 @@ is isolated: the batch is retried one write per transaction so the others still 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -28,18 +29,40 @@ Apply = Callable[[Connection], Any]
 
 
 class Write:
-    """One write: a function run inside the batch's transaction, and its outcome."""
+    """One write: a function run inside the batch's transaction, and its outcome.
 
-    __slots__ = ("apply", "future", "state")
+    `future` is for whoever waits for the outcome (always through `asyncio.shield`, so that a
+    cancelled waiter cannot make a committed write look withdrawn); `settled` is resolved by
+    the writer alone, when `state` is final: the engine loop orders itself by it."""
 
-    def __init__(self, apply: Apply, future: asyncio.Future[Any]) -> None:
+    __slots__ = ("apply", "future", "settled", "state")
+
+    def __init__(self, apply: Apply, loop: asyncio.AbstractEventLoop) -> None:
         self.apply = apply
-        self.future = future
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.settled: asyncio.Future[None] = loop.create_future()
         self.state = "queued"  # queued -> running -> done | failed; queued -> cancelled
+
+    def wait(self) -> asyncio.Future[Any]:
+        return asyncio.shield(self.future)
+
+    def _settle(self, state: str, ok: bool, value: Any) -> None:
+        self.state = state
+        if not self.settled.done():
+            self.settled.set_result(None)
+        if self.future.done():
+            return
+        if ok:
+            self.future.set_result(value)
+        else:
+            self.future.set_exception(value)
+            self.future.exception()  # retrieved: nobody may be waiting (a client that went away)
 
 
 class Writer:
-    def __init__(self, connect: Callable[[], Connection], loop: asyncio.AbstractEventLoop, max_batch: int) -> None:
+    def __init__(
+        self, connect: Callable[[], Connection], loop: asyncio.AbstractEventLoop, max_batch: int
+    ) -> None:
         self._connect = connect
         self._loop = loop
         self._max_batch = max_batch
@@ -63,11 +86,10 @@ class Writer:
         self._thread.start()
 
     def submit(self, apply: Apply) -> Write:
-        write = Write(apply, self._loop.create_future())
+        write = Write(apply, self._loop)
         with self._cond:
             if self._stopping:
-                write.state = "failed"
-                write.future.set_exception(StorageUnavailable("shutting down"))
+                write._settle("failed", False, StorageUnavailable("shutting down"))
                 return write
             self._queue.append(write)
             self._cond.notify()
@@ -79,12 +101,9 @@ class Writer:
             if write.state != "queued":
                 return False
             write.state = "cancelled"
-            try:
+            with contextlib.suppress(ValueError):
                 self._queue.remove(write)
-            except ValueError:
-                pass
-        if not write.future.done():
-            write.future.set_exception(StorageUnavailable("gave up waiting for the database"))
+        write._settle("cancelled", False, StorageUnavailable("gave up waiting for the database"))
         return True
 
     def depth(self) -> int:
@@ -162,11 +181,4 @@ class Writer:
 
 def _resolve(batch: list[Write], results: list[tuple[bool, Any]]) -> None:
     for write, (ok, value) in zip(batch, results, strict=True):
-        write.state = "done" if ok else "failed"
-        if write.future.done():
-            continue
-        if ok:
-            write.future.set_result(value)
-        else:
-            write.future.set_exception(value)
-            write.future.exception()  # retrieved: nobody may be waiting (a cancelled request)
+        write._settle("done" if ok else "failed", ok, value)
