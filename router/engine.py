@@ -117,6 +117,8 @@ TRANSITIONS: dict[tuple[State, str], State] = {
 
 LIVE_STATES = frozenset({State.OPEN, State.PAGED, State.RECOVERED, State.RESOLVING})
 URGENCY_RANK = {"quiet": 0, "notice": 1, "page": 2}
+# Below this many open incidents an inference pass is cheap enough to run on every new root.
+INFER_AT_ONCE_UP_TO = 256
 # What the second witness is asked about an inferred root, by the root's kind.
 DEPENDENCY_CHECKS = {
     "node": "node_not_ready",
@@ -205,6 +207,8 @@ class Engine:
         self._changed: dict[str, None] = {}  # entities that started failing since the last settle
         self._dirty: dict[str, None] = {}  # escalated incidents with something new to tell
         self._new_roots = False
+        self._last_inference: datetime | None = None
+        self._inference_pending = False
         self._flaps: dict[str, list[datetime]] = {}
         self._recently_resolved: dict[str, tuple[str, datetime]] = {}  # root -> (incident, closed at)
         self._heartbeats: dict[str, datetime] = {}  # fingerprint -> last seen
@@ -1089,7 +1093,7 @@ class Engine:
                 self._rejudge(changed, now)
             if self._new_roots:
                 self._new_roots = False
-                self._infer(now)
+                self._maybe_infer(now)
             if not self._changed and not self._new_roots:
                 break
         self._flush_updates(now)
@@ -1130,6 +1134,23 @@ class Engine:
             incident = self._incidents[own]
             if incident.state in (State.OPEN, State.PAGED) and self._explanation(member) is None:
                 self._merge(incident, target, (member, group), now)
+
+    def _maybe_infer(self, now: datetime) -> None:
+        """Infer at once on new evidence, then at most once per interval while a storm goes on:
+        each pass looks at every open incident, so it must not run for every new alert."""
+        interval = self.settings.inference.interval
+        cheap = len(self._live) <= INFER_AT_ONCE_UP_TO
+        if cheap or self._last_inference is None or now >= self._last_inference + interval:
+            self._last_inference = now
+            self._infer(now)
+        elif not self._inference_pending:
+            self._inference_pending = True
+            self._schedule(self._last_inference + interval, "infer", ())
+
+    def _timer_infer(self, due: datetime) -> None:
+        self._inference_pending = False
+        self._last_inference = due
+        self._infer(due)
 
     def _infer(self, now: datetime) -> None:
         evidence = [

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from router.model import parse_duration
+
+
+def _duration(value: object) -> object:
+    """`30s`, `5m`, `1h` like every other duration in the configuration; numbers are seconds."""
+    return parse_duration(value) if isinstance(value, str | int | float) else value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class InferenceSettings(BaseModel):
@@ -25,8 +36,11 @@ class InferenceSettings(BaseModel):
     min_nodes_dns: int = 2
     # A narrower candidate loses to a broader one that covers more than twice its evidence.
     narrow_share: float = 0.5
+    # Inference runs at once on new evidence, then at most once per interval during a burst
+    # (on the engine's clock, so replay decides the same).
+    interval: Duration = timedelta(seconds=10)
     # Grace before an inferred root pages (it has no rule of its own).
-    escalate_after: timedelta = timedelta(minutes=3)
+    escalate_after: Duration = timedelta(minutes=3)
 
 
 class WitnessSettings(BaseModel):
@@ -36,10 +50,10 @@ class WitnessSettings(BaseModel):
 
     enabled: bool = False
     # Ask whether the root still fires this long before its grace ends.
-    lead: timedelta = timedelta(seconds=30)
+    lead: Duration = timedelta(seconds=30)
     # When Prometheus says the root no longer fires at grace end, wait this much longer (once)
     # for Alertmanager's resolve before paging anyway.
-    defer: timedelta = timedelta(minutes=2)
+    defer: Duration = timedelta(minutes=2)
 
 
 class EngineSettings(BaseModel):
@@ -49,14 +63,14 @@ class EngineSettings(BaseModel):
     witness: WitnessSettings = Field(default_factory=WitnessSettings)
     # A root that resolves within its grace is "recovered"; if it fires again within this
     # window the same incident reopens (and counts a flap); otherwise a notice closes it.
-    reopen_window: timedelta = timedelta(minutes=10)
+    reopen_window: Duration = timedelta(minutes=10)
     # A root entity that fires this many times within flap_window pages as flapping.
     flap_threshold: int = 3
-    flap_window: timedelta = timedelta(hours=1)
+    flap_window: Duration = timedelta(hours=1)
     # Watchdog-style heartbeat: missing for longer than this pages "alerting pipeline down".
     # Route the Watchdog to the router with a repeat_interval well below it.
-    heartbeat_timeout: timedelta = timedelta(minutes=15)
+    heartbeat_timeout: Duration = timedelta(minutes=15)
     # In replay, the clock runs on after the last delivery until nothing is pending, at most this.
-    drain_limit: timedelta = timedelta(hours=1)
+    drain_limit: Duration = timedelta(hours=1)
     # Resolved alert instances are remembered this long (to drop stale re-sends).
-    forget_resolved_after: timedelta = timedelta(hours=6)
+    forget_resolved_after: Duration = timedelta(hours=6)
