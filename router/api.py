@@ -7,6 +7,7 @@ webhook), except `/api/v1/openapi.yaml` and Slack's interactions endpoint (signe
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -16,6 +17,8 @@ from aiohttp import web
 
 from router.metrics import CONTENT_TYPE
 from router.store import StorageUnavailable
+from router.timeline import TimelineNotFound, TimelineRequestError, render_timeline
+from router.timeline.store_source import StoreSource
 from router.webhook import PATH, Authenticator, WebhookHandler, error, unauthorized
 
 STATES = ("open", "paged", "recovered", "resolving", "closed", "merged")
@@ -114,13 +117,40 @@ class Api:
 
 
 async def timeline(request: web.Request) -> web.Response:
-    """The incident's decision events, oldest first (Event.to_dict() of docs/events.md)."""
+    """Without `format`: the incident's own decision events, oldest first (docs/events.md).
+    With `format=md|json|html|csv` (and `tz=ZONE`): the post-mortem export of docs/export.md,
+    merged incidents and message results included."""
     service = request.app[SERVICE]
     incident = request.match_info["id"]
-    if service.engine.incident(incident) is None:
+    fmt = request.query.get("format")
+    if fmt is None:
+        if service.engine.incident(incident) is None:
+            return error(404, "no such incident", "id")
+        events = await service.readers.run(lambda reader: reader.events_of(incident))
+        return web.json_response(events)
+    try:
+        content_type, body = await asyncio.to_thread(
+            _render_timeline, service.settings.storage.path, incident, fmt, request.query.get("tz")
+        )
+    except TimelineNotFound:
         return error(404, "no such incident", "id")
-    events = await service.readers.run(lambda reader: reader.events_of(incident))
-    return web.json_response(events)
+    except TimelineRequestError as exc:
+        return error(400, str(exc), "tz" if "zone" in str(exc).lower() else "format")
+    return web.Response(text=body, headers={"Content-Type": content_type})
+
+
+def _render_timeline(path: Any, incident: str, fmt: str, tz: str | None) -> tuple[str, str]:
+    recording = StoreSource(path).load(incident)
+    return render_timeline(
+        recording.events,
+        recording.notifications,
+        incident,
+        fmt,
+        tz,
+        outbox=recording.outbox,
+        attempts=recording.attempts,
+        origin="the event log",
+    )
 
 
 async def openapi(request: web.Request) -> web.Response:

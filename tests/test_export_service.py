@@ -64,6 +64,17 @@ async def test_live_service_incident_exports_with_delivery_results(tmp_path, cap
         )
         assert await asyncio.to_thread(main, ["incidents", "--data-dir", data_dir, "--format", "json"]) == 0
         listed = json.loads(capsys.readouterr().out)
+        # The same export through the HTTP API.
+        base = f"{svc.url}/api/v1/incidents"
+        async with svc.session.get(f"{base}/{incident}/timeline?format=md&tz=Europe/Paris") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/markdown")
+            markdown = await response.text()
+        async with svc.session.get(f"{base}/{incident}/timeline?format=pdf") as response:
+            assert response.status == 400 and (await response.json())["field"] == "format"
+        async with svc.session.get(f"{base}/inc-000000/timeline?format=html") as response:
+            assert response.status == 404
+    assert incident in markdown and "Europe/Paris" in markdown
     data = json.loads(out.read_text())
     assert data["incident"]["state"] == view["state"] == "closed"
     assert data["incident"]["root"]["entity"] == NODE
