@@ -330,7 +330,7 @@ async def test_commit_timeout_withdraws_the_write_and_answers_503(tmp_path):
             began = time.monotonic()
             status, answer = await svc.post(example())
             assert status == 503 and "in time" in answer["error"]
-            assert time.monotonic() - began < 2
+            assert time.monotonic() - began < 4.5  # answered before the stuck commit (5 s) ends
         finally:
             gate.set()
         await stuck.wait()
