@@ -38,6 +38,7 @@ def build_app(service: Any) -> web.Application:
     app.router.add_get("/api/v1/incidents/{id}/timeline", api.guard(timeline))
     app.router.add_post("/api/v1/incidents/{id}/{action:acknowledge|resolve}", api.guard(api.act))
     app.router.add_get("/api/v1/topology", api.guard(api.topology))
+    app.router.add_post("/api/v1/topology/refresh", api.guard(api.refresh_topology))
     app.router.add_get("/api/v1/openapi.yaml", openapi)
     app.router.add_get("/healthz", api.healthz)
     app.router.add_get("/readyz", api.readyz)
@@ -98,6 +99,15 @@ class Api:
     async def topology(self, request: web.Request) -> web.Response:
         topology = self.service.engine.topology
         return web.json_response({"entities": len(topology), "kinds": topology.summary()})
+
+    async def refresh_topology(self, request: web.Request) -> web.Response:
+        """Re-discover the graph from Prometheus now; the report says what changed or why the
+        new graph was refused (the last good one stays)."""
+        link = self.service.prometheus
+        if link is None:
+            return error(409, "no Prometheus configured (prometheus.url)", "prometheus.url")
+        report = await link.refresh()
+        return web.json_response(report.to_dict(), status=200 if report.result == "ok" else 502)
 
     async def healthz(self, request: web.Request) -> web.Response:
         if self.service.fatal:  # restart me: the rebuild from the event log repairs the state

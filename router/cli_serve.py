@@ -2,6 +2,7 @@
 
     alert-router serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
                        [--topology FILE ...] [--rules FILE ...] [--alertmanager-url URL ...]
+                       [--prometheus URL]
     alert-router log export [--config FILE] [--data-dir DIR] [-o FILE] [--since T] [--until T]
 
 Configuration errors exit with status 2 and a message naming the key, never a traceback.
@@ -40,6 +41,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--alertmanager-url", action="append", help="Alertmanager base URL (one per replica); repeatable"
     )
+    serve.add_argument(
+        "--prometheus", help="Prometheus URL: live topology from kube-state-metrics and second witness"
+    )
     serve.set_defaults(func=_serve)
 
     logs = subparsers.add_parser("log", help="the service's event log")
@@ -65,6 +69,8 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["rules"] = {"files": args.rules}
     if getattr(args, "alertmanager_url", None):
         out.setdefault("alertmanager", {})["urls"] = args.alertmanager_url
+    if getattr(args, "prometheus", None):
+        out.setdefault("prometheus", {})["url"] = args.prometheus
     return out
 
 

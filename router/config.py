@@ -183,6 +183,29 @@ class FilesSettings(_Section):
     files: list[Path] = Field(default_factory=list)
 
 
+class PrometheusSettings(_Section):
+    """Live topology from the Prometheus that scrapes kube-state-metrics, and Prometheus as a
+    second witness before paging (docs/prometheus.md). Off while `url` is unset."""
+
+    url: str | None = None
+    # Re-discover the graph this often (and on POST /api/v1/topology/refresh).
+    refresh_interval: Duration = timedelta(minutes=5)
+    retry_interval: Duration = timedelta(seconds=30)
+    # A refresh that would drop more than this share of a cluster's nodes or pods is refused.
+    max_drop_share: float = Field(default=0.2, ge=0, le=1)
+    timeout: Duration = timedelta(seconds=30)
+    # Ask Prometheus before paging; each check gives up after witness_timeout.
+    witness: bool = True
+    witness_timeout: Duration = timedelta(seconds=5)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+
 class AlertmanagerSettings(_Section):
     """Alertmanager API v2: reconcile at start, silences from Slack. Give every replica of an HA
     setup: alerts are not replicated between them, so reconcile takes the union."""
@@ -308,6 +331,7 @@ class Settings(BaseSettings):
     rules: FilesSettings = Field(default_factory=FilesSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     notifiers: NotifierSettings = Field(default_factory=NotifierSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

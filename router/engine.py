@@ -310,6 +310,18 @@ class Engine:
         self._advance(now, inclusive=True)
         return self._take()
 
+    def set_topology(self, topology: Topology) -> None:
+        """Swap in a refreshed graph (live discovery). Alerts keep the entities they were
+        classified with; what depends on what is the new graph's from now on. Not an input of
+        the recorded stream: a replay uses the topology it is given."""
+        for incident_id in self._live:
+            self._unwatch(self._incidents[incident_id])
+        self.topology = topology
+        self.reach = Reach(topology)
+        self._group_cache.clear()
+        for incident_id in self._live:
+            self._watch(self._incidents[incident_id])
+
     def drain_checks(self) -> list[CheckRequest]:
         checks, self._checks = self._checks, []
         return checks

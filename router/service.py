@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import fcntl
 import gc
+import json
 import logging
 import os
 import threading
@@ -142,6 +143,7 @@ class Service:
         self.readers: _Readers | None = None
         self.alertmanager: AlertmanagerClient | None = None
         self.slack_interactions: Any = None
+        self.prometheus: Any = None  # router.prometheus_link.PrometheusLink when configured
         self._backend = store.SQLiteBackend(
             settings.storage.path, settings.storage.busy_timeout, settings.storage.synchronous
         )
@@ -186,9 +188,14 @@ class Service:
 
                 topology = load_topology(settings.topology.files) if settings.topology.files else Topology()
             rules = RuleSet.load(settings.rules.files or None)
-            self.engine = Engine(topology, rules, settings.engine)
+            engine_settings = settings.engine
+            if settings.prometheus.url and settings.prometheus.witness:
+                witness = engine_settings.witness.model_copy(update={"enabled": True})
+                engine_settings = engine_settings.model_copy(update={"witness": witness})
+            self.engine = Engine(topology, rules, engine_settings)
             started = time.monotonic()
             rebuilt = self._rebuild(conn, reader)
+            self.engine.drain_checks()  # questions of the past: their answers are in the log
             last = reader.last_input_time()
             pending_rows = reader.pending_outbox()
         finally:
@@ -223,6 +230,11 @@ class Service:
         )
         self.dispatcher.start()
         self.metrics.bind(lambda: self.engine.counters if self.engine else {}, self._gauges)
+        if settings.prometheus.url:
+            from router.prometheus_link import PrometheusLink
+
+            self.prometheus = PrometheusLink(self, settings.prometheus, topology)
+            await self.prometheus.start()
         self._engine_task = asyncio.create_task(self._engine_loop(), name="engine")
         self._engine_task.add_done_callback(self._engine_stopped)
         if settings.alertmanager.urls:
@@ -256,6 +268,8 @@ class Service:
         self.stopping = True
         drain = self.settings.runtime.drain_timeout.total_seconds()
         deadline = time.monotonic() + drain
+        if self.prometheus is not None:
+            await self.prometheus.stop()
         for task in list(self._background):
             task.cancel()
         engine_alive = self._engine_task is not None and not self._engine_task.done()
@@ -390,8 +404,7 @@ class Service:
                 delivery = parse_delivery_line(item.data)
                 return delivery.received, engine.ingest(delivery, delivery.received)
             at = _parse(item.at)
-            data = item.data
-            return at, engine.act(data["incident"], data["action"], data["user"], at, data["note"])
+            return at, _apply_action(engine, item.data, at)
         except Exception as exc:
             # The same input fails the same way live and in every rebuild: skip it, loudly.
             self.metrics.engine_errors.inc()
@@ -514,6 +527,12 @@ class Service:
                 produced.append((pending.seq, notes, events))
         if produced and clock is not None:
             self._emit(self._outputs(produced, clock))
+        self._ask_witness()
+
+    def _ask_witness(self) -> None:
+        checks = self.engine.drain_checks() if self.engine is not None else []
+        if checks and self.prometheus is not None:
+            self.prometheus.ask(checks)
 
     def _apply_live(self, pending: Pending) -> list[Notification]:
         engine = self.engine
@@ -522,8 +541,7 @@ class Service:
             if pending.kind == "delivery":
                 notes = engine.ingest(pending.data, pending.at)
             else:
-                d = pending.data
-                notes = engine.act(d["incident"], d["action"], d["user"], pending.at, d["note"])
+                notes = _apply_action(engine, pending.data, pending.at)
             if pending.applied is not None and not pending.applied.done():
                 pending.applied.set_result(None)
             return notes
@@ -548,6 +566,7 @@ class Service:
         events = engine.drain_events()
         if notes or events:
             self._emit(self._outputs([(self._processed_seq, notes, events)], now))
+        self._ask_witness()
 
     # ================================================================== outputs
 
@@ -783,6 +802,14 @@ class Service:
                 float(self.writer.depth() if self.writer else 0),
             ),
         }
+
+
+def _apply_action(engine: Engine, data: dict[str, Any], at: datetime) -> list[Notification]:
+    """A recorded action: a person's (acknowledge, resolve, silence) or the second witness's."""
+    if data["action"] == "witness":
+        answer = json.loads(data["note"])
+        return engine.witness(answer["check"], answer["confirmed"], answer["detail"], at)
+    return engine.act(data["incident"], data["action"], data["user"], at, data["note"])
 
 
 def _parse(text: str) -> datetime:
