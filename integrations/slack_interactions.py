@@ -248,39 +248,6 @@ def silence_matchers(alerts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]
     return out
 
 
-class AlertmanagerSilences:
-    """Minimal Alertmanager API v2 silence client (`POST /api/v2/silences`), for when the
-    service's own Alertmanager client does not offer `create_silence`."""
-
-    def __init__(self, base_url: str, timeout: float = 5.0) -> None:
-        self._url = base_url.rstrip("/") + "/api/v2/silences"
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-
-    async def create_silence(
-        self,
-        matchers: list[dict[str, Any]],
-        starts_at: datetime,
-        ends_at: datetime,
-        created_by: str,
-        comment: str,
-    ) -> str:
-        body = {
-            "matchers": matchers,
-            "startsAt": format_time(starts_at),
-            "endsAt": format_time(ends_at),
-            "createdBy": created_by,
-            "comment": comment,
-        }
-        async with (
-            aiohttp.ClientSession(timeout=self._timeout) as session,
-            session.post(self._url, json=body) as response,
-        ):
-            text = await response.text()
-            if response.status != 200:
-                raise RuntimeError(f"Alertmanager answered {response.status}: {text[:200]}")
-            return str(json.loads(text)["silenceID"])
-
-
 async def _post_ephemeral(url: str, text: str) -> None:
     body = {"response_type": "ephemeral", "replace_original": False, "text": text}
     try:
