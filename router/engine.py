@@ -58,8 +58,13 @@ Watchdog. Heartbeat alerts never page; their absence does: resolved, or not re-s
 Incident lifecycle
 ==================
 States: OPEN (within or past grace, not escalated), PAGED, RECOVERED (root resolved while
-OPEN), RESOLVING (root resolved while PAGED), CLOSED, MERGED. Every transition goes through
-`TRANSITIONS`; any other move is a bug and raises.
+OPEN), RESOLVING (root resolved while PAGED), CLOSED, MERGED. A root that fires again within
+`reopen_window` of its escalated incident's resolve reopens it (CLOSED -> PAGED, an update, no
+second page). Every transition goes through `TRANSITIONS`; any other move is a bug and raises.
+
+Time. Timers fire at their own due time; a timer due at T fires after every input stamped T
+(information beats a timeout at a tie), and `tick(now)` fires only what is strictly past, so
+a live service and a replay of its inputs agree.
 """
 
 from __future__ import annotations
