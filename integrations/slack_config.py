@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from router.model import InputError
+from router.secrets import read_secret
 from topology import entities
 
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
@@ -203,15 +204,9 @@ def routing_keys(
 
 
 def _secret(value: SecretStr | None, path: Path | None, env: str, field: str) -> SecretStr | None:
-    if value is not None:
-        return value if value.get_secret_value().strip() else None
-    if path is not None:
-        try:
-            text = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise InputError(f"{field}: cannot read {path}: {exc.strerror}") from None
-        if not text:
-            raise InputError(f"{field}: {path} is empty")
-        return SecretStr(text)
+    """The setting, else its file, else the environment variable Slack's own tools use."""
+    found = read_secret(value, path, field)
+    if found is not None or value is not None or path is not None:
+        return found
     from_env = os.environ.get(env, "").strip()
     return SecretStr(from_env) if from_env else None

@@ -34,6 +34,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from integrations.slack_config import SlackSettings
 from router.model import InputError, parse_duration
+from router.secrets import read_secret
 from router.settings import EngineSettings
 
 ENV_PREFIX = "ALERT_ROUTER_"
@@ -54,21 +55,6 @@ Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def read_secret(value: SecretStr | None, path: Path | None, where: str) -> SecretStr | None:
-    """The secret itself, else the content of its file (stripped); InputError names the key."""
-    if value is not None:
-        return value if value.get_secret_value() else None
-    if path is None:
-        return None
-    try:
-        text = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
-    if not text:
-        raise InputError(f"{where}: {path} is empty")
-    return SecretStr(text)
 
 
 def _one_of(value: object, path: object, name: str) -> None:

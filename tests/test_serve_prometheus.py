@@ -6,28 +6,16 @@ recorded in the event log as an input, and pages minutes before the inference gr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
-
-from tests.promharness import Harness, HarnessError, PrometheusProcess, TestCluster
+from tests.promharness import TestCluster
 from tests.service_harness import ManualClock, alert, payload, serving, settings_for, until
+from tests.test_discovery import env  # noqa: F401 - the real Prometheus fixture, shared
 
 T0 = datetime(2026, 10, 6, 2, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def env() -> Iterator[tuple[Harness, PrometheusProcess]]:
-    with Harness() as harness:
-        try:
-            prom = harness.prometheus(external_labels={"cluster": "home"})
-        except HarnessError as exc:
-            pytest.fail(str(exc))
-        yield harness, prom
-
-
-async def test_serve_keeps_a_live_graph_and_asks_prometheus_before_paging(env, tmp_path):
+async def test_serve_keeps_a_live_graph_and_asks_prometheus_before_paging(env, tmp_path):  # noqa: F811
     harness, prom = env
     cluster = TestCluster("live", nodes=6)
     harness.ksm.clusters["live"] = cluster

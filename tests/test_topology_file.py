@@ -7,26 +7,13 @@ from pathlib import Path
 import pytest
 
 from router.model import InputError
+from tests.test_topology_ksm import hard, members, succ
 from topology import entities
 from topology.fileformat import load_topology_file
-from topology.graph import Topology
 from topology.ksm import load_ksm
 
 FIXTURES = Path(__file__).parent / "fixtures" / "topology"
 HEAD = "kind: alert-router/topology\n"
-
-
-def succ(topology: Topology, name: str) -> dict[str, bool]:
-    assert name in topology, f"{name} missing"
-    return dict(topology.dependencies(name))
-
-
-def hard(*names: str) -> dict[str, bool]:
-    return dict.fromkeys(names, False)
-
-
-def members(*names: str) -> dict[str, bool]:
-    return dict.fromkeys(names, True)
 
 
 def write(tmp_path: Path, text: str, name: str = "topology.yaml") -> Path:
