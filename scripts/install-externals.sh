@@ -35,5 +35,5 @@ fi
 echo "install-externals: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 # ${SUDO[@]+...}: an empty array is "unbound" to `set -u` in older bash.
-${SUDO[@]+"${SUDO[@]}"} apt-get update -qq
-${SUDO[@]+"${SUDO[@]}"} apt-get install -y -qq "${missing[@]}" >/dev/null
+${SUDO[@]+"${SUDO[@]}"} apt-get -o DPkg::Lock::Timeout=600 update -qq
+${SUDO[@]+"${SUDO[@]}"} apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null

@@ -6,6 +6,7 @@ bash scripts/setup.sh
 if [ -x scripts/install-externals.sh ]; then
   bash scripts/install-externals.sh
 fi
+bash scripts/install-k8s-tools.sh   # helm, kubectl (kustomize) for tests/test_deploy.py
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

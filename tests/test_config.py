@@ -165,10 +165,10 @@ def test_the_documented_examples_are_valid():
 
     settings = load_settings(ROOT / "deploy" / "alert-router.example.yaml")
     assert settings.server.port == 9095 and settings.engine.reopen_window == timedelta(minutes=10)
-    receivers = yaml.safe_load((ROOT / "deploy" / "alertmanager-receiver.example.yaml").read_text())[
+    receivers = yaml.safe_load((ROOT / "deploy" / "alertmanager" / "alertmanager.yaml").read_text())[
         "receivers"
     ]
-    urls = [w["url"] for r in receivers for w in r["webhook_configs"]]
+    urls = [w["url"] for r in receivers for w in r.get("webhook_configs", [])]
     assert urls and all(url.endswith(":9095" + PATH) for url in urls)
-    auth = [w["http_config"] for r in receivers for w in r["webhook_configs"]]
+    auth = [w["http_config"] for r in receivers for w in r.get("webhook_configs", [])]
     assert {"authorization", "basic_auth"} == {key for a in auth for key in a}

@@ -346,9 +346,11 @@ def test_workloads(small: Topology):
 
 
 def test_services_and_ingress(small: Topology):
-    # The not-ready endpoint (zz9kq) is not a member.
+    # The not-ready endpoint (zz9kq) is a member too: readiness is state, not structure.
     assert succ(small, "service/default/shop/checkout") == members(
-        "pod/default/shop/checkout-6d8f7b9c5d-x2x9q", "pod/default/shop/checkout-6d8f7b9c5d-p7r2s"
+        "pod/default/shop/checkout-6d8f7b9c5d-x2x9q",
+        "pod/default/shop/checkout-6d8f7b9c5d-p7r2s",
+        "pod/default/shop/checkout-6d8f7b9c5d-zz9kq",
     )
     # No kube_endpointslice_labels for this slice: its name minus the generated suffix.
     assert succ(small, "service/default/shop/postgres") == members("pod/default/shop/postgres-0")
@@ -398,7 +400,7 @@ def test_whole_graph_counts(small: Topology):
         "service": 6,
         "statefulset": 2,
         "zone": 2,
-        "edges": 124,
+        "edges": 125,
     }
 
 
@@ -558,4 +560,5 @@ def test_kubelet_service_endpoints_that_target_nodes_make_kubelets_its_members()
     )
     topology = load_ksm_text(text)
     members = topology.redundant_members("service/default/kube-system/kubelet")
-    assert members == ["node/default/w1/kubelet"]  # the not-ready endpoint is not a member
+    # The not-ready endpoint is a member as well: a node that fails keeps its place.
+    assert members == ["node/default/w1/kubelet", "node/default/w2/kubelet"]

@@ -44,8 +44,6 @@ from topology.promtext import Series
 FAMILY_FILTERS = {
     "kube_pod_status_phase": ('phase=~"Succeeded|Failed"', " == 1"),
     "kube_pod_owner": ('owner_is_controller="true"', ""),
-    "kube_endpointslice_endpoints": ('ready="true"', ""),
-    "kube_endpoint_address": ('ready="true"', ""),
 }
 # Without any series of these, kube-state-metrics is not there: nothing to build from.
 ESSENTIAL = ("kube_node_info", "kube_pod_info")

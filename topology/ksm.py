@@ -119,8 +119,11 @@ def collect(series: Iterable[Series], builder: ClusterBuilder) -> None:
                 owner_name=get("created_by_name", ""),
             )
         elif name == "kube_endpointslice_endpoints":
+            # Every endpoint is a member, ready or not: readiness is state, and it flips exactly
+            # while an incident runs; a refresh then must not cut the path from a Service to
+            # the failing pods behind it (their failure is what explains the Service's alerts).
             target_kind = get("targetref_kind")
-            if get("ready") == "true" and target_kind in ("Pod", "Node") and get("targetref_name"):
+            if target_kind in ("Pod", "Node") and get("targetref_name"):
                 key = (cluster, get("namespace", ""), get("endpointslice", ""))
                 # Node targets (the kubelet Service prometheus-operator maintains) keep namespace "".
                 target = (
@@ -190,8 +193,8 @@ def collect(series: Iterable[Series], builder: ClusterBuilder) -> None:
             if service:
                 slice_service[(cluster, get("namespace", ""), get("endpointslice", ""))] = service
         elif name == "kube_endpoint_address":
-            # `ready` is right in every KSM version (serving/terminating are not, up to v2.19.1).
-            if get("ready") == "true" and get("ip"):
+            # Ready or not, like EndpointSlice endpoints above (notReadyAddresses included).
+            if get("ip"):
                 builder.add_endpoint_ip(cluster, get("namespace", ""), get("endpoint", ""), labels["ip"])
         elif name == "kube_ingress_info":
             builder.add_ingress(cluster, get("namespace", ""), get("ingress", ""))

@@ -1,0 +1,131 @@
+"""Real failures through the real pipeline: the fake cluster breaks, the real Prometheus fires
+the real kube-prometheus rules, the real Alertmanager (an HA pair where it matters) delivers to
+`alert-router serve`, which pages in the Slack stand-in. Every duration is scaled by the same
+factor (tests/e2e/configs.py), so each scenario runs in about a minute.
+
+What is asserted is what on-call would see: one page per real cause with its symptoms attached
+(never paged on their own), nothing paged for what healed by itself (a quiet notice instead),
+everything resolved at the end, one Slack message per incident with the symptoms in its thread,
+and that the duplicates of a second Alertmanager replica changed no decision.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.cluster import E2ECluster
+from tests.e2e.stack import PAGES, Stack
+
+pytestmark = pytest.mark.e2e
+
+NODE = "worker-5"  # runs postgres-0 and deployment pods: a node whose death has symptoms
+
+
+def pages(stack: Stack) -> list[dict[str, Any]]:
+    return stack.notified("page")
+
+
+def incident(stack: Stack, incident_id: str) -> dict[str, Any]:
+    return stack.api(f"/api/v1/incidents/{incident_id}")
+
+
+def symptom_names(detail: dict[str, Any]) -> set[str]:
+    return {s["alertname"] for s in detail.get("symptoms", [])}
+
+
+def top_level(stack: Stack, channel: str) -> list[Any]:
+    return [
+        c
+        for c in stack.slack.calls
+        if c.method == "chat.postMessage"
+        and c.ok
+        and c.args.get("channel") == channel
+        and not c.args.get("thread_ts")
+    ]
+
+
+def replay(stack: Stack, stream: list[dict[str, Any]], workdir: Path, name: str) -> list[dict[str, Any]]:
+    """`alert-router replay` of a recorded stream against the cluster's topology, with the rule
+    pack and engine settings the live router ran with."""
+    alerts = workdir / f"{name}.jsonl"
+    alerts.write_text("".join(json.dumps(line) + "\n" for line in stream))
+    out = workdir / f"{name}-notifications.jsonl"
+    topology = workdir / "topology.prom"
+    if not topology.exists():
+        topology.write_text(stack.cluster_text())
+    arguments = ["--topology", str(topology), "--alerts", str(alerts), "--out", str(out)]
+    arguments += ["--rules", str(stack.workdir / "router-rules.yaml"), "--config", str(stack.router.config)]
+    subprocess.run(
+        [sys.executable, "-m", "router.cli", "replay", *arguments],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+
+
+def test_node_down_pages_once_with_its_symptoms_across_an_ha_pair(tmp_path):
+    with Stack(tmp_path, E2ECluster(None), replicas=2) as stack:
+        stack.cluster.stop_node(NODE)
+        page = stack.wait_until(lambda: pages(stack), stack.seconds("30m"), "the node's page")[0]
+        assert page["root"]["entity"] == f"node/default/{NODE}", page
+        stack.wait_until(
+            lambda: {"KubePodNotReady", "TargetDown"} <= symptom_names(incident(stack, page["incident"])),
+            stack.seconds("10m"),
+            "the node's symptoms to be attached",
+        )
+        detail = incident(stack, page["incident"])
+        assert all(s["path"][-1] == f"node/default/{NODE}" for s in detail["symptoms"]), detail["symptoms"]
+
+        # Slack: one message for the incident, its symptoms in the thread.
+        stack.wait_until(lambda: top_level(stack, PAGES), 20, "the Slack page")
+        message = top_level(stack, PAGES)[0]
+
+        # The Silence button creates one silence in Alertmanager, gossiped to both replicas.
+        assert stack.click("incident_silence_1h", page["incident"]).status_code == 200
+        silences = stack.wait_until(
+            lambda: (
+                all(_active_silences(am) for am in stack.alertmanagers)
+                and _active_silences(stack.alertmanagers[1])
+            ),
+            20,
+            "the silence on both replicas",
+        )
+        assert silences
+        for am in stack.alertmanagers:
+            created = _active_silences(am)
+            assert {s["createdBy"] for s in created} == {"alice"}, created
+
+        stack.cluster.start_node(NODE)
+        stack.wait_until(
+            lambda: stack.notified("resolve", incident=page["incident"]),
+            stack.seconds("15m"),
+            "the resolution",
+        )
+
+        # One page, for the real cause; nothing else paged.
+        assert [p["incident"] for p in pages(stack)] == [page["incident"]], pages(stack)
+        assert len(top_level(stack, PAGES)) == 1
+        threads = [c for c in stack.slack.calls if c.method == "chat.postMessage" and c.args.get("thread_ts")]
+        assert threads and all(c.args["thread_ts"] == message.body["ts"] for c in threads)
+
+        # Both replicas delivered (duplicates), and they changed nothing: a replay of replica
+        # 0's deliveries alone decides exactly what a replay of everything decides.
+        stream = stack.export_log(tmp_path / "log.jsonl")
+        by_replica = Counter(line["payload"]["externalURL"] for line in stream)
+        assert set(by_replica) == {am.url for am in stack.alertmanagers}, by_replica
+        alone = [line for line in stream if line["payload"]["externalURL"] == stack.alertmanagers[0].url]
+        everything = replay(stack, stream, tmp_path, "all")
+        assert replay(stack, alone, tmp_path, "replica-0") == everything
+        assert [n["action"] for n in everything if n["action"] == "page"] == ["page"]
+
+
+def _active_silences(am: Any) -> list[dict[str, Any]]:
+    return [s for s in am.api("silences") if s["status"]["state"] == "active"]
