@@ -79,8 +79,10 @@ class AlertmanagerClient:
             raise AlertmanagerError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
 
     async def alerts(self, base: str) -> list[dict[str, Any]]:
-        """Active, unsilenced, uninhibited alerts (what a webhook receiver would be told about)."""
-        params = "active=true&silenced=false&inhibited=false&unprocessed=true"
+        """Every alert not yet resolved, silenced and inhibited ones included (`status.state` is
+        "suppressed" for those): a silenced alert still fires, and Alertmanager sends no webhook
+        when it resolves, so only its absence from this list tells that it ended."""
+        params = "active=true&silenced=true&inhibited=true&unprocessed=true"
         if self._receiver:
             params += "&receiver=" + quote(self._receiver, safe="")
         data = await self._get(f"{base}/api/v2/alerts?{params}")
@@ -151,11 +153,23 @@ def reconcile_payload(
     believed_firing: list[dict[str, Any]],
     now: datetime,
     min_uptime: timedelta,
+    *,
+    changes_only: bool = False,
 ) -> tuple[dict[str, Any] | None, int, int]:
-    """(webhook payload or None, alerts sent firing, alerts sent resolved)."""
+    """(webhook payload or None, alerts sent firing, alerts sent resolved).
+
+    Firing: what a webhook would have told (suppressed alerts are not news: a silence or an
+    inhibition is a human's or a rule's decision to keep them quiet); with `changes_only`, only
+    those the router does not already believe firing. Resolved: what the router believes firing
+    and no replica has at all, suppressed or not; only when the snapshot can be trusted."""
+    believed = {alert["fingerprint"] for alert in believed_firing}
     alerts: list[dict[str, Any]] = []
     for fingerprint in sorted(snapshot.alerts):
         item = snapshot.alerts[fingerprint]
+        if (item.get("status") or {}).get("state") == "suppressed":
+            continue
+        if changes_only and fingerprint in believed:
+            continue
         alerts.append(
             {
                 "status": "firing",

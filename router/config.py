@@ -193,8 +193,8 @@ class PrometheusSettings(_Section):
 
 
 class AlertmanagerSettings(_Section):
-    """Alertmanager API v2: reconcile at start, silences from Slack. Give every replica of an HA
-    setup: alerts are not replicated between them, so reconcile takes the union."""
+    """Alertmanager API v2: reconcile at start and periodically, silences from Slack. Give every
+    replica of an HA setup: alerts are not replicated between them, so reconcile takes the union."""
 
     # A list, or in the environment a comma-separated string (or a JSON list).
     urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -202,6 +202,9 @@ class AlertmanagerSettings(_Section):
     receiver: str | None = None
     timeout: Duration = timedelta(seconds=10)
     reconcile: bool = True
+    # ... and again this often while running (0: only at start). Alertmanager sends no webhook
+    # when a silenced alert resolves: this is how the router learns it ended.
+    reconcile_interval: Duration = timedelta(minutes=1)
     # Alerts the router believes firing but Alertmanager has not are resolved only when every
     # replica answered and has been up this long (a restarted Alertmanager forgets its alerts
     # until Prometheus re-sends them).

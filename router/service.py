@@ -246,7 +246,7 @@ class Service:
                 settings.alertmanager.receiver,
             )
             if settings.alertmanager.reconcile:
-                self._spawn(self.reconcile())
+                self._spawn(self._reconcile_loop(settings.alertmanager.reconcile_interval.total_seconds()))
         secret = settings.slack.resolved_signing_secret() if settings.slack.enabled else None
         if secret is not None:
             from integrations.slack_interactions import SlackInteractions
@@ -692,13 +692,24 @@ class Service:
 
     # ================================================================== reconcile
 
-    async def reconcile(self) -> dict[str, Any] | None:
-        """Ask Alertmanager what fires now; record the difference as a synthetic delivery."""
+    async def _reconcile_loop(self, interval: float) -> None:
+        await self.reconcile()
+        while interval > 0 and not self.stopping:
+            await asyncio.sleep(interval)
+            try:
+                await self.reconcile(changes_only=True, attempts=1)
+            except Exception:  # a failed round must not end the loop: the next one may work
+                log.exception("periodic reconcile failed")
+
+    async def reconcile(self, *, changes_only: bool = False, attempts: int = 5) -> dict[str, Any] | None:
+        """Ask Alertmanager what fires now; record the difference as a synthetic delivery. At
+        start everything firing is recorded (a restart may have missed anything); periodically
+        only what differs from what the router believes."""
         assert self.alertmanager is not None and self.engine is not None
         from router.model import parse_webhook
 
         settings = self.settings.alertmanager
-        for attempt in range(5):
+        for attempt in range(attempts):
             # What we believe *before* asking: an alert that arrives meanwhile is not resolved.
             believed = [
                 {
@@ -716,12 +727,13 @@ class Service:
                 log.warning(
                     "reconcile: no Alertmanager answered (attempt %d): %s", attempt + 1, snapshot.failed
                 )
-                await asyncio.sleep(min(30, 2**attempt))
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(min(30, 2**attempt))
                 continue
             firing_now = {fp for fp, a in self.engine.alerts.items() if a.firing}
             believed = [b for b in believed if b["fingerprint"] in firing_now]
             payload, firing, resolved = reconcile_payload(
-                snapshot, believed, self.clock.peek(), settings.min_uptime
+                snapshot, believed, self.clock.peek(), settings.min_uptime, changes_only=changes_only
             )
             result = {
                 "firing": firing,
@@ -735,7 +747,9 @@ class Service:
                 await pending.write.wait()
                 self.metrics.deliveries.labels("reconcile").inc()
                 result["seq"] = pending.seq
-            log.info("reconciled with Alertmanager", extra=result)
+            # A periodic round that changed nothing is not worth a line at info level.
+            quiet = changes_only and payload is None
+            (log.debug if quiet else log.info)("reconciled with Alertmanager", extra=result)
             self.reconciled = result
             return result
         return None

@@ -64,8 +64,9 @@ class FakeAlertmanager:
         return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
 
 
-def api_alert(fingerprint: str, labels: dict, starts) -> dict:
+def api_alert(fingerprint: str, labels: dict, starts, silenced_by: str = "") -> dict:
     """An alert as GET /api/v2/alerts returns it (endsAt is an expiry, not the zero time)."""
+    state = {"state": "suppressed", "silencedBy": [silenced_by]} if silenced_by else {"state": "active"}
     return {
         "labels": labels,
         "annotations": {"summary": "x"},
@@ -74,7 +75,7 @@ def api_alert(fingerprint: str, labels: dict, starts) -> dict:
         "endsAt": format_time(now_ms() + timedelta(minutes=4)),
         "fingerprint": fingerprint,
         "receivers": [{"name": "alert-router"}],
-        "status": {"state": "active", "silencedBy": [], "inhibitedBy": [], "mutedBy": []},
+        "status": {"silencedBy": [], "inhibitedBy": [], "mutedBy": [], **state},
         "generatorURL": "http://prometheus-k8s-0:9090/graph",
     }
 
@@ -125,7 +126,8 @@ async def test_reconcile_sees_new_alerts_and_resolves_vanished_ones(tmp_path):
             assert engine.alerts["fp-node"].firing
     finally:
         await runner.cleanup()
-    assert "receiver=alert-router" in am.queries[0] and "silenced=false" in am.queries[0]
+    # Silenced and inhibited alerts are asked for too: only their absence says they ended.
+    assert "receiver=alert-router" in am.queries[0] and "silenced=true" in am.queries[0]
     [line] = reconcile_lines(settings)
     delivery = parse_delivery_line(line)  # replayable like any recorded delivery
     assert delivery.payload.receiver == RECONCILE_RECEIVER == delivery.payload.groupKey
@@ -175,3 +177,65 @@ async def test_create_silence_posts_api_v2_silences():
     [body] = am.silences
     assert body["matchers"] == matchers and body["createdBy"] == "alice"
     assert body["endsAt"] == format_time(starts + timedelta(hours=1))
+
+
+def with_alertmanager(settings, url: str, **update):
+    am = settings.alertmanager.model_copy(update={"urls": [url], **update})
+    return settings.model_copy(update={"alertmanager": am})
+
+
+async def test_silenced_alerts_are_neither_news_nor_resolved(tmp_path):
+    """A silenced alert the router knows keeps firing (its silence is not its end); one it has
+    never seen is not news (someone chose to keep it quiet)."""
+    starts = now_ms() - timedelta(minutes=30)
+    settings = settings_for(tmp_path)
+    await prime(settings, starts)
+    am = FakeAlertmanager(
+        [
+            api_alert("fp-node", NODE, starts, silenced_by="sil-1"),
+            api_alert("fp-pod", POD, starts),
+            api_alert("fp-late", LATE, starts, silenced_by="sil-2"),
+        ],
+        timedelta(hours=2),
+    )
+    runner, url = await am.start()
+    try:
+        async with serving(with_alertmanager(settings, url)) as svc:
+            await until(lambda: svc.service.reconciled is not None)
+            await until(lambda: svc.service.backlog() == 0)
+            engine = svc.service.engine
+            assert svc.service.reconciled["resolved"] == 0
+            assert engine.alerts["fp-node"].firing and engine.alerts["fp-pod"].firing
+            assert "fp-late" not in engine.alerts
+    finally:
+        await runner.cleanup()
+
+
+async def test_periodic_reconcile_resolves_what_ended_without_a_webhook(tmp_path):
+    """Alertmanager sends nothing when a silenced alert resolves: the periodic round sees it
+    gone and records the resolution, and records nothing while nothing changes."""
+    starts = now_ms() - timedelta(minutes=30)
+    settings = settings_for(tmp_path)
+    await prime(settings, starts)
+    am = FakeAlertmanager(
+        [api_alert("fp-node", NODE, starts), api_alert("fp-pod", POD, starts, silenced_by="sil-1")],
+        timedelta(hours=2),
+    )
+    runner, url = await am.start()
+    try:
+        async with serving(
+            with_alertmanager(settings, url, reconcile_interval=timedelta(seconds=0.2))
+        ) as svc:
+            await until(lambda: len(am.queries) >= 4)  # the start round and quiet periodic ones
+            engine = svc.service.engine
+            assert engine.alerts["fp-pod"].firing
+            am.alerts = [api_alert("fp-node", NODE, starts)]  # the silenced pod alert ended
+            await until(lambda: not engine.alerts["fp-pod"].firing, timeout=10)
+            assert engine.alerts["fp-node"].firing
+    finally:
+        await runner.cleanup()
+    first, *periodic = reconcile_lines(settings)
+    assert {a["fingerprint"] for a in json.loads(first)["payload"]["alerts"]} == {"fp-node"}
+    [resolution] = periodic  # the quiet rounds recorded nothing
+    [ended] = json.loads(resolution)["payload"]["alerts"]
+    assert (ended["fingerprint"], ended["status"]) == ("fp-pod", "resolved")

@@ -120,6 +120,7 @@ def router_config(
             "urls": alertmanager_urls,
             "receiver": "alert-router",
             "min_uptime": scale_duration("10m", factor),
+            "reconcile_interval": scale_duration("1m", factor),
             "timeout": "5s",
         },
         "notifiers": {
