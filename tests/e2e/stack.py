@@ -103,9 +103,10 @@ class Stack:
                     cluster_port=cluster_ports[index] if cluster_ports else None,
                     peers=[p for j, p in enumerate(cluster_ports) if j != index],
                     # A replica waits peer_timeout x its position before it notifies, unless the
-                    # notification log gossiped from the first says it was done: scaled like the
-                    # rest, so duplicates arrive as they do in production, a moment apart.
-                    peer_timeout="500ms",
+                    # notification log gossiped from the first says it was done. Shorter than the
+                    # gossip interval, as over a slow network: every flush arrives twice, the
+                    # worst case of the duplicates HA pairs send.
+                    peer_timeout="10ms",
                 )
             )
         self.prometheus = self.exporter.prometheus(

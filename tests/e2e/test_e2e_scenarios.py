@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,8 @@ def test_node_down_pages_once_with_its_symptoms_across_an_ha_pair(tmp_path):
             created = _active_silences(am)
             assert {s["createdBy"] for s in created} == {"alice"}, created
 
+        # The node stays down a while (as it would until someone power-cycles it), then returns.
+        time.sleep(stack.seconds("10m"))
         stack.cluster.start_node(NODE)
         stack.wait_until(
             lambda: stack.notified("resolve", incident=page["incident"]),
@@ -116,15 +119,33 @@ def test_node_down_pages_once_with_its_symptoms_across_an_ha_pair(tmp_path):
         threads = [c for c in stack.slack.calls if c.method == "chat.postMessage" and c.args.get("thread_ts")]
         assert threads and all(c.args["thread_ts"] == message.body["ts"] for c in threads)
 
-        # Both replicas delivered (duplicates), and they changed nothing: a replay of replica
-        # 0's deliveries alone decides exactly what a replay of everything decides.
+        # Both replicas delivered, many times the same thing; the duplicates changed nothing:
+        # a replay of the stream without them decides exactly what a replay of it all decides.
         stream = stack.export_log(tmp_path / "log.jsonl")
         by_replica = Counter(line["payload"]["externalURL"] for line in stream)
         assert set(by_replica) == {am.url for am in stack.alertmanagers}, by_replica
-        alone = [line for line in stream if line["payload"]["externalURL"] == stack.alertmanagers[0].url]
+        unique = without_duplicates(stream)
+        assert len(stream) - len(unique) >= 3, by_replica
         everything = replay(stack, stream, tmp_path, "all")
-        assert replay(stack, alone, tmp_path, "replica-0") == everything
-        assert [n["action"] for n in everything if n["action"] == "page"] == ["page"]
+        assert replay(stack, unique, tmp_path, "unique") == everything
+        assert [n["incident"] for n in everything if n["action"] == "page"] == [page["incident"]]
+
+
+def without_duplicates(stream: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stream less every delivery that repeats, from another replica, one already made: the
+    same group with the same alerts in the same states."""
+    first_from: dict[tuple[str, frozenset[tuple[str, ...]]], str] = {}
+    unique = []
+    for line in stream:
+        payload = line["payload"]
+        alerts = frozenset(
+            (a["fingerprint"], a["status"], a["startsAt"], a["endsAt"]) for a in payload["alerts"]
+        )
+        key = (payload["groupKey"], alerts)
+        if first_from.setdefault(key, payload["externalURL"]) != payload["externalURL"]:
+            continue
+        unique.append(line)
+    return unique
 
 
 def _active_silences(am: Any) -> list[dict[str, Any]]:
