@@ -22,10 +22,11 @@ from typing import Any
 import pytest
 
 from tests.e2e.cluster import E2ECluster
-from tests.e2e.stack import PAGES, Stack
+from tests.e2e.stack import NOTICES, PAGES, Stack
 
 pytestmark = pytest.mark.e2e
 
+LOOPING = "KubePodCrashLooping"
 NODE = "worker-5"  # runs postgres-0 and deployment pods: a node whose death has symptoms
 
 
@@ -39,6 +40,24 @@ def incident(stack: Stack, incident_id: str) -> dict[str, Any]:
 
 def symptom_names(detail: dict[str, Any]) -> set[str]:
     return {s["alertname"] for s in detail.get("symptoms", [])}
+
+
+def alert_names(detail: dict[str, Any]) -> set[str]:
+    """Every alert name of an incident: its own alerts and its symptoms'."""
+    return symptom_names(detail) | {a["alertname"] for a in detail.get("alerts", [])}
+
+
+def watchdog_delivered(stack: Stack, workdir: Path) -> bool:
+    stream = stack.export_log(workdir / "so-far.jsonl")
+    return any(
+        a["labels"].get("alertname") == "Watchdog" for line in stream for a in line["payload"]["alerts"]
+    )
+
+
+def wait_resolved(stack: Stack, incident_id: str, within: str) -> None:
+    """Until the incident's `resolve` notification, at most `within` (real time, scaled)."""
+    resolved = lambda: stack.notified("resolve", incident=incident_id)  # noqa: E731
+    stack.wait_until(resolved, stack.seconds(within), f"{incident_id} to be resolved")
 
 
 def top_level(stack: Stack, channel: str) -> list[Any]:
@@ -107,11 +126,7 @@ def test_node_down_pages_once_with_its_symptoms_across_an_ha_pair(tmp_path):
         # The node stays down a while (as it would until someone power-cycles it), then returns.
         time.sleep(stack.seconds("10m"))
         stack.cluster.start_node(NODE)
-        stack.wait_until(
-            lambda: stack.notified("resolve", incident=page["incident"]),
-            stack.seconds("15m"),
-            "the resolution",
-        )
+        wait_resolved(stack, page["incident"], "15m")
 
         # One page, for the real cause; nothing else paged.
         assert [p["incident"] for p in pages(stack)] == [page["incident"]], pages(stack)
@@ -150,3 +165,63 @@ def without_duplicates(stream: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _active_silences(am: Any) -> list[dict[str, Any]]:
     return [s for s in am.api("silences") if s["status"]["state"] == "active"]
+
+
+def test_coredns_crash_pages_once_for_cluster_dns(tmp_path):
+    with Stack(tmp_path, E2ECluster(None)) as stack:
+        crashed = stack.cluster.crash_coredns()
+        page = stack.wait_until(lambda: pages(stack), stack.seconds("30m"), "the DNS page")[0]
+        assert page["root"]["entity"] == "dns/default/cluster-dns", page
+        # Every CoreDNS alert joins that incident: the pods crash-looping, the Deployment short
+        # of replicas, the scrape targets down.
+        wanted = {LOOPING, "KubeDeploymentReplicasMismatch", "TargetDown"}
+        stack.wait_until(
+            lambda: wanted <= alert_names(incident(stack, page["incident"])),
+            stack.seconds("10m"),
+            "the CoreDNS alerts to join the incident",
+        )
+        detail = incident(stack, page["incident"])
+        looping = {
+            s["entity"].rsplit("/", 1)[-1]
+            for s in detail["symptoms"]
+            if s["alertname"] == "KubePodCrashLooping"
+        }
+        assert looping == set(crashed), detail["symptoms"]
+
+        time.sleep(stack.seconds("5m"))
+        stack.cluster.heal_coredns()
+        wait_resolved(stack, page["incident"], "20m")
+        assert [p["incident"] for p in pages(stack)] == [page["incident"]], pages(stack)
+        assert len(top_level(stack, PAGES)) == 1
+
+
+def test_a_node_that_blips_and_heals_is_a_notice_not_a_page(tmp_path):
+    with Stack(tmp_path, E2ECluster(None)) as stack:
+        stack.cluster.stop_node(NODE)
+        # Back as soon as the router has heard of it: the scrape targets' TargetDown fired, the
+        # node's own alerts (15m) never will.
+        stack.wait_until(
+            lambda: stack.api("/api/v1/incidents")["incidents"],
+            stack.seconds("30m"),
+            "the router to hear of it",
+        )
+        stack.cluster.start_node(NODE)
+        notices = stack.wait_until(lambda: stack.notified("notice"), stack.seconds("20m"), "the notice")
+        assert all("recovered" in n["reason"] or "resolved" in n["reason"] for n in notices), notices
+        # Past every grace period: still no page, and Slack only heard of it in the notice channel.
+        time.sleep(stack.seconds("10m"))
+        assert pages(stack) == [], pages(stack)
+        assert top_level(stack, PAGES) == []
+        assert top_level(stack, NOTICES)
+
+
+def test_watchdog_stopping_pages_the_pipeline_and_its_return_resolves_it(tmp_path):
+    with Stack(tmp_path, E2ECluster(None)) as stack:
+        stack.wait_until(lambda: watchdog_delivered(stack, tmp_path), stack.seconds("5m"), "the Watchdog")
+        assert stack.prometheus is not None
+        stack.prometheus.stop()  # the alerting pipeline breaks: nothing evaluates any rule
+        page = stack.wait_until(lambda: pages(stack), stack.seconds("20m"), "the pipeline page")[0]
+        assert page["root"]["entity"] == "pipeline/default/alerting-pipeline", page
+        stack.prometheus.start()
+        wait_resolved(stack, page["incident"], "10m")
+        assert [p["incident"] for p in pages(stack)] == [page["incident"]], pages(stack)
