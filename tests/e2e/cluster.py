@@ -382,6 +382,15 @@ class E2ECluster(TestCluster):
                 address=node.ip,
             )
 
+    def _owned(self, namespace: str, kind: str, name: str) -> tuple[list[Pod], int]:
+        """The pods a StatefulSet or DaemonSet owns directly, and how many of them are ready."""
+        pods = [
+            p
+            for p in self.pods.values()
+            if p.namespace == namespace and (p.owner_kind, p.owner_name) == (kind, name)
+        ]
+        return pods, sum(1 for p in pods if self._pod_ready(p))
+
     def _workloads(self, emit: Any) -> None:
         for namespace, name in self.deployments:
             pods = [
@@ -415,12 +424,7 @@ class E2ECluster(TestCluster):
                         status=status,
                     )
         for namespace, name in self.statefulsets:
-            pods = [
-                p
-                for p in self.pods.values()
-                if p.namespace == namespace and (p.owner_kind, p.owner_name) == ("StatefulSet", name)
-            ]
-            ready = sum(1 for p in pods if self._pod_ready(p))
+            pods, ready = self._owned(namespace, "StatefulSet", name)
             ids = {"namespace": namespace, "statefulset": name}
             revision = f"{name}-{_suffix(f'{namespace}/{name}').lower()}"
             emit("kube_statefulset_status_replicas", len(pods), **ids)
@@ -433,12 +437,7 @@ class E2ECluster(TestCluster):
             emit("kube_statefulset_status_current_revision", 1, **ids, revision=revision)
             emit("kube_statefulset_status_update_revision", 1, **ids, revision=revision)
         for namespace, name in self.daemonsets:
-            pods = [
-                p
-                for p in self.pods.values()
-                if p.namespace == namespace and (p.owner_kind, p.owner_name) == ("DaemonSet", name)
-            ]
-            ready = sum(1 for p in pods if self._pod_ready(p))
+            pods, ready = self._owned(namespace, "DaemonSet", name)
             ids = {"namespace": namespace, "daemonset": name}
             emit("kube_daemonset_status_current_number_scheduled", len(pods), **ids)
             emit("kube_daemonset_status_number_available", ready, **ids)
