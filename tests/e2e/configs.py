@@ -80,15 +80,9 @@ def _scaled_model(model: BaseModel, factor: float) -> dict[str, Any]:
     return out
 
 
-def router_engine_settings(factor: float, **overrides: Any) -> dict[str, Any]:
+def router_engine_settings(factor: float) -> dict[str, Any]:
     """The default engine settings' durations scaled (in seconds); other values stay default."""
-    settings = _scaled_model(EngineSettings(), factor)
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            settings.setdefault(key, {}).update(value)
-        else:
-            settings[key] = value
-    return settings
+    return _scaled_model(EngineSettings(), factor)
 
 
 def router_config(
@@ -101,14 +95,13 @@ def router_config(
     alertmanager_urls: list[str],
     factor: float,
     slack: dict[str, Any] | None = None,
-    engine: dict[str, Any] | None = None,
 ) -> str:
     config: dict[str, Any] = {
         "server": {"listen": f"127.0.0.1:{port}"},
         "auth": {"bearer_token_file": str(token_file)},
         "storage": {"data_dir": str(data_dir)},
         "rules": {"files": [str(rules_file)]},
-        "engine": router_engine_settings(factor, **(engine or {})),
+        "engine": router_engine_settings(factor),
         "prometheus": {
             "url": prometheus_url,
             "refresh_interval": scale_duration("5m", factor),

@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlencode
 
 import requests
 
@@ -44,7 +43,7 @@ from tests.e2e.programs import AlertmanagerProcess, RouterProcess, free_port
 from tests.e2e.rules import catalogue_rules
 from tests.promharness import Harness, HarnessError, PrometheusProcess, render
 from tests.slack_standin import TOKEN, SlackStandIn
-from tests.test_slack_interactions import SECRET, sign
+from tests.test_slack_interactions import SECRET, form, sign
 
 T = TypeVar("T")
 PAGES, NOTICES = "C0PAGES01", "C0NOTICE1"
@@ -59,14 +58,13 @@ class Stack:
         *,
         replicas: int = 1,
         factor: float | None = None,
-        engine: dict[str, Any] | None = None,
     ) -> None:
         self.workdir = workdir
         self.cluster = cluster
         self.replicas = replicas
         self.factor = factor if factor is not None else time_factor()
-        self.engine_overrides = engine or {}
         self.harness = Harness(workdir / "harness")
+        self.exporter: ClusterExporter | None = None
         self.slack = SlackStandIn()
         self.alertmanagers: list[AlertmanagerProcess] = []
         self.prometheus: PrometheusProcess | None = None
@@ -89,7 +87,7 @@ class Stack:
         self.close()
 
     def start(self) -> None:
-        self.exporter = ClusterExporter(self.harness, self.cluster)
+        exporter = self.exporter = ClusterExporter(self.harness, self.cluster)
         _run(self.harness, self.slack.start())
         router_port = free_port()
         router_url = f"http://127.0.0.1:{router_port}"
@@ -109,7 +107,7 @@ class Stack:
                     peer_timeout="10ms",
                 )
             )
-        self.prometheus = self.exporter.prometheus(
+        self.prometheus = exporter.prometheus(
             # Range windows scaled too, so that alerts clear as fast as they fire.
             catalogue_rules(self.factor, scale_ranges=True),
             config={"alerting": prometheus_alerting([am.port for am in self.alertmanagers])},
@@ -138,7 +136,6 @@ class Stack:
                 alertmanager_urls=[am.url for am in self.alertmanagers],
                 factor=self.factor,
                 slack=slack,
-                engine=self.engine_overrides,
             ),
             router_port,
         ).start()
@@ -239,29 +236,10 @@ class Stack:
         )
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
-    def click(self, action_id: str, incident: str, user: str = "alice") -> requests.Response:
-        """A signed Block Kit button click on the router's interactions endpoint, as Slack sends it."""
-        payload = {
-            "type": "block_actions",
-            "user": {"id": f"U0{user.upper()}01", "username": user, "name": user, "team_id": "T0STANDIN"},
-            "api_app_id": "A0ROUTER1",
-            "team": {"id": "T0STANDIN", "domain": "standin"},
-            "channel": {"id": PAGES, "name": "alerts"},
-            "container": {"type": "message", "message_ts": "1760000001.000001", "channel_id": PAGES},
-            "trigger_id": "1234.5678.abcd",
-            "response_url": f"http://127.0.0.1:{self.slack.port}/response/{incident}",
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "actions",
-                    "value": incident,
-                    "text": {"type": "plain_text", "text": action_id},
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        body = urlencode({"payload": json.dumps(payload)})
+    def click(self, action_id: str, incident: str) -> requests.Response:
+        """A signed Block Kit button click (by alice) on the router's interactions endpoint, as
+        Slack sends it."""
+        body = form(action_id, incident, f"http://127.0.0.1:{self.slack.port}/response/{incident}")
         return requests.post(
             f"{self.router_url}/api/v1/slack/interactions", data=body, headers=sign(body), timeout=10
         )
