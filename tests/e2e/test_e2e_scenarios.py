@@ -244,3 +244,16 @@ def test_watchdog_stopping_pages_the_pipeline_and_its_return_resolves_it(tmp_pat
         stack.prometheus.start()
         wait_resolved(stack, page["incident"], "10m")
         assert [p["incident"] for p in pages(stack)] == [page["incident"]], pages(stack)
+
+
+def test_a_full_disk_pages_once_on_its_node(tmp_path):
+    with Stack(tmp_path, E2ECluster(None)) as stack:
+        stack.cluster.fill_disk("worker-2")
+        page = stack.wait_until(lambda: pages(stack), stack.seconds("40m"), "the disk page")[0]
+        assert page["root"]["entity"] == "node/default/worker-2", page
+        assert page["root"]["alert"]["alertname"] == "NodeFilesystemAlmostOutOfSpace", page
+        assert page["root"]["alert"]["labels"]["mountpoint"] == "/", page
+        stack.cluster.free_disk("worker-2")
+        wait_resolved(stack, page["incident"], "15m")
+        assert [p["incident"] for p in pages(stack)] == [page["incident"]], pages(stack)
+        assert len(top_level(stack, PAGES)) == 1
