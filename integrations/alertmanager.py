@@ -1,15 +1,18 @@
-"""Alertmanager API v2 client: what fires now (reconcile at start) and silences (Slack buttons).
+"""Alertmanager API v2 client: what fires now (reconcile at start and periodically) and silences
+(Slack buttons).
 
 Alerts are not replicated between the replicas of an HA Alertmanager, so `snapshot()` asks every
 configured replica and takes the union by fingerprint. `reconcile_payload()` turns a snapshot and
 what the engine believes into one synthetic webhook delivery (`receiver` and `groupKey`
 "alert-router/reconcile"), recorded in the event log like any delivery so that replay sees it:
 
-- every alert Alertmanager has is sent as firing (the engine ignores what it already knows);
+- alerts Alertmanager has and would notify (not silenced or inhibited) are sent as firing: all
+  of them at start (the engine ignores what it already knows), the new ones periodically;
 - every alert the engine believes firing that no replica has is sent as resolved, `endsAt` now,
   but only when every replica answered and has been up for `min_uptime`: a freshly restarted
   Alertmanager has forgotten its alerts until Prometheus re-sends them, and resolving them
-  then would close real incidents.
+  then would close real incidents. Silenced alerts count as present: only their absence says
+  that they ended (Alertmanager sends no webhook for a silenced alert's resolution).
 """
 
 from __future__ import annotations
@@ -154,21 +157,24 @@ def reconcile_payload(
     now: datetime,
     min_uptime: timedelta,
     *,
-    changes_only: bool = False,
+    firing: str = "all",
 ) -> tuple[dict[str, Any] | None, int, int]:
     """(webhook payload or None, alerts sent firing, alerts sent resolved).
 
     Firing: what a webhook would have told (suppressed alerts are not news: a silence or an
-    inhibition is a human's or a rule's decision to keep them quiet); with `changes_only`, only
-    those the router does not already believe firing. Resolved: what the router believes firing
-    and no replica has at all, suppressed or not; only when the snapshot can be trusted."""
+    inhibition is a human's or a rule's decision to keep them quiet): `all` of them, only those
+    the router does not already believe firing (`new`), or `none`. Resolved: what the router
+    believes firing and no replica has at all, suppressed or not; only when the snapshot can be
+    trusted."""
+    if firing not in ("all", "new", "none"):
+        raise ValueError(f"firing must be all, new or none, not {firing!r}")
     believed = {alert["fingerprint"] for alert in believed_firing}
     alerts: list[dict[str, Any]] = []
-    for fingerprint in sorted(snapshot.alerts):
+    for fingerprint in sorted(snapshot.alerts) if firing != "none" else ():
         item = snapshot.alerts[fingerprint]
         if (item.get("status") or {}).get("state") == "suppressed":
             continue
-        if changes_only and fingerprint in believed:
+        if firing == "new" and fingerprint in believed:
             continue
         alerts.append(
             {
@@ -181,7 +187,7 @@ def reconcile_payload(
                 "fingerprint": fingerprint,
             }
         )
-    firing = len(alerts)
+    sent_firing = len(alerts)
     resolved = 0
     trusted = (
         snapshot.complete and snapshot.youngest_uptime is not None and snapshot.youngest_uptime >= min_uptime
@@ -206,7 +212,7 @@ def reconcile_payload(
         return None, 0, 0
     payload = {
         "receiver": RECONCILE_RECEIVER,
-        "status": "firing" if firing else "resolved",
+        "status": "firing" if sent_firing else "resolved",
         "alerts": alerts,
         "groupLabels": {},
         "commonLabels": {},
@@ -216,4 +222,4 @@ def reconcile_payload(
         "groupKey": RECONCILE_RECEIVER,
         "truncatedAlerts": 0,
     }
-    return payload, firing, resolved
+    return payload, sent_firing, resolved

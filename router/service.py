@@ -694,17 +694,20 @@ class Service:
 
     async def _reconcile_loop(self, interval: float) -> None:
         await self.reconcile()
+        # Without a receiver filter the API lists alerts routed elsewhere too: a periodic round
+        # then only resolves (what the router believes it received and what ended).
+        periodic = "new" if self.settings.alertmanager.receiver else "none"
         while interval > 0 and not self.stopping:
             await asyncio.sleep(interval)
             try:
-                await self.reconcile(changes_only=True, attempts=1)
+                await self.reconcile(firing=periodic, attempts=1)
             except Exception:  # a failed round must not end the loop: the next one may work
                 log.exception("periodic reconcile failed")
 
-    async def reconcile(self, *, changes_only: bool = False, attempts: int = 5) -> dict[str, Any] | None:
+    async def reconcile(self, *, firing: str = "all", attempts: int = 5) -> dict[str, Any] | None:
         """Ask Alertmanager what fires now; record the difference as a synthetic delivery. At
         start everything firing is recorded (a restart may have missed anything); periodically
-        only what differs from what the router believes."""
+        only what differs from what the router believes (`firing`: see reconcile_payload)."""
         assert self.alertmanager is not None and self.engine is not None
         from router.model import parse_webhook
 
@@ -732,11 +735,11 @@ class Service:
                 continue
             firing_now = {fp for fp, a in self.engine.alerts.items() if a.firing}
             believed = [b for b in believed if b["fingerprint"] in firing_now]
-            payload, firing, resolved = reconcile_payload(
-                snapshot, believed, self.clock.peek(), settings.min_uptime, changes_only=changes_only
+            payload, sent_firing, resolved = reconcile_payload(
+                snapshot, believed, self.clock.peek(), settings.min_uptime, firing=firing
             )
             result = {
-                "firing": firing,
+                "firing": sent_firing,
                 "resolved": resolved,
                 "complete": snapshot.complete,
                 "failed": snapshot.failed,
@@ -748,7 +751,7 @@ class Service:
                 self.metrics.deliveries.labels("reconcile").inc()
                 result["seq"] = pending.seq
             # A periodic round that changed nothing is not worth a line at info level.
-            quiet = changes_only and payload is None
+            quiet = firing != "all" and payload is None
             (log.debug if quiet else log.info)("reconciled with Alertmanager", extra=result)
             self.reconciled = result
             return result

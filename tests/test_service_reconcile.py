@@ -239,3 +239,30 @@ async def test_periodic_reconcile_resolves_what_ended_without_a_webhook(tmp_path
     [resolution] = periodic  # the quiet rounds recorded nothing
     [ended] = json.loads(resolution)["payload"]["alerts"]
     assert (ended["fingerprint"], ended["status"]) == ("fp-pod", "resolved")
+
+
+async def test_periodic_rounds_bring_new_alerts_only_with_a_receiver_filter(tmp_path):
+    """An alert the router never got (a dropped delivery) arrives with the next round, but only
+    when the API is filtered to the router's receiver: unfiltered, it lists alerts routed
+    elsewhere, which are none of the router's business."""
+    starts = now_ms() - timedelta(minutes=30)
+    settings = settings_for(tmp_path)
+    await prime(settings, starts)
+    known = [api_alert("fp-node", NODE, starts), api_alert("fp-pod", POD, starts)]
+    am = FakeAlertmanager(known, timedelta(hours=2))
+    runner, url = await am.start()
+    try:
+        for receiver, introduced in ((None, False), ("alert-router", True)):
+            am.alerts = list(known)
+            often = timedelta(seconds=0.2)
+            async with serving(
+                with_alertmanager(settings, url, receiver=receiver, reconcile_interval=often)
+            ) as svc:
+                await until(lambda: svc.service.reconciled is not None)
+                rounds = len(am.queries) + 3  # a few periodic rounds after the new alert
+                am.alerts = [*known, api_alert(f"fp-late-{receiver}", LATE, starts)]
+                await until(lambda rounds=rounds: len(am.queries) >= rounds)
+                await until(lambda: svc.service.backlog() == 0)
+                assert (f"fp-late-{receiver}" in svc.service.engine.alerts) is introduced
+    finally:
+        await runner.cleanup()
