@@ -693,10 +693,11 @@ class Service:
     # ================================================================== reconcile
 
     async def _reconcile_loop(self, interval: float) -> None:
-        await self.reconcile()
-        # Without a receiver filter the API lists alerts routed elsewhere too: a periodic round
-        # then only resolves (what the router believes it received and what ended).
-        periodic = "new" if self.settings.alertmanager.receiver else "none"
+        # Without a receiver filter the API lists alerts routed elsewhere too, none of the
+        # router's business: reconcile then only resolves what it received and what ended.
+        filtered = bool(self.settings.alertmanager.receiver)
+        await self.reconcile(firing="all" if filtered else "none")
+        periodic = "new" if filtered else "none"
         while interval > 0 and not self.stopping:
             await asyncio.sleep(interval)
             try:

@@ -147,7 +147,7 @@ async def test_a_young_or_partial_alertmanager_never_resolves_anything(tmp_path)
     runner2, url2 = await broken.start()
     try:
         for urls in ([url1], [url1, url2]):
-            am = settings.alertmanager.model_copy(update={"urls": urls})
+            am = settings.alertmanager.model_copy(update={"urls": urls, "receiver": "alert-router"})
             async with serving(settings.model_copy(update={"alertmanager": am})) as svc:
                 await until(lambda: svc.service.reconciled is not None, timeout=15)
                 assert svc.service.reconciled["resolved"] == 0
@@ -200,7 +200,7 @@ async def test_silenced_alerts_are_neither_news_nor_resolved(tmp_path):
     )
     runner, url = await am.start()
     try:
-        async with serving(with_alertmanager(settings, url)) as svc:
+        async with serving(with_alertmanager(settings, url, receiver="alert-router")) as svc:
             await until(lambda: svc.service.reconciled is not None)
             await until(lambda: svc.service.backlog() == 0)
             engine = svc.service.engine
@@ -224,7 +224,9 @@ async def test_periodic_reconcile_resolves_what_ended_without_a_webhook(tmp_path
     runner, url = await am.start()
     try:
         async with serving(
-            with_alertmanager(settings, url, reconcile_interval=timedelta(seconds=0.2))
+            with_alertmanager(
+                settings, url, receiver="alert-router", reconcile_interval=timedelta(seconds=0.2)
+            )
         ) as svc:
             await until(lambda: len(am.queries) >= 4)  # the start round and quiet periodic ones
             engine = svc.service.engine
