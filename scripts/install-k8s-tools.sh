@@ -23,7 +23,11 @@ fail() {
 installed() {
   [ -x "$BIN/helm" ] && [ -x "$BIN/kubectl" ] || return 1
   [ "$("$BIN/helm" version --template '{{.Version}}' 2>/dev/null)" = "$HELM_VERSION" ] || return 1
-  "$BIN/kubectl" version --client 2>/dev/null | grep -qx "Client Version: $KUBECTL_VERSION"
+  # Into a variable first: `kubectl ... | grep -q` under pipefail fails when grep exits before
+  # kubectl has written everything (SIGPIPE), which made a good install look wrong.
+  local client
+  client=$("$BIN/kubectl" version --client 2>/dev/null) || return 1
+  grep -qx "Client Version: $KUBECTL_VERSION" <<<"$client"
 }
 
 if installed; then
