@@ -14,7 +14,6 @@ the diff:
 from __future__ import annotations
 
 import difflib
-import io
 import json
 import os
 import re
@@ -25,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from bench.gen_cluster import ClusterInfo, generate
+from bench.gen_cluster import ClusterInfo
 from router import scenarios as sc
 from router.engine import Engine
 from router.model import Delivery
@@ -34,7 +33,7 @@ from router.timeline import build, render, render_timeline, summarize
 from router.timeline.jsonexport import timeline_dict
 from rules.ruleset import RuleSet
 from tests.test_export_world import node_down_storm
-from topology.load import load_topology
+from tests.test_scenarios import generated_cluster
 
 GOLDEN = Path(__file__).parent / "golden" / "export"
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "timeline-schema.json").read_text())
@@ -174,11 +173,7 @@ def test_same_events_same_export_byte_for_byte():
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> tuple[ClusterInfo, Any]:
-    buffer = io.StringIO()
-    info = generate(12, 6, 3, out=buffer)
-    path = Path(tmp_path_factory.mktemp("cluster")) / "cluster.prom"
-    path.write_text(buffer.getvalue())
-    return info, load_topology([path])
+    return generated_cluster(Path(tmp_path_factory.mktemp("cluster")))
 
 
 def minutes(value: float) -> timedelta:

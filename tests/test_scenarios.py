@@ -35,13 +35,18 @@ def minutes(value: float) -> timedelta:
     return timedelta(minutes=value)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> tuple[ClusterInfo, Topology]:
+def generated_cluster(directory: Path) -> tuple[ClusterInfo, Topology]:
+    """The suite's cluster (12 nodes, 3 zones), written as KSM text and read by the real loader."""
     buffer = io.StringIO()
     info = generate(12, 6, 3, out=buffer)
-    path = Path(tmp_path_factory.mktemp("cluster")) / "cluster.prom"
+    path = directory / "cluster.prom"
     path.write_text(buffer.getvalue())
     return info, load_topology([path])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> tuple[ClusterInfo, Topology]:
+    return generated_cluster(Path(tmp_path_factory.mktemp("cluster")))
 
 
 def run(topology: Topology, alerts: list[AlertSpec], config: AlertmanagerConfig = HA, until=None):
