@@ -1,7 +1,7 @@
 """Real failure timelines as alert specs for the Alertmanager simulator (router/storm.py).
 
 Alert names, severities, annotations and the labels each alert really carries come from the
-kube-prometheus rule catalogue (shared/reference/kubernetes-alerts.json); the timings follow the
+kube-prometheus rule catalogue (tests/fixtures/reference/kubernetes-alerts.json); the timings follow the
 worked orderings of shared/reference/kube-state-metrics-and-alerts.md §(c): how `for:`
 durations, scrape/evaluation delays and the node-lifecycle controller order a real failure.
 
@@ -57,7 +57,7 @@ class AlertMeta:
     runbook_url: str
 
 
-# From shared/reference/kubernetes-alerts.json (kube-prometheus 4d719f1, coredns-mixin eb356cf).
+# From tests/fixtures/reference/kubernetes-alerts.json (kube-prometheus 4d719f1, coredns-mixin eb356cf).
 # Alerts with two severities are listed with the one these scenarios use.
 _RB = "https://runbooks.prometheus-operator.dev/runbooks"
 CATALOGUE: dict[str, AlertMeta] = {

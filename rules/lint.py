@@ -16,7 +16,7 @@ from pathlib import Path
 from rules.matchers import Matcher, make_matcher
 from rules.ruleset import BUNDLED_PACK, CompiledRule, Problem, RuleSet, SourceFile, check_file
 
-# The 159 alert names of shared/reference/kubernetes-alerts.json: kube-prometheus (commit
+# The 159 alert names of tests/fixtures/reference/kubernetes-alerts.json: kube-prometheus (commit
 # 4d719f1d) and the etcd, CoreDNS, kube-proxy, Weave Net and AWS VPC CNI add-on rules.
 _CATALOGUE_TEXT = """
 AlertmanagerClusterCrashlooping AlertmanagerClusterDown AlertmanagerClusterFailedPeers

@@ -1,5 +1,5 @@
 """The bundled pack on real alerts: label sets as kube-prometheus sends them
-(shared/reference/kubernetes-alerts.json: labels_on_alert + other_labels_carried), against a
+(tests/fixtures/reference/kubernetes-alerts.json: labels_on_alert + other_labels_carried), against a
 topology built directly with Topology.add/depends/index_node_ip."""
 
 from __future__ import annotations

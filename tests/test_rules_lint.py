@@ -6,20 +6,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from rules.lint import lint_files
 from rules.ruleset import BUNDLED_PACK
+from tests.reference import CATALOGUE
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
-CATALOGUE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "kubernetes-alerts.json"
 
 
 def test_bundled_pack_is_clean():
     assert lint_files([BUNDLED_PACK]) == []
 
 
-@pytest.mark.skipif(not CATALOGUE.exists(), reason="shared/reference is not checked out next to the repo")
 def test_bundled_pack_covers_every_catalogue_rule_with_its_severity_and_static_labels():
     assert lint_files([BUNDLED_PACK], catalogue=CATALOGUE) == []
 
@@ -129,7 +126,6 @@ unmapped:
     ]
 
 
-@pytest.mark.skipif(not CATALOGUE.exists(), reason="shared/reference is not checked out next to the repo")
 def test_the_bundled_pack_minus_a_rule_is_reported(tmp_path):
     text = BUNDLED_PACK.read_text()
     start = text.index("  - name: kubelet-down")

@@ -1,25 +1,20 @@
-"""The bundled pack against the whole catalogue (shared/reference/kubernetes-alerts.json): every
+"""The bundled pack against the whole catalogue (tests/fixtures/reference/kubernetes-alerts.json): every
 alert name is mapped or deliberately unmapped, and every rule of the catalogue, sent with the
 labels it really carries, gets an entity of the kind the catalogue says it concerns."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from rules.lint import CATALOGUE_ALERTNAMES
 from rules.ruleset import RuleSet
+from tests.reference import CATALOGUE
 from topology import entities
 from topology.graph import Topology
 
-CATALOGUE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "kubernetes-alerts.json"
 RULES = RuleSet.load()
-
-needs_catalogue = pytest.mark.skipif(
-    not CATALOGUE.exists(), reason="shared/reference is not checked out next to the repo"
-)
 
 # The catalogue's `entity` category -> kinds an alert of it may be mapped to.
 EXPECTED_KINDS = {
@@ -91,7 +86,6 @@ def test_embedded_catalogue_has_the_159_alert_names():
     assert len(CATALOGUE_ALERTNAMES) == 159
 
 
-@needs_catalogue
 def test_embedded_catalogue_matches_the_reference():
     assert {entry["alertname"] for entry in _catalogue()} == CATALOGUE_ALERTNAMES
 
@@ -116,10 +110,7 @@ def test_every_rule_has_a_description():
     assert [r.name for r in RULES.rules if len(r.model.description) < 20] == []
 
 
-@needs_catalogue
-@pytest.mark.parametrize(
-    "entry", _catalogue() if CATALOGUE.exists() else [], ids=lambda e: f"{e['alertname']}-{e['severity']}"
-)
+@pytest.mark.parametrize("entry", _catalogue(), ids=lambda e: f"{e['alertname']}-{e['severity']}")
 def test_catalogue_alert_with_its_real_labels_gets_a_rule_and_an_entity_of_its_kind(entry):
     labels = _labels(entry)
     c = RULES.classify(labels, _topology())
@@ -141,7 +132,6 @@ def test_catalogue_alert_with_its_real_labels_gets_a_rule_and_an_entity_of_its_k
         assert c.urgency == "page"
 
 
-@needs_catalogue
 def test_labels_absent_alerts_carry_as_the_reference_says():
     by_name = {e["alertname"]: e for e in _catalogue()}
     assert by_name["CoreDNSDown"]["labels_on_alert"] == []

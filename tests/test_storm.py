@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +19,9 @@ from router.storm import (
     to_jsonl,
     write_jsonl,
 )
+from tests.reference import CATALOGUE
 
 T0 = datetime(2026, 10, 6, 1, 0, tzinfo=UTC)
-CATALOGUE_FILE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "kubernetes-alerts.json"
 
 
 def at(minutes: float) -> datetime:
@@ -499,11 +498,8 @@ def test_combine_merges_overlapping_copies_and_keeps_refires():
     assert [(s.fires_at, s.resolves_at) for s in merged] == [(at(0), at(20)), (at(30), None)]
 
 
-@pytest.mark.skipif(
-    not CATALOGUE_FILE.exists(), reason="shared reference not checked out next to the repository"
-)
 def test_catalogue_entries_are_those_of_the_reference_rules():
-    rules = json.loads(CATALOGUE_FILE.read_text())
+    rules = json.loads(CATALOGUE.read_text())
     for name, meta in scenarios.CATALOGUE.items():
         assert any(
             (r["severity"], r["summary"], r["description"], r["runbook_url"])

@@ -4,7 +4,7 @@
     rules = catalogue_rules(1 / 60, ["Watchdog", "KubeNodeNotReady"])
     rules = catalogue_rules(1 / 60, scale_ranges=True)     # also [5m] -> [5s] in the exprs
 
-The rules come from the reference catalogue (`shared/reference/kubernetes-alerts.json`: 177
+The rules come from the reference catalogue (`tests/fixtures/reference/kubernetes-alerts.json`: 177
 rules of kube-prometheus, kubernetes-mixin, node-exporter, etcd, CoreDNS, kube-proxy, Weave Net
 and AWS VPC CNI) with their real `expr`, severity, static labels and annotations (summary,
 description, runbook_url where the catalogue has them), grouped by the catalogue's `group`.
@@ -37,7 +37,8 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.reference import CATALOGUE
+
 CATALOGUE_ENV = "E2E_ALERT_CATALOGUE"
 
 # group -> why it is not in the default rule file
@@ -63,10 +64,10 @@ class CatalogueError(RuntimeError):
 
 
 def catalogue_path() -> Path:
-    """`<repo>/../shared/reference/kubernetes-alerts.json`, or $E2E_ALERT_CATALOGUE; a missing
-    file is an error that says where it was looked for (tests fail, they do not skip)."""
+    """The repository's copy (tests/fixtures/reference/), or $E2E_ALERT_CATALOGUE; a missing file
+    is an error that says where it was looked for (tests fail, they do not skip)."""
     override = os.environ.get(CATALOGUE_ENV)
-    path = Path(override) if override else ROOT.parent / "shared" / "reference" / "kubernetes-alerts.json"
+    path = Path(override) if override else CATALOGUE
     if not path.is_file():
         raise CatalogueError(
             f"the alert rule catalogue is missing: expected {path} "
