@@ -149,6 +149,13 @@ class AlertState:
     ends_at: str | None = None
     incident: str | None = None
     path: tuple[str, ...] = ()
+    judged_at: datetime | None = None  # when it was last judged afresh (detached from a root)
+
+    @property
+    def due(self) -> datetime:
+        """When this alert may escalate its incident: after its grace (time to heal) and its
+        hold (time for a cause to show). Never later than it would have paged on its own."""
+        return (self.judged_at or self.first_seen) + max(self.cls.escalate_after, self.cls.hold)
 
     @property
     def alertname(self) -> str:
@@ -163,7 +170,7 @@ class Incident:
     id: str
     root: str
     opened_at: datetime
-    grace_until: datetime
+    grace_until: datetime  # the earliest moment it may escalate (shown in views and events)
     inferred: bool = False
     inferred_reason: str = ""
     state: State = State.OPEN
@@ -188,6 +195,11 @@ class Incident:
     root_urgency: str = "quiet"  # highest urgency among the alerts on the root entity itself
     top_severity: str = "none"
     top_urgency: str = "quiet"
+    # When it may page / post a notice: the earliest due of its alerts of that urgency (and an
+    # inferred root's own grace). Alerts of lower urgency never bring a page forward, so an old
+    # quiet incident does not hand its age to a new page.
+    page_due: datetime | None = None
+    notice_due: datetime | None = None
     witness: str | None = None  # "confirmed" or "refuted" by the second witness
     deferred: bool = False  # the page was put off once because the witness refuted the root
     checks: int = 0
@@ -211,6 +223,7 @@ class Engine:
         self._group_watch: dict[str, dict[str, None]] = {}  # group entity -> watching incidents
         self._changed: dict[str, None] = {}  # entities that started failing since the last settle
         self._dirty: dict[str, None] = {}  # escalated incidents with something new to tell
+        self._touched: dict[str, None] = {}  # incidents to consider for escalation after the input
         self._new_roots = False
         self._last_inference: datetime | None = None
         self._inference_pending = False
@@ -611,12 +624,10 @@ class Engine:
     def _attach(self, incident: Incident, alert: AlertState, path: tuple[str, ...], now: datetime) -> None:
         alert.incident = incident.id
         alert.path = path
-        self._enter(incident, alert)
         is_root = alert.entity == incident.root
+        first_root_alert = is_root and not incident.has_root_alert
+        self._enter(incident, alert)
         if is_root:
-            first_root_alert = not any(
-                self.alerts[fp].entity == incident.root for fp in incident.alerts if fp != alert.fingerprint
-            )
             if incident.state in (State.PAGED, State.RESOLVING) and incident.inferred and first_root_alert:
                 self._queue_update(incident, f"{alert.alertname} fired on it: the inferred root is confirmed")
             self._event(
@@ -642,17 +653,27 @@ class Engine:
                 reason=f"{alert.entity} depends on {incident.root}",
             )
             if incident.state in (State.RECOVERED, State.RESOLVING) and alert.firing:
-                self._schedule(now + alert.cls.outlive_root, "hold", (incident.id, alert.fingerprint))
-        deadline = now + alert.cls.escalate_after
-        if incident.state == State.OPEN and alert.cls.urgency == "page" and deadline < incident.grace_until:
-            # Correlation never pages later than this alert would have paged on its own.
-            incident.grace_until = deadline
-            self._schedule(deadline, "grace", (incident.id,))
+                self._schedule(now + alert.cls.outlive_root, "outlive", (incident.id, alert.fingerprint))
+        # Correlation never pages later than this alert would have paged on its own.
+        self._bring_forward(incident, alert.cls.urgency, alert.due)
         if incident.state in (State.PAGED, State.RESOLVING):
             self._dirty[incident.id] = None
             if not is_root and alert.fingerprint not in incident.notified:
                 incident.pending[alert.fingerprint] = None
-        self._maybe_escalate(incident, now)
+        self._touched[incident.id] = None
+
+    def _bring_forward(self, incident: Incident, urgency: str, due: datetime | None) -> None:
+        """An alert (or a merged incident) of this urgency may escalate the incident from `due`."""
+        if due is None or incident.state != State.OPEN:
+            return
+        if urgency == "page" and (incident.page_due is None or due < incident.page_due):
+            incident.page_due = due
+        elif urgency == "notice" and (incident.notice_due is None or due < incident.notice_due):
+            incident.notice_due = due
+        else:
+            return
+        incident.grace_until = min(d for d in (incident.page_due, incident.notice_due) if d is not None)
+        self._schedule(due, "grace", (incident.id,))
 
     def _why_root(self, alert: AlertState) -> str:
         if alert.cls.entity is None:
@@ -668,9 +689,9 @@ class Engine:
         if incident.state in (State.RECOVERED, State.RESOLVING):
             self._event(now, "root_refired", incident, reason="its root fired again")
             if incident.state == State.RECOVERED:
-                # It healed once: give it a fresh grace; flapping pages without waiting for it.
-                incident.grace_until = now + alert.cls.escalate_after
-                self._schedule(incident.grace_until, "grace", (incident.id,))
+                # It healed once: give it a fresh grace (from this alert, see _attach);
+                # flapping pages without waiting for it.
+                incident.page_due = incident.notice_due = None
             self._transition(incident, "root_refired", now)
             incident.root_resolved_at = None
         if len(history) >= self.settings.flap_threshold and not incident.flapping:
@@ -712,6 +733,9 @@ class Engine:
             inferred=inferred,
             inferred_reason=reason,
         )
+        if inferred:
+            # An inferred root has no alert of its own: its grace is the inference's.
+            incident.page_due = incident.notice_due = incident.grace_until
         self._incidents[incident.id] = incident
         self._live[incident.id] = None
         self._by_root[root] = incident.id
@@ -725,7 +749,8 @@ class Engine:
             grace_until=format_time(incident.grace_until),
             reason=reason or "no failing dependency explains it",
         )
-        self._schedule(incident.grace_until, "grace", (incident.id,))
+        if inferred:
+            self._schedule(incident.grace_until, "grace", (incident.id,))
         if self.settings.witness.enabled:
             if inferred and (kind := DEPENDENCY_CHECKS.get(entities.kind_of(root))):
                 self._ask(incident, kind, root, {}, now)
@@ -848,29 +873,67 @@ class Engine:
             return
         flapping = incident.flapping
         confirmed = incident.witness == "confirmed" and incident.inferred
-        if not (flapping or confirmed) and (incident.state != State.OPEN or now < incident.grace_until):
+        if not (flapping or confirmed) and incident.state != State.OPEN:
             return
         if not flapping and not self._root_firing(incident):
+            return
+        if flapping:
+            urgency = incident.root_urgency  # flapping is not healing, but info stays info
+        elif confirmed:
+            urgency = self._firing_urgency(incident)
+        else:
+            urgency = self._due_urgency(incident, now)
+        if urgency == "quiet":
             return
         if incident.witness == "refuted" and not incident.deferred and not flapping:
             # Prometheus no longer sees the root firing: give Alertmanager's resolve a moment.
             incident.deferred = True
-            incident.grace_until = now + self.settings.witness.defer
-            self._schedule(incident.grace_until, "grace", (incident.id,))
+            until = now + self.settings.witness.defer
+            incident.page_due = incident.grace_until = until
+            self._schedule(until, "grace", (incident.id,))
             self._event(
                 now,
                 "page_deferred",
                 incident,
-                until=format_time(incident.grace_until),
+                until=format_time(until),
                 reason="Prometheus no longer sees the root alert firing",
             )
             return
-        urgency = self._firing_urgency(incident)
         if urgency == "page":
             self._page(incident, now)
         elif urgency == "notice" and not incident.noticed and incident.state == State.OPEN:
             incident.noticed = True
             self._notify(now, "notice", incident, self._symptoms(incident), self._page_reason(incident, now))
+
+    def _due_urgency(self, incident: Incident, now: datetime) -> str:
+        """The loudest urgency among firing alerts whose time has come (quiet if none)."""
+        page_due = incident.page_due is not None and incident.page_due <= now
+        notice_due = incident.notice_due is not None and incident.notice_due <= now
+        if not (page_due or notice_due):
+            return "quiet"
+        if incident.inferred and not incident.has_root_alert and page_due:
+            # The inferred root's own grace has passed: what its evidence says decides.
+            return self._firing_urgency(incident)
+        best = "quiet"
+        for fp in incident.alerts:
+            alert = self.alerts[fp]
+            if not alert.firing or alert.due > now:
+                continue
+            if alert.cls.urgency == "page":
+                return "page"
+            if alert.cls.urgency == "notice":
+                best = "notice"
+        if best == "quiet" and page_due:
+            # A page-urgency alert was due but resolved: a later one waits for its own due.
+            later = [self.alerts[fp].due for fp in incident.alerts if self._pending_page(fp, now)]
+            incident.page_due = min(later) if later else None
+            if incident.page_due is not None:
+                self._schedule(incident.page_due, "grace", (incident.id,))
+        return best
+
+    def _pending_page(self, fingerprint: str, now: datetime) -> bool:
+        alert = self.alerts[fingerprint]
+        return alert.firing and alert.cls.urgency == "page" and alert.due > now
 
     def _page(self, incident: Incident, now: datetime) -> None:
         self._transition(incident, "escalate", now)
@@ -943,7 +1006,7 @@ class Engine:
         for fp in incident.alerts:
             alert = self.alerts[fp]
             if alert.firing and alert.entity != incident.root:
-                self._schedule(now + alert.cls.outlive_root, "hold", (incident.id, fp))
+                self._schedule(now + alert.cls.outlive_root, "outlive", (incident.id, fp))
         self._group_cache.clear()
 
     def _maybe_settle(self, incident: Incident, now: datetime) -> None:
@@ -995,6 +1058,7 @@ class Engine:
         )
         alert.incident = None
         alert.path = ()
+        alert.judged_at = now
         self._place(alert, now)
 
     def _merge(self, source: Incident, target: Incident, bridge: tuple[str, ...], now: datetime) -> None:
@@ -1018,10 +1082,10 @@ class Engine:
         source.alerts.clear()
         source.firing = source.firing_roots = 0
         source.merged_into = target.id
-        if target.state == State.OPEN and source.grace_until < target.grace_until:
-            # Correlation never pages later than the merged incident would have on its own.
-            target.grace_until = max(source.grace_until, now)
-            self._schedule(target.grace_until, "grace", (target.id,))
+        # Correlation never pages later than the merged incident would have on its own; an
+        # incident of quiet alerts brings nothing forward.
+        self._bring_forward(target, "page", source.page_due)
+        self._bring_forward(target, "notice", source.notice_due)
         self._event(
             now,
             "merged",
@@ -1045,8 +1109,8 @@ class Engine:
         if target.state in (State.RECOVERED, State.RESOLVING):
             for fp in moved:
                 if self.alerts[fp].firing:
-                    self._schedule(now + self.alerts[fp].cls.outlive_root, "hold", (target.id, fp))
-        self._maybe_escalate(target, now)
+                    self._schedule(now + self.alerts[fp].cls.outlive_root, "outlive", (target.id, fp))
+        self._touched[target.id] = None
 
     def _adopt(self, paged: Incident, cause: Incident, bridge: tuple[str, ...], now: datetime) -> None:
         """A paged incident found its cause in an unpaged one: keep the paged incident (one page,
@@ -1113,6 +1177,10 @@ class Engine:
                 self._maybe_infer(now)
             if not self._changed and not self._new_roots:
                 break
+        # One input is one decision: escalate only once the whole delivery is attributed.
+        touched, self._touched = self._touched, {}
+        for incident_id in touched:
+            self._maybe_escalate(self._survivor(self._incidents[incident_id]), now)
         self._flush_updates(now)
 
     def _rejudge(self, changed: list[str], now: datetime) -> None:
@@ -1246,7 +1314,7 @@ class Engine:
 
     def _timer_grace(self, due: datetime, incident_id: str) -> None:
         incident = self._incidents[incident_id]
-        if incident.state == State.OPEN:
+        if incident.state == State.OPEN and due in (incident.page_due, incident.notice_due):
             self._event(due, "grace_elapsed", incident, firing=self._root_firing(incident))
             self._maybe_escalate(incident, due)
 
@@ -1262,7 +1330,7 @@ class Engine:
             return
         self._maybe_settle(incident, due)
 
-    def _timer_hold(self, due: datetime, incident_id: str, fingerprint: str) -> None:
+    def _timer_outlive(self, due: datetime, incident_id: str, fingerprint: str) -> None:
         incident = self._incidents[incident_id]
         alert = self.alerts.get(fingerprint)
         if (

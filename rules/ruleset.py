@@ -57,6 +57,7 @@ class Classification:
     entity: str | None  # entity name, None when nothing identifies one
     propagates: bool  # does a failure of this alert's entity explain alerts on its dependents?
     escalate_after: timedelta  # grace before paging (from the rule, else pack defaults by severity)
+    hold: timedelta  # while unexplained, how long to wait for a cause before it may page as a root
     outlive_root: timedelta  # how long it may stay attached as a symptom after its root recovered
     urgency: str  # "page" | "notice" | "quiet"
     heartbeat: bool  # Watchdog-style always-firing alert
@@ -413,6 +414,8 @@ class _Spec:
             raise ValueError(f"via: node-by-instance resolves a node, so kind must be node, not {kind!r}")
         if self.via in ("workload-of-pod", "pod-by-ip") and kind != "pod":
             raise ValueError(f"via: {self.via} starts from a pod, so kind must be pod, not {kind!r}")
+        if self.via == "service-by-name" and kind != "service":
+            raise ValueError(f"via: service-by-name finds a Service, so kind must be service, not {kind!r}")
         if self.via != "none" and self.name is None:
             raise ValueError(f"name: via {self.via} needs a name template to look up")
 
@@ -433,12 +436,14 @@ class _Spec:
             described += " -> workload of pod"
         elif self.via == "pod-by-ip":
             described += " via pod-by-ip"
+        elif self.via == "service-by-name":
+            described += " via service-by-name"
         if self.component:
             described += f", component {self.component}"
         self.how = f"{prefix}: {described}"
         self.how_plain = f"{prefix}: {described} (not in topology; label taken as node name)"
         self.how_found = f"{prefix}: {described} (pod not in topology; workload found by name)"
-        self.how_kept = f"{prefix}: {described} (pod not in topology)"
+        self.how_kept = f"{prefix}: {described} ({kind} not in topology)"
         return self
 
     def resolve(self, labels: Mapping[str, str], cluster: str, topology: Topology) -> tuple[str, str] | None:
@@ -450,9 +455,11 @@ class _Spec:
         namespace = None
         if self.namespace is not None:
             namespace = self.namespace.render(labels)
-            if namespace is None:
+            if namespace is None and self.via != "service-by-name":
                 return None
         via = self.via
+        if via == "service-by-name":
+            return _service_by_name(topology, cluster, namespace, name, self)
         if via == "none":
             if self.kind == "pod":
                 return _pod_or_workload(topology, cluster, namespace or "", name, self)
@@ -480,6 +487,33 @@ class _Spec:
         # pod-by-ip
         found = topology.pod_by_ip(cluster, host_of(name))
         return (found, self.how) if found is not None else None
+
+
+def _service_by_name(
+    topology: Topology, cluster: str, namespace: str | None, name: str, spec: _Spec
+) -> tuple[str, str] | None:
+    """An application's Service from the name its telemetry gives it (`service`,
+    `service_name`, `job`): `<namespace>/<name>` or a bare name. The Service of that name in
+    the namespace, else a workload of that name (OpenTelemetry names services after their
+    Deployment), else the only Service of that name in the cluster. A Service the topology does
+    not know is still named when its namespace is, so that its alerts group together."""
+    if "/" in name:
+        namespace, _, name = name.rpartition("/")
+    if not name:
+        return None
+    if namespace:
+        for kind in ("service", "deployment", "statefulset", "daemonset"):
+            candidate = f"{kind}/{cluster}/{namespace}/{name}"
+            if candidate in topology:
+                return candidate, spec.how
+    else:
+        found = topology.named("service", cluster, name)
+        if len(found) == 1:
+            return found[0], spec.how
+        return None
+    if not spec.plain_fallback:
+        return None
+    return f"service/{cluster}/{namespace}/{name}", spec.how_kept
 
 
 def _field_template(field: str, text: str | None) -> _Template | None:
@@ -563,6 +597,7 @@ class CompiledRule:
     __slots__ = (
         "alertnames",
         "heartbeat",
+        "hold",
         "how_none",
         "index",
         "line",
@@ -597,6 +632,7 @@ class CompiledRule:
         self.specs = tuple(specs)
         self.propagates = model.propagates
         self.heartbeat = model.heartbeat
+        self.hold = model.hold or timedelta(0)
         self.outlive_root = model.outlive_root or outlive_root
         self.policy = {
             severity: (model.escalate_after or escalate[severity], model.urgency or default_urgency(severity))
@@ -668,7 +704,7 @@ class RuleSet:
             name: tuple(sorted([*rules, *generic], key=lambda r: r.index)) for name, rules in indexed.items()
         }
         self._fallback = {
-            prefix: [_Spec.compile(spec, prefix, plain_fallback=False) for spec in _GENERIC_SPECS]
+            prefix: [_Spec.compile(spec, prefix, plain_fallback=keep) for spec, keep in _GENERIC_SPECS]
             for prefix in ("no rule", "unmapped")
         }
 
@@ -721,6 +757,7 @@ class RuleSet:
             entity,
             rule.propagates,
             escalate_after,
+            rule.hold,
             rule.outlive_root,
             urgency,
             rule.heartbeat,
@@ -741,21 +778,27 @@ class RuleSet:
                 break
         escalate_after, urgency = self._default_policy[severity]
         return Classification(
-            None, entity, False, escalate_after, self.outlive_root, urgency, False, severity, how
+            None, entity, False, escalate_after, timedelta(0), self.outlive_root, urgency, False, severity, how
         )
 
 
-# Labels that clearly name one object, most specific first (used when no rule matches). `instance`
-# counts only when the topology knows it as a node: exporters' own pods must not win.
+# Labels that clearly name one object, most specific first (used when no rule matches), each
+# with whether a name the topology does not know is still taken. `instance` counts only when
+# the topology knows it as a node: exporters' own pods must not win. Application telemetry names
+# its Service (`service`, OpenTelemetry's `service_name`, the `app.kubernetes.io/name` label);
+# `job` names a scrape job, so it counts only when a Service or workload of that name exists.
 _GENERIC_SPECS = (
-    EntitySpec(kind="pod", name="{pod}"),
-    EntitySpec(kind="deployment", name="{deployment}"),
-    EntitySpec(kind="statefulset", name="{statefulset}"),
-    EntitySpec(kind="daemonset", name="{daemonset}"),
-    EntitySpec(kind="job", name="{job_name}"),
-    EntitySpec(kind="pvc", name="{persistentvolumeclaim}"),
-    EntitySpec(kind="service", name="{service}"),
-    EntitySpec(kind="node", name="{node}"),
-    EntitySpec(kind="node", name="{instance}", via="node-by-instance"),
-    EntitySpec(kind="pv", name="{persistentvolume}"),
+    (EntitySpec(kind="pod", name="{pod}"), False),
+    (EntitySpec(kind="deployment", name="{deployment}"), False),
+    (EntitySpec(kind="statefulset", name="{statefulset}"), False),
+    (EntitySpec(kind="daemonset", name="{daemonset}"), False),
+    (EntitySpec(kind="job", name="{job_name}"), False),
+    (EntitySpec(kind="pvc", name="{persistentvolumeclaim}"), False),
+    (EntitySpec(kind="service", name="{service}", via="service-by-name"), True),
+    (EntitySpec(kind="service", name="{service_name}", via="service-by-name"), True),
+    (EntitySpec(kind="service", name="{app_kubernetes_io_name}", via="service-by-name"), True),
+    (EntitySpec(kind="node", name="{node}"), False),
+    (EntitySpec(kind="node", name="{instance}", via="node-by-instance"), False),
+    (EntitySpec(kind="pv", name="{persistentvolume}"), False),
+    (EntitySpec(kind="service", name="{job}", via="service-by-name"), False),
 )

@@ -30,7 +30,7 @@ from router.model import parse_duration
 
 Urgency = Literal["page", "notice", "quiet"]
 Severity = Literal["critical", "warning", "info", "none"]
-Lookup = Literal["none", "node-by-instance", "workload-of-pod", "pod-by-ip"]
+Lookup = Literal["none", "node-by-instance", "workload-of-pod", "pod-by-ip", "service-by-name"]
 
 SEVERITY_ORDER: dict[str, int] = {"none": 0, "info": 1, "warning": 2, "critical": 3}
 
@@ -77,12 +77,15 @@ class Rule(_Strict):
     entity: EntitySpec | list[EntitySpec] | None = None
     propagates: bool = True
     escalate_after: timedelta | None = None
+    # While nothing explains it, wait this long for a cause before it may page as a root:
+    # for alert classes known to fire minutes before their cause (application error rates).
+    hold: timedelta | None = None
     outlive_root: timedelta | None = None
     urgency: Urgency | None = None
     heartbeat: bool = False
     description: str = ""
 
-    _check_durations = field_validator("escalate_after", "outlive_root", mode="before")(
+    _check_durations = field_validator("escalate_after", "hold", "outlive_root", mode="before")(
         lambda cls, v: None if v is None else _duration(v)
     )
 

@@ -520,7 +520,15 @@ def test_unknown_alert_policy_by_severity(severity, normalised, urgency, grace):
             {"namespace": "batch", "job_name": "nightly-report-29012345", "job": "kube-state-metrics"},
             "job/default/batch/nightly-report-29012345",
         ),
-        ({"namespace": "shop", "service": "checkout"}, "service/default/shop/checkout"),
+        # Application telemetry names a Service: the Service, else the workload of that name
+        # (OpenTelemetry names services after their Deployment), else the Service named anyway.
+        ({"namespace": "shop", "service": "checkout"}, "deployment/default/shop/checkout"),
+        ({"namespace": "shop", "service": "basket"}, "service/default/shop/basket"),
+        ({"namespace": "monitoring", "service_name": "prometheus-k8s"}, "service/default/monitoring/prometheus-k8s"),
+        ({"service_name": "alertmanager-main"}, "service/default/monitoring/alertmanager-main"),
+        ({"app_kubernetes_io_name": "node-exporter"}, "service/default/monitoring/node-exporter"),
+        ({"job": "monitoring/prometheus-k8s"}, "service/default/monitoring/prometheus-k8s"),
+        ({"namespace": "shop", "job": "my-batch-exporter"}, None),  # a scrape job is no Service
         ({"node": "worker-2"}, "node/default/worker-2"),
         ({"instance": "10.0.1.21:9100"}, "node/default/worker-1"),
         ({"instance": "10.244.9.9:8080"}, None),  # a pod address: not a node, and no guess

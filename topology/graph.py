@@ -33,11 +33,14 @@ class Topology:
         # (cluster, alias) -> node entity, for instance labels that name a node differently
         # (a hostname, a provider id).
         self._node_alias: dict[tuple[str, str], str] = {}
+        # (kind, cluster, bare name) -> entities, built on first use (see `named`).
+        self._by_bare_name: dict[tuple[str, str, str], list[str]] | None = None
 
     # -- building -------------------------------------------------------------------------
 
     def add(self, name: str, **attrs: Any) -> str:
         """Add (or update) an entity by its full name; the kind comes from the name."""
+        self._by_bare_name = None
         if name in self.graph:
             if attrs:
                 self.graph.nodes[name].update(attrs)
@@ -54,12 +57,14 @@ class Topology:
         """Record that `dependent` depends on `dependency` (both are created if missing)."""
         if dependent == dependency:
             return
+        self._by_bare_name = None
         self.add(dependent)
         self.add(dependency)
         self.graph.add_edge(dependent, dependency, redundant=redundant)
 
     def add_many(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Bulk `add` (loaders of large clusters): the same result, one networkx call."""
+        self._by_bare_name = None
         nodes = self.graph.nodes
         fresh: list[tuple[str, dict[str, Any]]] = []
         for name, attrs in items:
@@ -71,6 +76,7 @@ class Topology:
 
     def depends_many(self, edges: Iterable[tuple[str, str]], *, redundant: bool = False) -> None:
         """Bulk `depends` (loaders of large clusters): the same result, one networkx call."""
+        self._by_bare_name = None
         graph = self.graph
         known = graph.number_of_nodes()
         graph.add_edges_from(((a, b) for a, b in edges if a != b), redundant=redundant)
@@ -99,6 +105,7 @@ class Topology:
         self._node_by_ip.update(other._node_by_ip)
         self._pod_by_ip.update(other._pod_by_ip)
         self._node_alias.update(other._node_alias)
+        self._by_bare_name = None
 
     # -- looking up -------------------------------------------------------------------------
 
@@ -132,6 +139,19 @@ class Topology:
             return alias
         host = host_of(instance)
         return self._node_by_ip.get((cluster, host)) or self._node_alias.get((cluster, host))
+
+    def named(self, kind: str, cluster: str, name: str) -> list[str]:
+        """Entities of `kind` in `cluster` whose own name is `name`, in any namespace (sorted).
+
+        For labels that name an object without its namespace (`service_name="checkout"`)."""
+        if self._by_bare_name is None:
+            index: dict[tuple[str, str, str], list[str]] = {}
+            for entity in sorted(self.graph):
+                parts = entity.split("/")
+                if len(parts) in (3, 4):
+                    index.setdefault((parts[0], parts[1], parts[-1]), []).append(entity)
+            self._by_bare_name = index
+        return self._by_bare_name.get((kind, cluster, name), [])
 
     def dependencies(self, name: str) -> Iterator[tuple[str, bool]]:
         """Direct dependencies of an entity, with whether the edge is redundant."""
