@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from router.model import ZERO_TIME, format_time, parse_time
+from router.model import ZERO_TIME, format_time, loads, parse_time
 
 RECONCILE_RECEIVER = "alert-router/reconcile"
 
@@ -77,7 +77,7 @@ class AlertmanagerClient:
                 text = await response.text()
                 if response.status != 200:
                     raise AlertmanagerError(f"GET {url}: HTTP {response.status}: {text[:200]}")
-                return json.loads(text)
+                return loads(text)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise AlertmanagerError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
 

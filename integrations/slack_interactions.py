@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import re
 import time
@@ -37,7 +36,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 
 from integrations.slack_blocks import ACTIONS, SILENCE_HOURS
 from integrations.slack_config import SlackSettings
-from router.model import format_time
+from router.model import format_time, loads
 
 log = logging.getLogger("alert_router.slack")
 
@@ -104,7 +103,7 @@ class SlackInteractions:
             log.warning("slack: interaction with a bad, expired or replayed signature refused")
             return _json(401, "invalid signature")
         try:
-            payload = json.loads(parse_qs(body.decode("utf-8"), strict_parsing=True)["payload"][0])
+            payload = loads(parse_qs(body.decode("utf-8"), strict_parsing=True)["payload"][0])
         except (ValueError, KeyError, UnicodeDecodeError):
             return _json(400, "expected a form body with a JSON payload field")
         if not isinstance(payload, dict) or payload.get("type") != "block_actions":

@@ -8,7 +8,6 @@ webhook), except `/api/v1/openapi.yaml` and Slack's interactions endpoint (signe
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -16,11 +15,14 @@ from typing import Any
 from aiohttp import web
 
 from router.metrics import CONTENT_TYPE
+from router.model import JsonError, loads
 from router.store import StorageUnavailable
 from router.timeline import TimelineNotFound, TimelineRequestError, render_timeline
 from router.timeline.store_source import StoreSource
-from router.webhook import PATH, Authenticator, WebhookHandler, error, unauthorized
+from router.webhook import PATH, Authenticator, Refusal, WebhookHandler, error, read_body, unauthorized
 
+# An action's body is a name and a note: anything much larger is not one.
+ACTION_BODY_LIMIT = 64 * 1024
 STATES = ("open", "paged", "recovered", "resolving", "closed", "merged")
 SERVICE: web.AppKey[Any] = web.AppKey("service", object)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -53,6 +55,7 @@ class Api:
     def __init__(self, service: Any, auth: Authenticator) -> None:
         self.service = service
         self.auth = auth
+        self.read_timeout = service.settings.server.read_timeout.total_seconds()
 
     def guard(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -78,9 +81,17 @@ class Api:
         incident = request.match_info["id"]
         action = request.match_info["action"]
         try:
-            body = await request.json() if request.can_read_body else {}
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error(400, 'the body must be JSON: {"user": "...", "note": "..."}', "(body)")
+            raw = (
+                await read_body(request, ACTION_BODY_LIMIT, self.read_timeout)
+                if request.can_read_body
+                else b"{}"
+            )
+            body = loads(raw)
+        except Refusal as refusal:
+            return refusal.response
+        except JsonError as exc:
+            shape = "" if exc.field != "(body)" else '; the body is {"user": "...", "note": "..."}'
+            return error(400, f"{exc}{shape}", exc.field)
         if not isinstance(body, dict):
             return error(400, "the body must be a JSON object", "(body)")
         user, note = body.get("user"), body.get("note", "")

@@ -19,7 +19,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import logging
 import re
 import time
@@ -30,7 +29,15 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from router.config import Settings
-from router.model import InputError, WebhookPayload, format_time, parse_time, parse_webhook
+from router.model import (
+    InputError,
+    JsonError,
+    WebhookPayload,
+    format_time,
+    loads,
+    parse_time,
+    parse_webhook,
+)
 from router.store import StorageUnavailable
 
 log = logging.getLogger("alert_router.webhook")
@@ -40,8 +47,10 @@ PATH = "/api/v1/alertmanager"
 # that the client sees the answer rather than a reset; bounded so slow clients cannot hold on.
 LINGER = 2.0
 JSON_TYPES = frozenset({"application/json"})
-# Characters some line readers split on; JSON may carry the last three raw inside strings.
-LINE_BREAKS = ("\n", "\r", "\u2028", "\u2029", "\x85")
+# Characters some line readers split on, and what stands for each in a one-line body: in JSON
+# that parsed, CR and LF stand only between tokens (a space does as well) and U+2028, U+2029 and
+# U+0085 only inside strings (their escape reads the same).
+LINE_BREAKS = {"\r": " ", "\n": " ", "\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
 
 
 def _digest(value: str | bytes) -> bytes:
@@ -98,11 +107,46 @@ def error(status: int, message: str, field: str | None = None) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def _closing(request: web.Request, response: web.Response) -> web.Response:
+def _closing(response: web.Response) -> web.Response:
     """The rest of the body was not read: the connection is closed after the answer (the server
     lingers at most LINGER seconds reading what the client still sends, see cli_serve)."""
     response.force_close()
     return response
+
+
+class Refusal(Exception):
+    """An answer that ends a request early: the handler returns `response`."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+async def read_body(request: web.Request, limit: int, timeout: float) -> bytes:
+    """The whole body, at most `limit` bytes (413), arrived within `timeout` seconds (408)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise Refusal(
+            _closing(error(413, f"body of {request.content_length} bytes exceeds the limit of {limit}"))
+        )
+    body = bytearray()
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.content.iter_any():
+                body += chunk
+                if len(body) > limit:
+                    raise Refusal(_closing(error(413, f"body exceeds the limit of {limit} bytes")))
+    except TimeoutError:
+        raise Refusal(_closing(error(408, "the request body did not arrive in time"))) from None
+    return bytes(body)
+
+
+def one_line(text: str) -> str:
+    """A parsed body on one line (the recorded stream is one delivery per line): the same value,
+    every other character as received (re-serialising would rewrite numbers and escapes)."""
+    for raw, same in LINE_BREAKS.items():
+        if raw in text:
+            text = text.replace(raw, same)
+    return text
 
 
 def field_of(message: str) -> str:
@@ -180,37 +224,28 @@ class WebhookHandler:
             return unauthorized()
         if request.content_type not in JSON_TYPES:
             return error(415, f"content type must be application/json, not {request.content_type or 'none'}")
-        limit = self.settings.server.max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            return _closing(
-                request, error(413, f"body of {request.content_length} bytes exceeds the limit of {limit}")
-            )
+        server = self.settings.server
         if self.service.stopping:
             return error(503, "shutting down, retry")
         try:
-            async with asyncio.timeout(self.settings.server.read_timeout.total_seconds()):
-                body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _closing(request, error(413, f"body exceeds the limit of {limit} bytes"))
-        except TimeoutError:
-            return _closing(request, error(408, "the request body did not arrive in time"))
+            body = await read_body(request, server.max_body_bytes, server.read_timeout.total_seconds())
+        except Refusal as refusal:
+            return refusal.response
         try:
             text = body.decode("utf-8")
-            raw = json.loads(text)
         except UnicodeDecodeError:
             return error(400, "the body is not UTF-8", "(body)")
-        except json.JSONDecodeError as exc:
-            return error(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", "(body)")
         try:
-            payload = parse_webhook(raw)
+            # The rebuild reads the stored line with this same reader: what is accepted here
+            # reads back there.
+            payload = parse_webhook(loads(text))
             check_times(payload, self.service.clock.peek(), self.settings)
+        except JsonError as exc:
+            return error(400, str(exc), exc.field)
         except InputError as exc:
             message = str(exc)
-            log.warning("webhook: refused payload: %s", message)
             return error(400, message, field_of(message))
-        if any(ch in text for ch in LINE_BREAKS):
-            # The recorded stream is one delivery per line: re-serialise (every field is kept).
-            text = json.dumps(raw, separators=(",", ":"))
+        text = one_line(text)
         pending = self.service.submit_delivery(payload, text.strip())
         try:
             await self._committed(pending.write)
