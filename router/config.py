@@ -302,6 +302,10 @@ class RuntimeSettings(_Section):
     drain_timeout: Duration = timedelta(seconds=10)
     # /readyz fails while this many committed inputs wait for the engine.
     max_backlog: int = Field(default=10_000, ge=1)
+    # A decision (event or notification) the event log refuses for its own reason is written
+    # apart from the others, tried this often (1s, 2s, 4s, ... apart; /readyz fails meanwhile),
+    # then dropped and logged: one bad row never holds up the decisions that follow.
+    decision_write_attempts: int = Field(default=5, ge=1, le=20)
 
 
 class Settings(BaseSettings):

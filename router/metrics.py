@@ -92,6 +92,11 @@ class Metrics:
         self.storage_errors = Counter(
             "alert_router_storage_errors", "Transactions that failed (locked, disk full, I/O).", registry=r
         )
+        self.decisions_dropped = Counter(
+            "alert_router_decisions_dropped",
+            "Decision events and notifications the event log kept refusing, given up on (logged).",
+            registry=r,
+        )
         self.engine_errors = Counter(
             "alert_router_engine_errors", "Inputs the engine raised on (logged with a traceback).", registry=r
         )

@@ -51,6 +51,7 @@ from router.model import (
     parse_delivery_line,
 )
 from router.outbox import Dispatcher, Entry, Notifier
+from router.store import StorageUnavailable
 from router.writer import Writer
 from rules.ruleset import RuleSet
 from topology.graph import Topology
@@ -159,6 +160,8 @@ class Service:
         self._out_idle = asyncio.Event()
         self._out_idle.set()
         self._out_retry: asyncio.TimerHandle | None = None
+        self._apart: dict[int, store.Outputs] = {}  # decisions the log refused, retried one by one
+        self._apart_error = ""
         self._notifier_names: list[str] = self.notifier_names()
         self.started = False
         self.stopping = False
@@ -281,6 +284,8 @@ class Service:
                 await self._engine_task
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._out_idle.wait(), max(0.1, deadline - time.monotonic()))
+        if self._apart:
+            log.error("%d decision(s) not recorded at shutdown: %s", len(self._apart), self._apart_error)
         if self.dispatcher is not None:
             drained = await self.dispatcher.drain(max(0.1, deadline - time.monotonic()))
             if not drained:
@@ -386,15 +391,31 @@ class Service:
             engine.drain_events()
         clock = max(filter(None, [last_at, done_clock]), default=None)
         if outputs and clock is not None:
-            merged = self._outputs(outputs, clock)
-            conn.begin()
-            try:
-                store.write_outputs(conn, merged)
-                conn.commit()
-            except Exception:
-                conn.rollback()
-                raise
+            self._write_rebuilt(conn, self._outputs(outputs, clock))
         return count
+
+    def _write_rebuilt(self, conn: store.Connection, outputs: store.Outputs) -> None:
+        """The rebuild's outputs in one transaction; if the log refuses a row for its own reason,
+        the others are written one by one and that one is dropped (logged), as live: a bad row
+        must not keep the service from starting."""
+        try:
+            _transaction(conn, outputs)
+            return
+        except store.TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:
+            log.error("decisions of the rebuild not recorded: %r; writing them one by one", exc)
+        checkpoint, rows = outputs.apart()
+        _transaction(conn, checkpoint)
+        for row in rows:
+            try:
+                _transaction(conn, row)
+            except store.TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                what, incident = row.describe()
+                self.metrics.decisions_dropped.inc()
+                log.error("decision dropped at start: %s: %r", what, exc, extra={"incident": incident})
 
     def _apply_recorded(self, item: store.Input) -> tuple[datetime | None, list[Notification]]:
         engine = self.engine
@@ -639,13 +660,31 @@ class Service:
         outputs, self._out_inflight = self._out_inflight, None
         assert outputs is not None
         if write.state != "done":
-            future = write.future
-            error = repr(future.exception()) if future.done() and not future.cancelled() else write.state
+            failure = _failure(write)
             self.metrics.storage_errors.inc()
-            log.error("decisions not recorded yet, retrying in 1s: %s", error)
-            self._out_pending = outputs if self._out_pending is None else outputs.merge(self._out_pending)
-            self._out_retry = asyncio.get_running_loop().call_later(1.0, self._flush_outputs)
-            return
+            if isinstance(failure, StorageUnavailable) or not outputs.rows:
+                # The log takes no write now (/readyz says so): keep the order, retry it all.
+                log.error("decisions not recorded yet, retrying in 1s: %r", failure)
+                self._out_pending = outputs if self._out_pending is None else outputs.merge(self._out_pending)
+                self._out_retry = asyncio.get_running_loop().call_later(1.0, self._flush_outputs)
+                return
+            # A row the log refuses for its own reason: it must not hold up the decisions that
+            # follow. The checkpoint moves on in order; each row is written apart, and retried.
+            log.error("decisions not recorded: %r; writing them one by one", failure)
+            checkpoint, rows = outputs.apart()
+            self._out_pending = (
+                checkpoint if self._out_pending is None else checkpoint.merge(self._out_pending)
+            )
+            for row in rows:
+                self._write_apart(row, 1)
+        else:
+            self._dispatch(outputs)
+        if self._out_pending is not None:
+            self._flush_outputs()
+        else:
+            self._out_idle.set()
+
+    def _dispatch(self, outputs: store.Outputs) -> None:
         if self.dispatcher is not None and outputs.notifications:
             entries = [
                 Entry(row[0], notifier, row[1], row[2], row[7])
@@ -653,10 +692,42 @@ class Service:
                 for notifier in outputs.notifiers
             ]
             self.dispatcher.add(entries)
-        if self._out_pending is not None:
-            self._flush_outputs()
-        else:
-            self._out_idle.set()
+
+    def _write_apart(self, row: store.Outputs, attempt: int) -> None:
+        """One decision written on its own, retried with backoff up to
+        `runtime.decision_write_attempts`, then dropped (logged and counted). /readyz fails while
+        any is waiting."""
+        assert self.writer is not None
+        self._apart[id(row)] = row
+        write = self.writer.submit(lambda conn: store.write_outputs(conn, row))
+        write.settled.add_done_callback(lambda _: self._apart_done(row, write, attempt))
+
+    def _apart_done(self, row: store.Outputs, write: Any, attempt: int) -> None:
+        what, incident = row.describe()
+        if write.state == "done":
+            del self._apart[id(row)]
+            self._dispatch(row)
+            log.info("decision recorded after %d attempts: %s", attempt, what, extra={"incident": incident})
+            return
+        failure = _failure(write)
+        self._apart_error = f"{what}: {failure!r}"
+        if isinstance(failure, StorageUnavailable) and not self.stopping:
+            # The log takes no write at all now: not this row's fault, not an attempt.
+            asyncio.get_running_loop().call_later(1.0, self._write_apart, row, attempt)
+            return
+        if attempt >= self.settings.runtime.decision_write_attempts or self.stopping:
+            del self._apart[id(row)]
+            self.metrics.decisions_dropped.inc()
+            log.error(
+                "decision dropped after %d attempts: %s: %r",
+                attempt,
+                what,
+                failure,
+                extra={"incident": incident},
+            )
+            return
+        delay = 2.0 ** (attempt - 1)
+        asyncio.get_running_loop().call_later(delay, self._write_apart, row, attempt + 1)
 
     async def _record_attempt(
         self, entry: Entry, attempt: int, error: str | None, state: str, delay: float, duration: float
@@ -773,6 +844,8 @@ class Service:
             return False, f"storage unavailable: {writer.last_error}"
         if len(self._fifo) >= self.settings.runtime.max_backlog:
             return False, f"engine behind by {len(self._fifo)} inputs"
+        if self._apart:
+            return False, f"{len(self._apart)} decision(s) not recorded, retrying: {self._apart_error}"
         return True, "ok"
 
     async def probe_storage(self, timeout: float = 2.0) -> bool:
@@ -820,6 +893,21 @@ class Service:
                 float(self.writer.depth() if self.writer else 0),
             ),
         }
+
+
+def _transaction(conn: store.Connection, outputs: store.Outputs) -> None:
+    conn.begin()
+    try:
+        store.write_outputs(conn, outputs)
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+
+
+def _failure(write: Any) -> BaseException | str:
+    future = write.future
+    return future.exception() if future.done() and not future.cancelled() else write.state
 
 
 def _apply_action(engine: Engine, data: dict[str, Any], at: datetime) -> list[Notification]:

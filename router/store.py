@@ -291,6 +291,7 @@ class Outputs:
     notifications: list[tuple[str, int, str, str, str, int, str, str]]  # key, position, incident, ...
     notifiers: Sequence[str]
     created_at: str
+    checkpoint: bool = True  # False: rows written apart, after the checkpoint moved on
 
     def merge(self, later: Outputs) -> Outputs:
         return Outputs(
@@ -301,6 +302,33 @@ class Outputs:
             later.notifiers,
             later.created_at,
         )
+
+    @property
+    def rows(self) -> int:
+        return len(self.events) + len(self.notifications)
+
+    def apart(self) -> tuple[Outputs, list[Outputs]]:
+        """(the checkpoint alone, each row alone without it): to write what can be written when
+        one row cannot be, without holding up the rest (ids and positions are kept)."""
+        alone = [
+            Outputs(self.input_seq, self.clock, [e], [], self.notifiers, self.created_at, False)
+            for e in self.events
+        ]
+        alone += [
+            Outputs(self.input_seq, self.clock, [], [n], self.notifiers, self.created_at, False)
+            for n in self.notifications
+        ]
+        return Outputs(self.input_seq, self.clock, [], [], self.notifiers, self.created_at), alone
+
+    def describe(self) -> tuple[str, str | None]:
+        """(what, incident) of a one-row Outputs, for a log line."""
+        if self.notifications:
+            key, _, incident, action = self.notifications[0][:4]
+            return f"{action} notification {key}", incident
+        if self.events:
+            ident, _, _, kind, incident, _ = self.events[0]
+            return f"{kind} event {ident}", incident
+        return f"checkpoint at input {self.input_seq}", None
 
 
 def write_outputs(conn: Connection, outputs: Outputs) -> None:
@@ -326,10 +354,11 @@ def write_outputs(conn: Connection, outputs: Outputs) -> None:
                 "FROM notifications WHERE key = ? ON CONFLICT (key, notifier) DO NOTHING",
                 (notifier, outputs.created_at, outputs.created_at, key),
             )
-    conn.execute(
-        "UPDATE checkpoint SET input_seq = ?, clock = ?, updated_at = ? WHERE id = 1",
-        (outputs.input_seq, outputs.clock, outputs.created_at),
-    )
+    if outputs.checkpoint:
+        conn.execute(
+            "UPDATE checkpoint SET input_seq = ?, clock = ?, updated_at = ? WHERE id = 1",
+            (outputs.input_seq, outputs.clock, outputs.created_at),
+        )
 
 
 def write_attempt(

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import timedelta
 
 import pytest
 
+from router import store
 from router.model import loads, parse_delivery_line, parse_webhook
 from router.store import Reader, SQLiteBackend
-from tests.service_harness import DELIVERIES, serving, settings_for, until
+from tests.service_harness import DELIVERIES, alert, now_ms, payload, serving, settings_for, storm, until
 
 
 def example() -> dict:
@@ -152,3 +154,52 @@ async def test_what_the_webhook_accepts_the_rebuild_reads_back_the_same(tmp_path
     async with serving(settings) as svc:  # the rebuild: every accepted delivery, nothing skipped
         assert svc.service.engine.counters["deliveries"] == len(accepted)
         assert "alert_router_engine_errors_total 0.0" in (await svc.get("/metrics"))[1]
+
+
+async def test_a_decision_the_log_keeps_refusing_flips_readyz_and_holds_up_nothing_else(
+    tmp_path, monkeypatch
+):
+    settings = settings_for(tmp_path, runtime={"decision_write_attempts": 3})
+    real = store.write_outputs
+    refused: list[str] = []
+
+    def refuse_poison(conn, outputs):
+        # A row this database will never take (as SQLite never takes a lone surrogate).
+        rows = [e[5] for e in outputs.events] + [n[7] for n in outputs.notifications]
+        if any("Poison" in row for row in rows):
+            refused.append(outputs.events[0][3] if outputs.events else "notification")
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        real(conn, outputs)
+
+    monkeypatch.setattr(store, "write_outputs", refuse_poison)
+    start = now_ms() - timedelta(minutes=1)
+    labels = {"alertname": "Poison", "namespace": "batch", "pod": "p", "severity": "info"}
+    poison = alert("poison", start, labels)
+    async with serving(settings) as svc:
+        assert (await svc.post(payload([poison], "batch")))[0] == 200
+        await until(lambda: len(refused) >= 2)  # the batch, then its rows one by one
+        status, ready = await svc.get("/readyz")
+        assert status == 503 and "not recorded" in ready["reason"], ready
+        # Unrelated deliveries after it are decided, recorded and paged meanwhile.
+        for _, body in storm(start, rounds=1, resolve_at=None):
+            assert (await svc.post(body))[0] == 200
+        await until(lambda: count(settings, "notifications") >= 1, timeout=15)
+        await until(lambda: not any(svc.service.dispatcher.pending().values()), timeout=15)
+        # Given up after its attempts (1s, 2s apart): dropped, counted, ready again.
+        await until(lambda: svc.service.ready()[0], timeout=15)
+        assert (await svc.get("/readyz"))[0] == 200
+        assert "alert_router_decisions_dropped_total" in (metrics := (await svc.get("/metrics"))[1])
+        assert "alert_router_decisions_dropped_total 0.0" not in metrics
+    conn = sqlite3.connect(settings.storage.path)
+    try:
+        pages = [json.loads(b) for (b,) in conn.execute("SELECT body FROM notifications")]
+        states = {s for (s,) in conn.execute("SELECT state FROM outbox")}
+        poisoned = conn.execute("SELECT COUNT(*) FROM events WHERE body LIKE '%Poison%'").fetchone()[0]
+        checkpoint = conn.execute("SELECT input_seq FROM checkpoint").fetchone()[0]
+        last_seq = conn.execute("SELECT MAX(seq) FROM deliveries").fetchone()[0]
+    finally:
+        conn.close()
+    assert any(p["action"] == "page" and "worker-1" in p["root"]["entity"] for p in pages)
+    assert states == {"sent"}
+    assert poisoned == 0
+    assert checkpoint == last_seq  # the checkpoint moved on past the refused rows
