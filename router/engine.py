@@ -104,6 +104,7 @@ TRANSITIONS: dict[tuple[State, str], State] = {
     (State.OPEN, "root_resolved"): State.RECOVERED,
     (State.OPEN, "merged"): State.MERGED,
     (State.OPEN, "human_resolve"): State.CLOSED,
+    (State.OPEN, "withdrawn"): State.CLOSED,  # an inferred root the evidence no longer supports
     (State.RECOVERED, "root_refired"): State.OPEN,
     (State.RECOVERED, "escalate"): State.PAGED,  # flapping
     (State.RECOVERED, "settled"): State.CLOSED,  # with a notice
@@ -173,6 +174,9 @@ class Incident:
     grace_until: datetime  # the earliest moment it may escalate (shown in views and events)
     inferred: bool = False
     inferred_reason: str = ""
+    # What an inferred root rests on: the roots of the incidents merged into it. Re-checked on
+    # every inference pass until it pages or an alert of its own confirms it.
+    evidence: dict[str, None] = field(default_factory=dict)
     state: State = State.OPEN
     alerts: dict[str, None] = field(default_factory=dict)  # ordered set of fingerprints
     paged_at: datetime | None = None
@@ -480,6 +484,25 @@ class Engine:
                 return True
         return self.reach.has_members(entity) and self._group_failing(entity)
 
+    def _is_failing_real(self, entity: str) -> bool:
+        """Failing for a reason that does not rest on an unconfirmed inference."""
+        if entity in self._failing:
+            return True
+        incident_id = self._by_root.get(entity)
+        if incident_id is not None:
+            incident = self._incidents[incident_id]
+            if incident.inferred and incident.state in (State.OPEN, State.PAGED):
+                return not self._is_hypothesis(incident)
+        return self.reach.has_members(entity) and self._group_failing(entity)
+
+    def _real_explanation(self, entity: str, hypothesis: Incident) -> str | None:
+        """A failing dependency of `entity`, other than `hypothesis`, that does not rest on an
+        unconfirmed inference: the explanation that makes `entity` no evidence for it."""
+        for dependency in self.reach.of(entity):
+            if dependency != hypothesis.root and self._is_failing_real(dependency):
+                return dependency
+        return None
+
     def _group_failing(self, group: str) -> bool:
         cached = self._group_cache.get(group)
         if cached is not None:
@@ -496,7 +519,7 @@ class Engine:
 
     def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """The incident that explains a failure of `entity`, and the path to its root."""
-        best: tuple[tuple[int, int, int, str], Incident, tuple[str, ...]] | None = None
+        best: tuple[tuple[bool, int, int, int, str], Incident, tuple[str, ...]] | None = None
         if self.reach.has_members(entity) and self._group_failing(entity):
             # Every member fails: the group itself is down (CoreDNSDown with all CoreDNS pods
             # crash-looping) and stands as the root; one member does not explain it.
@@ -515,10 +538,13 @@ class Engine:
             path = self.reach.path(entity, dependency) + tail[1:]
             if len(set(path)) != len(path):
                 continue  # a cycle through ourselves explains nothing
-            # The deepest root wins (farthest down what we depend on); for one root, the
+            # A failure with an alert of its own beats one that rests on an unconfirmed inference
+            # (a replica's dead node, not the healthy node inferred from replicas elsewhere).
+            # Then the deepest root wins (farthest down what we depend on); for one root, the
             # shortest path explains best (pod -> node, not pod -> CNI agent pod -> node).
+            hypothetical = not self._is_failing_real(dependency)
             depth = len(self.reach.path(entity, incident.root)) if incident.root in reach else len(path)
-            score = (-depth, len(path), -len(incident.alerts), incident.id)
+            score = (hypothetical, -depth, len(path), -len(incident.alerts), incident.id)
             if best is None or score < best[0]:
                 best = (score, incident, path)
         if best is None:
@@ -568,12 +594,16 @@ class Engine:
                 self._merge(self._incidents[own], incident, (member, group), now)
         return incident, (group,)
 
-    def _recently_resolved_incident(self, entity: str, now: datetime) -> Incident | None:
-        recent = self._recently_resolved.get(entity)
+    def _recently_resolved_incident(self, alert: AlertState, now: datetime) -> Incident | None:
+        """The escalated incident this same alert was the root of, if it resolved moments ago:
+        the alert firing again is the same problem back (another alert is another problem)."""
+        recent = self._recently_resolved.get(alert.entity)
         if recent is None or now - recent[1] > self.settings.reopen_window:
             return None
         incident = self._incidents[recent[0]]
-        return incident if incident.state == State.CLOSED else None
+        if incident.state != State.CLOSED or alert.fingerprint not in incident.alerts:
+            return None
+        return incident
 
     def _reopen(self, incident: Incident, now: datetime) -> None:
         """On-call already knows this one: the same incident (and thread) reopens, no new page."""
@@ -609,7 +639,7 @@ class Engine:
         incident_id = self._by_root.get(alert.entity)
         if incident_id is not None and self._incidents[incident_id].state in LIVE_STATES:
             incident = self._incidents[incident_id]
-        elif (recent := self._recently_resolved_incident(alert.entity, now)) is not None:
+        elif (recent := self._recently_resolved_incident(alert, now)) is not None:
             incident = recent
             self._reopen(incident, now)
         elif (group := self._failing_group_of(alert.entity)) is not None:
@@ -1070,9 +1100,15 @@ class Engine:
             self._adopt(source, target, bridge, now)
             return
         moved: list[str] = []
+        if target.inferred:
+            target.evidence[source.root] = None
+            target.evidence.update(source.evidence)
         for fp in list(source.alerts):
             alert = self.alerts[fp]
-            alert.path = alert.path + bridge[1:] if alert.path else bridge
+            if alert.entity == target.root:
+                alert.path = (alert.entity,)  # an alert on the inferred root itself is its root alert
+            else:
+                alert.path = alert.path + bridge[1:] if alert.path else bridge
             alert.incident = target.id
             self._enter(target, alert)
             moved.append(fp)
@@ -1172,6 +1208,7 @@ class Engine:
             self._changed.clear()
             if changed:
                 self._rejudge(changed, now)
+                self._new_roots = True  # a new failure may explain away what an inference rests on
             if self._new_roots:
                 self._new_roots = False
                 self._maybe_infer(now)
@@ -1238,31 +1275,89 @@ class Engine:
         self._infer(due)
 
     def _infer(self, now: datetime) -> None:
+        """Infer hidden roots from what nothing explains, and re-check the inferences made so
+        far: an unconfirmed hypothesis that the evidence no longer supports is withdrawn."""
+        hypotheses = [
+            incident
+            for incident in map(self._incidents.__getitem__, self._live)
+            if self._is_hypothesis(incident)
+        ]
         evidence = [
             Evidence(incident.id, incident.root)
             for incident in map(self._incidents.__getitem__, self._live)
             if incident.state in (State.OPEN, State.PAGED)
+            and not self._is_hypothesis(incident)
             # Inferred roots are evidence too (nodes inferred from their pods point at a zone);
             # info-level noise is not evidence of an outage.
             and (incident.inferred or incident.root_urgency != "quiet")
             and incident.root in self.topology
         ]
-        if len(evidence) < 2:
+        for hypothesis in hypotheses:
+            for entity in hypothesis.evidence:
+                # Explain away first: evidence that a real failure explains is not evidence.
+                if entity in self.topology and self._real_explanation(entity, hypothesis) is None:
+                    evidence.append(Evidence(hypothesis.id, entity))
+        if len(evidence) < 2 and not hypotheses:
             return
-        found = infer(evidence, self.topology, self.reach, self._is_failing, self.settings.inference)
+        found = infer(evidence, self.topology, self.reach, self._is_failing_real, self.settings.inference)
+        kept = {inferred.entity for inferred in found}
         for inferred in found:
+            existing = self._by_root.get(inferred.entity)
             incident = self._open_incident(inferred.entity, now, inferred=True, reason=inferred.reason)
-            self._mark_changed(inferred.entity)
+            if incident.id != existing:
+                self._mark_changed(inferred.entity)
+                self._claim_root_alerts(incident, now)
+            elif incident.inferred and not incident.has_root_alert:
+                incident.inferred_reason = inferred.reason
             for item in inferred.evidence:
                 source = self._incidents[item.incident]
                 incident = self._survivor(incident)  # a paged source may have adopted it
-                if source.state not in LIVE_STATES or source is incident:
-                    continue
+                if source.state not in LIVE_STATES or source is incident or self._is_hypothesis(source):
+                    continue  # a withdrawn hypothesis's alerts find their way on their own
                 if incident.root in self.reach.of(source.root):
                     bridge = self.reach.path(source.root, incident.root)
                 else:
                     bridge = (source.root, incident.root)
                 self._merge(source, incident, bridge, now)
+        for hypothesis in hypotheses:
+            if hypothesis.root not in kept and self._is_hypothesis(hypothesis):
+                self._withdraw(hypothesis, now)
+
+    def _is_hypothesis(self, incident: Incident) -> bool:
+        """An inferred root nobody was told about and no alert of its own confirms."""
+        return incident.inferred and not incident.has_root_alert and incident.state == State.OPEN
+
+    def _withdraw(self, hypothesis: Incident, now: datetime) -> None:
+        """The evidence no longer supports an inferred root: close it, and let each of its
+        alerts find its place again (a real cause, another inference, or its own root)."""
+        self._event(
+            now,
+            "root_withdrawn",
+            hypothesis,
+            entity=hypothesis.root,
+            reason="the evidence no longer points at it: a better explanation was found or it faded",
+        )
+        alerts = [self.alerts[fp] for fp in hypothesis.alerts]
+        hypothesis.alerts.clear()
+        hypothesis.firing = hypothesis.firing_roots = 0
+        self._transition(hypothesis, "withdrawn", now)
+        self._mark_changed(hypothesis.root)
+        for alert in alerts:
+            alert.incident = None
+            alert.path = ()
+            self._place(alert, now)
+
+    def _claim_root_alerts(self, incident: Incident, now: datetime) -> None:
+        """An inferred root (a workload whose pods all fail) may already have alerts of its own,
+        attached elsewhere as symptoms: they are its root alerts now."""
+        for fp in list(self._entity_alerts.get(incident.root, ())):
+            alert = self.alerts[fp]
+            holder = self._incidents.get(alert.incident or "")
+            if holder is None or holder is incident or holder.state not in LIVE_STATES:
+                continue
+            self._leave(holder, alert)
+            holder.pending.pop(fp, None)
+            self._attach(incident, alert, (alert.entity,), now)
 
     def _flush_updates(self, now: datetime) -> None:
         dirty, self._dirty = self._dirty, {}

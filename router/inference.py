@@ -1,24 +1,39 @@
 """Hidden roots: blame a dependency that has no alert of its own when the evidence points there.
 
-Evidence is the set of open incidents whose root nothing explains. For every inferable
-dependency D (a node, a zone, cluster DNS) reached from an evidence entity over hard edges, we
-count what points at D. A candidate qualifies by kind:
+Evidence is a set of failing entities that nothing failing explains (the roots of open
+incidents, and what earlier inferences rest on). For every inferable dependency D (a node, a
+workload, a zone, cluster DNS) that evidence depends on, we ask whether D is the simplest
+explanation of it. A candidate qualifies by kind:
 
-- node: alerts on at least `min_workloads_node` distinct workloads running on it (two pods of one
-  bad deployment on one node prove nothing about the node);
-- zone: node-level alerts on at least `min_nodes_zone` distinct nodes, and at least half of its nodes;
-- dns: alerts on `min_workloads_dns` workloads spread over several namespaces and nodes, whose
-  shared dependency is cluster DNS.
+- node: evidence that points at it *alone*, from at least `min_workloads_node` distinct
+  workloads. A pod or a kubelet points at one node; a Deployment whose replicas sit on ten
+  nodes, or a Service with endpoints on them, points at none in particular: replicas of a
+  spread workload failing elsewhere say nothing about this node;
+- workload (Deployment, StatefulSet, DaemonSet): at least two of its pods failing, with no
+  node or DNS to blame (a bad rollout or configuration);
+- zone: node-level failures (alerting or inferred nodes) on at least `min_nodes_zone` nodes and
+  at least half of its nodes: pods failing in a zone are more often an application or DNS
+  problem than a lost zone;
+- dns: failures of `min_workloads_dns` workloads over several namespaces and nodes whose *only*
+  shared dependency is cluster DNS: if one node or one zone underlies all of them, that is the
+  better explanation (and when every workload spans every zone the evidence cannot tell a zone
+  from DNS yet: wait for node-level signals).
 
-Candidates are taken most specific first (node, then zone, then DNS). A narrow candidate loses
+Candidates are taken most specific first (node, workload, zone, DNS). A narrow candidate loses
 to a broader one that holds its evidence and more than twice as much (two failing pods on one
 node are a coincidence when twelve services fail cluster-wide). Evidence taken by an accepted
-candidate is not counted again. Pure: no state, no clock.
+candidate is not counted again, and nodes accepted in a pass count as node-level evidence for
+their zone in the same pass.
+
+Explaining away happens before this function is called: evidence that a failing entity with an
+alert of its own explains is not evidence. The engine re-runs inference as evidence arrives
+and withdraws earlier hypotheses that no longer qualify, so an inference made on the first
+namespace's alerts is corrected when the others arrive. Pure: no state, no clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from router.reach import Reach
@@ -26,11 +41,14 @@ from router.settings import InferenceSettings
 from topology import entities
 from topology.graph import Topology
 
+WORKLOAD_KINDS = frozenset({"deployment", "statefulset", "daemonset"})
+NODE_LEVEL_KINDS = frozenset({"node", "node-component"})
+
 
 @dataclass(frozen=True)
 class Evidence:
-    incident: str
-    entity: str
+    incident: str  # the incident this evidence stands for (an unexplained root, or a hypothesis)
+    entity: str  # the failing entity
 
 
 @dataclass(frozen=True)
@@ -40,20 +58,17 @@ class Inferred:
     reason: str
 
 
-def _owner(topology: Topology, entity: str) -> str:
-    return topology.attrs(entity).get("owner") or entity
-
-
-def _node_of(topology: Topology, entity: str) -> str | None:
+def inference_kind(entity: str) -> str:
+    """The inference kind of a candidate: its entity kind, `workload` for controllers."""
     kind = entities.kind_of(entity)
-    if kind == "node":
-        return entity
-    if kind == "node-component":
-        return entity.rsplit("/", 1)[0]
-    node = topology.attrs(entity).get("node")
-    if node:
-        return entity_node_name(entity, node)
-    return None
+    return "workload" if kind in WORKLOAD_KINDS else kind
+
+
+def _namespace_of(entity: str) -> str | None:
+    try:
+        return entities.split(entity)[2]
+    except ValueError:
+        return None
 
 
 def entity_node_name(entity: str, node: str) -> str:
@@ -64,11 +79,69 @@ def entity_node_name(entity: str, node: str) -> str:
     return entities.entity("node", cluster, node)
 
 
-def _namespace_of(entity: str) -> str | None:
-    try:
-        return entities.split(entity)[2]
-    except ValueError:
-        return None
+class _Facts:
+    """What inference needs to know about one evidence entity, from the topology (cached per call)."""
+
+    def __init__(self, topology: Topology, reach: Reach, is_failing: Callable[[str], bool]) -> None:
+        self.topology = topology
+        self.reach = reach
+        self.is_failing = is_failing
+        self._candidates: dict[str, dict[str, list[str]]] = {}
+        self._zone_size: dict[str, int] = {}
+
+    def owner(self, entity: str) -> str:
+        """The application an entity belongs to: a pod's workload, a Service's pods' workload."""
+        attrs = self.topology.attrs(entity)
+        owner = attrs.get("owner")
+        if owner:
+            return str(owner)
+        if self.reach.has_members(entity):
+            for member in self.reach.members(entity):
+                member_owner = self.topology.attrs(member).get("owner")
+                if member_owner:
+                    return str(member_owner)
+        if entities.kind_of(entity) == "node-component":
+            return entity
+        return entity
+
+    def node_of(self, entity: str) -> str | None:
+        kind = entities.kind_of(entity)
+        if kind == "node":
+            return entity
+        if kind == "node-component":
+            return entity.rsplit("/", 1)[0]
+        node = self.topology.attrs(entity).get("node")
+        return entity_node_name(entity, node) if node else None
+
+    def candidates(self, entity: str) -> dict[str, list[str]]:
+        """Inferable dependencies of `entity` that are not failing, by inference kind. A group
+        (a Service) is reached through its members, as its alerts are."""
+        cached = self._candidates.get(entity)
+        if cached is not None:
+            return cached
+        found: dict[str, list[str]] = {}
+        for target in self.reach.of(entity):
+            kind = inference_kind(target)
+            if kind in ("node", "zone", "dns") and not self.is_failing(target):
+                found.setdefault(kind, []).append(target)
+        owner = self.owner(entity)
+        if (
+            entities.kind_of(entity) == "pod"
+            and inference_kind(owner) == "workload"
+            and owner in self.topology
+        ):
+            found["workload"] = [owner]
+        elif inference_kind(entity) == "workload":
+            found["workload"] = [entity]
+        self._candidates[entity] = found
+        return found
+
+    def zone_size(self, zone: str) -> int:
+        size = self._zone_size.get(zone)
+        if size is None:
+            size = sum(1 for dep in self.topology.dependents(zone) if entities.kind_of(dep) == "node")
+            self._zone_size[zone] = size
+        return size
 
 
 def infer(
@@ -78,71 +151,112 @@ def infer(
     is_failing: Callable[[str], bool],
     settings: InferenceSettings,
 ) -> list[Inferred]:
+    """The hidden roots the evidence supports, most specific first. `is_failing` must answer
+    for failures that do not rest on inference (alerts, confirmed or paged incidents)."""
     if not settings.enabled or len(evidence) < 2:
         return []
     kinds = settings.kinds
+    order = {kind: i for i, kind in enumerate(kinds)}
+    facts = _Facts(topology, reach, is_failing)
     pointing: dict[str, list[Evidence]] = {}
     for item in evidence:
-        for target in reach.hard(item.entity):
-            if reach.kind(target) not in kinds:
-                continue
-            if is_failing(target):
-                continue
-            pointing.setdefault(target, []).append(item)
+        for kind, targets in facts.candidates(item.entity).items():
+            if kind in order:
+                for target in targets:
+                    pointing.setdefault(target, []).append(item)
 
-    def qualifies(candidate: str, items: list[Evidence]) -> str | None:
-        kind = entities.kind_of(candidate)
-        owners = {_owner(topology, e.entity) for e in items}
-        nodes = {n for e in items if (n := _node_of(topology, e.entity))}
-        if kind == "node" and len(owners) >= settings.min_workloads_node:
-            return f"{len(items)} alerts on {len(owners)} workloads running on it, and no alert of its own"
-        # A zone is blamed on node-level failures only: pods failing on several nodes of a zone
-        # are more often an application or DNS problem than a lost zone.
-        nodes_down = {
-            _node_of(topology, e.entity)
-            for e in items
-            if entities.kind_of(e.entity) in ("node", "node-component")
-        }
-        if kind == "zone" and len(nodes_down) >= settings.min_nodes_zone:
-            nodes = nodes_down
-            zone_nodes = sum(1 for dep in topology.dependents(candidate) if entities.kind_of(dep) == "node")
-            if zone_nodes and len(nodes) * 2 >= zone_nodes:
-                return f"{len(nodes)} of its {zone_nodes} nodes are failing, and it has no alert of its own"
-        if kind == "dns":
-            namespaces = {ns for e in items if (ns := _namespace_of(e.entity))}
-            if (
-                len(owners) >= settings.min_workloads_dns
-                and len(namespaces) >= settings.min_namespaces_dns
-                and len(nodes) >= settings.min_nodes_dns
-            ):
+    def qualifies(candidate: str, items: list[Evidence], extra_nodes: Iterable[str] = ()) -> str | None:
+        kind = inference_kind(candidate)
+        if kind == "node":
+            alone = [e for e in items if facts.candidates(e.entity).get("node") == [candidate]]
+            owners = {facts.owner(e.entity) for e in alone}
+            if len(owners) >= settings.min_workloads_node:
                 return (
-                    f"{len(owners)} workloads in {len(namespaces)} namespaces on {len(nodes)} nodes "
-                    "are failing and the only dependency they share is cluster DNS"
+                    f"{len(alone)} alerts on {len(owners)} workloads running on it, and no alert of its own"
                 )
+            return None
+        if kind == "workload":
+            pods = {e.entity for e in items if entities.kind_of(e.entity) == "pod"}
+            own = any(e.entity == candidate for e in items)
+            if len(pods) + own >= 2 and pods:
+                return f"{len(pods)} of its pods are failing with no node or DNS to blame"
+            return None
+        if kind == "zone":
+            nodes = {
+                n
+                for e in items
+                if entities.kind_of(e.entity) in NODE_LEVEL_KINDS and (n := facts.node_of(e.entity))
+            }
+            nodes.update(extra_nodes)
+            size = facts.zone_size(candidate)
+            if len(nodes) >= settings.min_nodes_zone and size and len(nodes) * 2 >= size:
+                return f"{len(nodes)} of its {size} nodes are failing, and it has no alert of its own"
+            return None
+        if kind == "dns":
+            return _dns_reason(items, facts, settings)
         return None
 
-    order = {kind: i for i, kind in enumerate(kinds)}
-    candidates = sorted(pointing, key=lambda c: (order[entities.kind_of(c)], -len(pointing[c]), c))
+    candidates = sorted(pointing, key=lambda c: (order[inference_kind(c)], -len(pointing[c]), c))
     qualified = {c: pointing[c] for c in candidates if qualifies(c, pointing[c])}
     # Evidence of each qualified candidate, for the narrow-versus-broad test (computed once).
     broader = {c: {e.incident for e in items} for c, items in qualified.items()}
     wider_than = {
-        rank: [theirs for other, theirs in broader.items() if order[entities.kind_of(other)] > rank]
+        rank: [theirs for other, theirs in broader.items() if order[inference_kind(other)] > rank]
         for rank in range(len(kinds))
     }
     accepted: list[Inferred] = []
-    taken: set[str] = set()
+    taken: set[Evidence] = set()
+    accepted_nodes: dict[str, list[str]] = {}  # zone -> nodes accepted in this pass
     for candidate in candidates:
-        if candidate not in qualified:
+        kind = inference_kind(candidate)
+        extra = accepted_nodes.get(candidate, ()) if kind == "zone" else ()
+        if candidate not in qualified and not extra:
             continue
-        items = [e for e in pointing[candidate] if e.incident not in taken]
-        reason = qualifies(candidate, items)
+        items = [e for e in pointing[candidate] if e not in taken]
+        reason = qualifies(candidate, items, extra)
         if reason is None:
             continue
         own = {e.incident for e in items}
-        wider = wider_than[order[entities.kind_of(candidate)]]
+        wider = wider_than[order[kind]]
         if any(len(own) < settings.narrow_share * len(theirs) and own <= theirs for theirs in wider):
             continue
         accepted.append(Inferred(candidate, tuple(items), reason))
-        taken |= own
+        taken.update(items)
+        if kind == "node":
+            zone = topology.attrs(candidate).get("zone")
+            if zone:
+                accepted_nodes.setdefault(str(zone), []).append(candidate)
+                pointing.setdefault(str(zone), [])
+                if str(zone) not in candidates:
+                    candidates.append(str(zone))
     return accepted
+
+
+def _dns_reason(items: list[Evidence], facts: _Facts, settings: InferenceSettings) -> str | None:
+    """Cluster DNS is blamed when failures are broad and nothing narrower underlies them all."""
+    owners = {facts.owner(e.entity) for e in items}
+    namespaces = {ns for e in items if (ns := _namespace_of(e.entity))}
+    nodes: set[str] = set()
+    shared_nodes: set[str] | None = None
+    shared_zones: set[str] | None = None
+    for item in items:
+        found = facts.candidates(item.entity)
+        item_nodes = set(found.get("node", ()))
+        if (node := facts.node_of(item.entity)) is not None:
+            item_nodes.add(node)
+        nodes |= item_nodes
+        shared_nodes = item_nodes if shared_nodes is None else shared_nodes & item_nodes
+        item_zones = set(found.get("zone", ()))
+        shared_zones = item_zones if shared_zones is None else shared_zones & item_zones
+    if (
+        len(owners) < settings.min_workloads_dns
+        or len(namespaces) < settings.min_namespaces_dns
+        or len(nodes) < settings.min_nodes_dns
+    ):
+        return None
+    if shared_nodes or shared_zones:
+        return None  # one node or one zone (or several, undecided) underlies every failure
+    return (
+        f"{len(owners)} workloads in {len(namespaces)} namespaces on {len(nodes)} nodes "
+        "are failing and the only dependency they share is cluster DNS"
+    )

@@ -24,8 +24,9 @@ class InferenceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    # Kinds a hidden root may be inferred on, most specific first.
-    kinds: list[str] = Field(default_factory=lambda: ["node", "zone", "dns"])
+    # Kinds a hidden root may be inferred on, most specific first (`workload`: a Deployment,
+    # StatefulSet or DaemonSet whose pods fail with nothing beneath them to blame).
+    kinds: list[str] = Field(default_factory=lambda: ["node", "workload", "zone", "dns"])
     # Distinct workloads (owners) whose alerts must point at one node before it is blamed.
     min_workloads_node: int = 2
     # Distinct alerting nodes in one zone before the zone is blamed.

@@ -778,7 +778,16 @@ class RuleSet:
                 break
         escalate_after, urgency = self._default_policy[severity]
         return Classification(
-            None, entity, False, escalate_after, timedelta(0), self.outlive_root, urgency, False, severity, how
+            None,
+            entity,
+            False,
+            escalate_after,
+            timedelta(0),
+            self.outlive_root,
+            urgency,
+            False,
+            severity,
+            how,
         )
 
 

@@ -524,7 +524,10 @@ def test_unknown_alert_policy_by_severity(severity, normalised, urgency, grace):
         # (OpenTelemetry names services after their Deployment), else the Service named anyway.
         ({"namespace": "shop", "service": "checkout"}, "deployment/default/shop/checkout"),
         ({"namespace": "shop", "service": "basket"}, "service/default/shop/basket"),
-        ({"namespace": "monitoring", "service_name": "prometheus-k8s"}, "service/default/monitoring/prometheus-k8s"),
+        (
+            {"namespace": "monitoring", "service_name": "prometheus-k8s"},
+            "service/default/monitoring/prometheus-k8s",
+        ),
         ({"service_name": "alertmanager-main"}, "service/default/monitoring/alertmanager-main"),
         ({"app_kubernetes_io_name": "node-exporter"}, "service/default/monitoring/node-exporter"),
         ({"job": "monitoring/prometheus-k8s"}, "service/default/monitoring/prometheus-k8s"),
