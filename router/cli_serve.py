@@ -101,6 +101,7 @@ async def run(
 ) -> int:
     """Start, serve until SIGTERM/SIGINT (or `stop`), then shut down gracefully."""
     from router.api import build_app
+    from router.httpserver import LimitedSite
     from router.service import Service
     from router.webhook import LINGER, PATH
 
@@ -118,9 +119,18 @@ async def run(
         handle_signals=False,
         shutdown_timeout=settings.storage.commit_timeout.total_seconds() + 5,
         lingering_time=LINGER,
+        # Closes a connection still without a complete request this long after it opened or
+        # after its last answer: half-sent headers no longer hold a connection for ever.
+        keepalive_timeout=settings.server.read_timeout.total_seconds(),
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.server.host, settings.server.port, backlog=1024)
+    site = LimitedSite(
+        runner,
+        settings.server.host,
+        settings.server.port,
+        max_connections=settings.server.max_connections,
+        metrics=service.metrics,
+    )
     try:
         await site.start()
     except OSError as exc:

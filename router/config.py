@@ -79,8 +79,12 @@ class ServerSettings(_Section):
     listen: str = "0.0.0.0:9095"
     # Largest accepted request body. A 10,000-alert delivery is about 6 MiB.
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
-    # A client must send its whole request within this time (slow clients are cut off).
+    # A client must send its whole request within this time (slow clients are cut off): the
+    # headers from the connection's opening or its previous answer (else it is closed), the
+    # body from the headers (else 408). Also how long an idle keep-alive connection stays open.
     read_timeout: Duration = timedelta(seconds=30)
+    # Connections open at once; one more is answered 503 and closed.
+    max_connections: int = Field(default=512, ge=1, le=100_000)
     # One log line per HTTP request (every delivery is in the event log anyway).
     access_log: bool = False
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -113,6 +120,12 @@ class Metrics:
             "alert_router_notifications_failed",
             "Notifications given up on (an error a retry cannot cure, or max_attempts).",
             ["notifier"],
+            registry=r,
+        )
+        self.connections = Gauge("alert_router_http_connections", "Open HTTP connections.", registry=r)
+        self.connections_refused = Counter(
+            "alert_router_http_connections_refused",
+            "Connections answered 503 and closed: server.max_connections were open.",
             registry=r,
         )
         self.engine = _EngineCounters(lambda: {})
