@@ -172,6 +172,7 @@ class _Cluster:
     services: list[_Service]
     ingresses: list[tuple[str, str, list[tuple[str, str, str]]]]  # (namespace, name, [(path, svc, port)])
     claims: list[tuple[str, str, str]]  # (namespace, claim, volume)
+    region: str = REGION  # printed as label_topology_kubernetes_io_region
 
     def pods(self) -> Iterator[_Pod]:
         for node in self.nodes:
@@ -583,7 +584,7 @@ def _families(ksm_version: str, node_labels: bool) -> list[_Family]:
     def node_label_lines(c: _Cluster) -> Iterator[str]:
         for n in c.nodes:
             yield (
-                f'node="{n.name}",label_topology_kubernetes_io_region="{REGION}",'
+                f'node="{n.name}",label_topology_kubernetes_io_region="{c.region}",'
                 f'label_topology_kubernetes_io_zone="{n.zone}"}} 1'
             )
 
@@ -779,6 +780,25 @@ def _write(
         out.write("".join(buffer))
         buffer.clear()
     return counts
+
+
+def write_exposition(
+    clusters: list[_Cluster], out: TextIO, *, ksm_version: str = "2.19.1", node_labels: bool = True
+) -> dict[str, dict[str, int]]:
+    """Write clusters built elsewhere on this model (router/worlds.py builds random ones) as KSM text.
+
+    The model classes are exported below under public names for that purpose; returns the
+    series counts per cluster label and family.
+    """
+    return _write(clusters, out, ksm_version, node_labels)
+
+
+# The object model, for generators that build their own clusters and reuse the writer.
+Cluster = _Cluster
+Node = _Node
+Pod = _Pod
+Workload = _Workload
+Service = _Service
 
 
 def _info(cluster: _Cluster, series: dict[str, int]) -> ClusterInfo:
