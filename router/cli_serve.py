@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from router import jsonlog
-from router.config import Settings, load_settings
+from router.config import Settings, is_loopback, load_settings
 from router.model import InputError, format_time, parse_time
 
 log = logging.getLogger("alert_router.serve")
@@ -32,7 +32,10 @@ log = logging.getLogger("alert_router.serve")
 def register(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="run the service (Alertmanager webhook target)")
     serve.add_argument("--config", help="YAML configuration file (see docs/configuration.md)")
-    serve.add_argument("--listen", help="HOST:PORT to listen on (default 0.0.0.0:9095)")
+    serve.add_argument(
+        "--listen",
+        help="HOST:PORT to listen on (default 127.0.0.1:9095; 0.0.0.0:9095 when credentials are configured)",
+    )
     serve.add_argument("--data-dir", help="directory of the event log (default ./data)")
     serve.add_argument(
         "--topology", action="append", help="topology file (KSM text, YAML or JSON); repeatable"
@@ -105,13 +108,18 @@ async def run(
     from router.service import Service
     from router.webhook import LINGER, PATH
 
+    problem = settings.exposure_problem()
+    if problem is not None:
+        raise InputError(problem)
     sys.setswitchinterval(0.001)
     service = service or Service(settings)
     log.info("starting", extra={"config": settings.redacted()})
     await service.start()
-    auth_on = settings.auth.resolved_bearer() is not None or settings.auth.basic_auth is not None
-    if not auth_on:
-        log.warning("no credentials configured (auth.bearer_token or auth.basic_auth): the API is open")
+    if not settings.auth.configured:
+        if is_loopback(settings.server.host):
+            log.info("no credentials configured (auth:): the API is open to this machine only")
+        else:
+            log.warning("server.allow_anonymous and no credentials: the API is open to the network")
     app = build_app(service)
     runner = web.AppRunner(
         app,

@@ -12,6 +12,7 @@ the value itself, a `*_file` (a mounted Kubernetes Secret) or the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from datetime import timedelta
@@ -38,6 +39,7 @@ from router.secrets import read_secret
 from router.settings import EngineSettings
 
 ENV_PREFIX = "ALERT_ROUTER_"
+DEFAULT_PORT = 9095
 ENV_DELIMITER = "__"
 
 
@@ -74,9 +76,23 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach `host` (a name other than localhost may resolve anywhere)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class ServerSettings(_Section):
-    # Where the HTTP server listens: HOST:PORT, [IPv6]:PORT.
-    listen: str = "0.0.0.0:9095"
+    # Where the HTTP server listens: HOST:PORT, [IPv6]:PORT. Unset: 0.0.0.0:9095 (every
+    # interface) when credentials are configured (auth:), else 127.0.0.1:9095 (this machine).
+    listen: str | None = None
+    # Serve without credentials on an address other than loopback: whoever reaches it can post
+    # alerts and acknowledge or resolve incidents under any name. Off: such a start is refused.
+    allow_anonymous: bool = False
     # Largest accepted request body. A 10,000-alert delivery is about 6 MiB.
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
     # A client must send its whole request within this time (slow clients are cut off): the
@@ -90,16 +106,20 @@ class ServerSettings(_Section):
 
     @field_validator("listen")
     @classmethod
-    def _listen(cls, value: str) -> str:
+    def _listen(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         split_listen(value)
         return value.strip()
 
     @property
     def host(self) -> str:
+        assert self.listen is not None, "resolved by Settings"
         return split_listen(self.listen)[0]
 
     @property
     def port(self) -> int:
+        assert self.listen is not None, "resolved by Settings"
         return split_listen(self.listen)[1]
 
 
@@ -126,6 +146,12 @@ class AuthSettings(_Section):
     def _one_token(self) -> Any:
         _one_of(self.bearer_token, self.bearer_token_file, "bearer_token")
         return self
+
+    @property
+    def configured(self) -> bool:
+        # As the service reads them: an empty token is none (an empty token file is an error).
+        token = self.bearer_token is not None and bool(self.bearer_token.get_secret_value().strip())
+        return token or self.bearer_token_file is not None or self.basic_auth is not None
 
     def resolved_bearer(self) -> SecretStr | None:
         return read_secret(self.bearer_token, self.bearer_token_file, "auth.bearer_token_file")
@@ -345,6 +371,24 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Flags (passed as init values) > environment > the YAML file (see load_settings).
         return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _default_listen(self) -> Any:
+        if self.server.listen is None:
+            self.server.listen = f"{'0.0.0.0' if self.auth.configured else '127.0.0.1'}:{DEFAULT_PORT}"
+        return self
+
+    def exposure_problem(self) -> str | None:
+        """Why serving on these settings would open the API to the network, or None."""
+        server = self.server
+        if self.auth.configured or server.allow_anonymous or is_loopback(server.host):
+            return None
+        return (
+            f"server.listen: {server.listen} would let anyone who reaches it post alerts and "
+            "acknowledge or resolve incidents under any name: configure credentials "
+            "(auth.bearer_token_file or auth.basic_auth), listen on 127.0.0.1, or set "
+            "server.allow_anonymous: true"
+        )
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration for the start log line: secrets show as '**********'."""

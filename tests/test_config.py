@@ -32,8 +32,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_need_no_file():
     settings = load_settings()
-    assert settings.server.listen == "0.0.0.0:9095"
-    assert (settings.server.host, settings.server.port) == ("0.0.0.0", 9095)
+    # No credentials: this machine only.
+    assert settings.server.listen == "127.0.0.1:9095" and not settings.server.allow_anonymous
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 9095)
+    assert settings.exposure_problem() is None
     assert settings.storage.path == Path("data") / "alert-router.sqlite"
     assert settings.rules.files == [] and settings.topology.files == []
     assert settings.notifiers.log.enabled is None and not settings.slack.enabled
@@ -172,3 +174,66 @@ def test_the_documented_examples_are_valid():
     assert urls and all(url.endswith(":9095" + PATH) for url in urls)
     auth = [w["http_config"] for r in receivers for w in r.get("webhook_configs", [])]
     assert {"authorization", "basic_auth"} == {key for a in auth for key in a}
+
+
+def test_the_default_address_follows_the_credentials(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("t0k\n")
+    with_token = load_settings(write(tmp_path, f"auth: {{bearer_token_file: {token}}}"))
+    assert with_token.server.listen == "0.0.0.0:9095" and with_token.exposure_problem() is None
+    basic = load_settings(write(tmp_path, "auth: {basic_auth: {username: am, password: pw}}"))
+    assert basic.server.listen == "0.0.0.0:9095"
+    empty = load_settings(write(tmp_path, "auth: {bearer_token: ''}"))  # no token is no credentials
+    assert empty.server.listen == "127.0.0.1:9095"
+
+
+@pytest.mark.parametrize(
+    ("listen", "open_to_the_network"),
+    [
+        ("0.0.0.0:9095", True),
+        ("[::]:9095", True),
+        (":9095", True),
+        ("10.1.2.3:9095", True),
+        ("router.internal:9095", True),
+        ("127.0.0.1:9095", False),
+        ("127.0.0.2:9095", False),
+        ("[::1]:9095", False),
+        ("localhost:9095", False),
+    ],
+)
+def test_serving_anonymously_beyond_loopback_needs_the_explicit_setting(listen, open_to_the_network):
+    settings = load_settings(None, {"server": {"listen": listen}})
+    problem = settings.exposure_problem()
+    assert (problem is not None) == open_to_the_network
+    if problem:
+        assert problem.startswith(f"server.listen: {listen.strip()}") and "server.allow_anonymous" in problem
+    allowed = load_settings(None, {"server": {"listen": listen, "allow_anonymous": True}})
+    assert allowed.exposure_problem() is None
+
+
+def test_serve_refuses_to_open_the_api_to_the_network_without_credentials(tmp_path):
+    data = tmp_path / "d"
+    result = run_cli("serve", "--listen", "0.0.0.0:0", "--data-dir", str(data), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "server.allow_anonymous: true" in result.stderr and "auth.bearer_token_file" in result.stderr
+    assert not data.exists()  # refused before anything was opened
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "ALERT_ROUTER_SERVER__ALLOW_ANONYMOUS": "true"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "router.cli", "serve", "--listen", "0.0.0.0:0", "--data-dir", str(data)],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines = []
+        for line in process.stderr:
+            lines.append(line)
+            if '"listening"' in line:
+                break
+        assert any("open to the network" in line for line in lines), lines
+        assert '"address": "0.0.0.0:' in lines[-1]
+    finally:
+        process.terminate()
+        process.wait(30)
