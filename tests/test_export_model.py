@@ -233,8 +233,25 @@ def test_a_paged_incident_that_finds_its_cause_keeps_its_identity():
     assert t.merged_in == [cause["id"]]
     assert {a.fingerprint: a.path for a in t.alerts} == {a["fingerprint"]: a["path"] for a in paged["alerts"]}
     assert {a.fingerprint: a.role for a in t.alerts} == {"p-w2": "symptom", "n-w2": "root"}
-    assert any("re-attributed" in line for line in t.evidence)
+    assert any("re-attributed" in e.text for e in t.evidence)
     adopted = build(events, [], cause["id"])
     assert (adopted.state, adopted.merged_into, adopted.survivor) == ("merged", paged["id"], paged["id"])
     states = {s.id: (s.state, s.merged_into) for s in summarize(events)}
     assert states == {i["id"]: (i["state"], i["merged_into"]) for i in engine.incidents()}
+
+
+def test_the_markdown_evidence_is_in_time_order_with_times(storm):
+    """The root's alert arrived after the pods' incidents inferred and merged into it: the
+    evidence says so in that order, each reason with its time."""
+    _, text = render_timeline(storm.events, storm.notifications, storm.incident, "md")
+    section = text.split("## Root cause and evidence", 1)[1].split("\n## ", 1)[0]
+    bullets = [line for line in section.splitlines() if line.startswith("- ")]
+    assert len(bullets) >= 3
+    times = []
+    for line in bullets:
+        assert line.startswith("- **") and " UTC** " in line, line
+        times.append(line[4:].split(" UTC**", 1)[0])
+    assert times == sorted(times)
+    assert any("fired on" in line for line in bullets) and any("paged:" in line for line in bullets)
+    t = build(storm.events, storm.notifications, storm.incident)
+    assert [e.at for e in t.evidence] == sorted(e.at for e in t.evidence)

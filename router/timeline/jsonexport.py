@@ -125,7 +125,7 @@ def timeline_dict(t: Timeline) -> dict[str, Any]:
             "pages_sent": f.pages_sent,
             "messages_sent": dict(sorted(f.messages_sent.items())),
         },
-        "evidence": list(t.evidence),
+        "evidence": [e.text for e in t.evidence],
         "lanes": t.entities(),
         "alerts": [alert_dict(a) for a in t.alerts],
         "graph": {"nodes": nodes, "edges": [{"from": a, "to": b} for a, b in edges]},

@@ -178,6 +178,14 @@ class Figures:
         return self._seconds(self.impact_start, self.impact_end)
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """One reason the root is the root, and when it was recorded."""
+
+    at: datetime
+    text: str
+
+
 @dataclass
 class Timeline:
     id: str
@@ -197,7 +205,7 @@ class Timeline:
     entries: list[Entry]
     messages: list[Message]
     figures: Figures
-    evidence: list[str]
+    evidence: list[Evidence]  # in time order
     events: int  # how many recorded events the timeline was built from
 
     @property
@@ -506,7 +514,7 @@ def build(
     fired_entry: dict[int, Entry] = {}  # id(alert) -> its alert_fired entry
     alerts: list[Alert] = []
     entries: list[Entry] = []
-    evidence: list[str] = []
+    evidence: list[Evidence] = []
     humans: dict[str, list[str]] = {"acknowledged": [], "silenced": []}
     figures = Figures()
 
@@ -551,7 +559,9 @@ def build(
             opened.setdefault(owner, at)
             if kind == "root_inferred" and owner == incident:
                 evidence.append(
-                    f"{describe(roots[owner])} was inferred as the root cause: {event.get('reason')}"
+                    Evidence(
+                        at, f"{describe(roots[owner])} was inferred as the root cause: {event.get('reason')}"
+                    )
                 )
         elif kind in ("root_alert", "symptom_attached") and fp in latest:
             alert = latest[fp]
@@ -577,20 +587,20 @@ def build(
             if owner == incident:
                 merged_into = into
             else:
-                evidence.append(f"incident {owner} merged in: {event.get('reason')}")
+                evidence.append(Evidence(at, f"incident {owner} merged in: {event.get('reason')}"))
         elif kind == "root_reattributed":
             bridge = list(event.get("path") or [])
             _move(alerts, owner, owner, bridge)  # the survivor's own alerts now hang below the cause
             _move(alerts, str(event.get("absorbed")), owner, [])
             roots[owner] = str(event.get("new_root"))
             inferred[owner] = inferred.get(str(event.get("absorbed")), False)
-            evidence.append(f"root cause re-attributed: {event.get('reason')}")
+            evidence.append(Evidence(at, f"root cause re-attributed: {event.get('reason')}"))
         elif kind in ("heartbeat_missing", "flapping"):
-            evidence.append(entry.text)
+            evidence.append(Evidence(at, entry.text))
         elif kind == "paged":
             if figures.paged_at is None:
                 figures.paged_at = at
-            evidence.append(f"paged: {event.get('reason')}")
+            evidence.append(Evidence(at, f"paged: {event.get('reason')}"))
         elif kind in ("acknowledged", "silenced"):
             who = str(event.get("user") or "someone")
             if who not in humans[kind]:
@@ -630,7 +640,9 @@ def build(
     messages = [e.message for e in entries if e.message is not None]
     root_alert = _primary(a for a in alerts if a.entity == root)
     if root_alert is not None:
-        evidence.insert(0, f"{root_alert.alertname} fired on {describe(root)}: {root_alert.reason}")
+        line = f"{root_alert.alertname} fired on {describe(root)}: {root_alert.reason}"
+        evidence.insert(0, Evidence(root_alert.fired_at, line))
+    evidence.sort(key=lambda e: e.at)  # stable: same-time reasons keep the order they were made
     final_state = state.get(incident) or "open"
     figures.alerts_received = len(alerts)
     figures.pages_sent = figures.messages_sent.get("page", 0)

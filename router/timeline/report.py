@@ -106,7 +106,7 @@ def build_report(timeline: Timeline, tz: tzinfo | None = None) -> Report:
     sections = [
         _summary(timeline, tz),
         _impact(timeline, tz),
-        _root_cause(timeline),
+        _root_cause(timeline, tz),
         _timeline(timeline, tz),
         _symptoms(timeline, tz),
         _figures(timeline, tz),
@@ -205,13 +205,21 @@ def _impact(t: Timeline, tz: tzinfo | None) -> Section:
     return Section("Impact window", blocks=[Table(header, rows, "impact"), note], id="impact")
 
 
-def _root_cause(t: Timeline) -> Section:
+def _root_cause(t: Timeline, tz: tzinfo | None) -> Section:
     intro = Para(["Root cause: ", Strong(describe(t.root)), " (", Code(t.root), ")."])
     if t.inferred and t.root_alert is None:
         intro.parts.append(" It has no alert of its own: the router inferred it from its dependents.")
     blocks: list[Block] = [intro]
     if t.evidence:
-        blocks.append(Bullets([[line] for line in t.evidence]))
+        # Oldest first, each with its time (UTC, and the zone's when one is asked for).
+        dated = len({stamp(e.at)[:10] for e in t.evidence}) > 1
+        items: list[Text] = []
+        for e in t.evidence:
+            when = f"{stamp(e.at, date=dated)} UTC"
+            if tz is not None:
+                when += f" ({stamp(e.at, tz, date=dated)} {zone_label(tz, e.at)})"
+            items.append([Strong(when), " ", e.text])
+        blocks.append(Bullets(items))
     return Section("Root cause and evidence", blocks=blocks, id="root-cause")
 
 
