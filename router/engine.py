@@ -195,6 +195,7 @@ class Incident:
     # Kept up to date as alerts enter, leave and resolve, so no decision scans the incident.
     firing: int = 0  # firing alerts attached
     firing_roots: int = 0  # firing alerts on the root entity itself
+    firing_lagging: int = 0  # firing symptoms whose rule lets them lag long after the root
     has_root_alert: bool = False  # an inferred root stops being "inferred-only" once it alerts
     root_urgency: str = "quiet"  # highest urgency among the alerts on the root entity itself
     top_severity: str = "none"
@@ -461,9 +462,7 @@ class Engine:
             self._group_cache.clear()
         incident = self._incidents.get(alert.incident or "")
         if incident is not None and alert.fingerprint in incident.alerts:
-            incident.firing -= 1
-            if alert.entity == incident.root:
-                incident.firing_roots -= 1
+            self._count_firing(incident, alert, -1)
         if incident is not None and incident.state in LIVE_STATES:
             self._after_alert_resolved(incident, alert, now)
 
@@ -538,11 +537,11 @@ class Engine:
             path = self.reach.path(entity, dependency) + tail[1:]
             if len(set(path)) != len(path):
                 continue  # a cycle through ourselves explains nothing
-            # A failure with an alert of its own beats one that rests on an unconfirmed inference
+            # An incident that rests on an alert beats one that rests on an unconfirmed inference
             # (a replica's dead node, not the healthy node inferred from replicas elsewhere).
             # Then the deepest root wins (farthest down what we depend on); for one root, the
             # shortest path explains best (pod -> node, not pod -> CNI agent pod -> node).
-            hypothetical = not self._is_failing_real(dependency)
+            hypothetical = self._is_hypothesis(incident)
             depth = len(self.reach.path(entity, incident.root)) if incident.root in reach else len(path)
             score = (hypothetical, -depth, len(path), -len(incident.alerts), incident.id)
             if best is None or score < best[0]:
@@ -841,12 +840,17 @@ class Engine:
             if group is not None:
                 group.pop(incident.id, None)
 
+    def _count_firing(self, incident: Incident, alert: AlertState, delta: int) -> None:
+        incident.firing += delta
+        if alert.entity == incident.root:
+            incident.firing_roots += delta
+        elif alert.cls.outlive_root > self.settings.lagging_symptom:
+            incident.firing_lagging += delta
+
     def _enter(self, incident: Incident, alert: AlertState) -> None:
         incident.alerts[alert.fingerprint] = None
         if alert.firing:
-            incident.firing += 1
-            if alert.entity == incident.root:
-                incident.firing_roots += 1
+            self._count_firing(incident, alert, +1)
         if alert.entity == incident.root:
             incident.has_root_alert = True
             if URGENCY_RANK.get(alert.cls.urgency, 2) > URGENCY_RANK[incident.root_urgency]:
@@ -859,15 +863,14 @@ class Engine:
     def _leave(self, incident: Incident, alert: AlertState) -> None:
         incident.alerts.pop(alert.fingerprint, None)
         if alert.firing:
-            incident.firing -= 1
-            if alert.entity == incident.root:
-                incident.firing_roots -= 1
+            self._count_firing(incident, alert, -1)
 
     def _recount(self, incident: Incident) -> None:
         """After the root changed: which attached alerts are on the root is new."""
-        firing = [self.alerts[fp] for fp in incident.alerts if self.alerts[fp].firing]
-        incident.firing = len(firing)
-        incident.firing_roots = sum(1 for a in firing if a.entity == incident.root)
+        incident.firing = incident.firing_roots = incident.firing_lagging = 0
+        for fp in incident.alerts:
+            if self.alerts[fp].firing:
+                self._count_firing(incident, self.alerts[fp], +1)
         on_root = [self.alerts[fp] for fp in incident.alerts if self.alerts[fp].entity == incident.root]
         incident.has_root_alert = bool(on_root)
         incident.root_urgency = max(
@@ -1043,8 +1046,8 @@ class Engine:
         """Close a recovered/resolving incident once its root stayed quiet and nothing fires."""
         if incident.state not in (State.RECOVERED, State.RESOLVING) or incident.root_resolved_at is None:
             return
-        if incident.firing:
-            return
+        if incident.firing > incident.firing_lagging:
+            return  # lagging symptoms (burn rates over long windows) stay attached, holding nothing up
         # An escalated incident resolves as soon as all is quiet; one that healed within its
         # grace waits out the reopen window first, so that flapping is not taken for healing.
         waits = incident.state == State.RECOVERED or incident.flapping
@@ -1116,7 +1119,7 @@ class Engine:
                 target.pending[fp] = None
                 self._dirty[target.id] = None
         source.alerts.clear()
-        source.firing = source.firing_roots = 0
+        source.firing = source.firing_roots = source.firing_lagging = 0
         source.merged_into = target.id
         # Correlation never pages later than the merged incident would have on its own; an
         # incident of quiet alerts brings nothing forward.
@@ -1164,7 +1167,7 @@ class Engine:
             if alert.entity != cause.root:
                 paged.pending[fp] = None
         cause.alerts.clear()
-        cause.firing = cause.firing_roots = 0
+        cause.firing = cause.firing_roots = cause.firing_lagging = 0
         cause.merged_into = paged.id
         self._transition(cause, "merged", now)
         # Re-index the surviving incident under its new root.
@@ -1339,7 +1342,7 @@ class Engine:
         )
         alerts = [self.alerts[fp] for fp in hypothesis.alerts]
         hypothesis.alerts.clear()
-        hypothesis.firing = hypothesis.firing_roots = 0
+        hypothesis.firing = hypothesis.firing_roots = hypothesis.firing_lagging = 0
         self._transition(hypothesis, "withdrawn", now)
         self._mark_changed(hypothesis.root)
         for alert in alerts:
@@ -1429,7 +1432,7 @@ class Engine:
         incident = self._incidents[incident_id]
         alert = self.alerts.get(fingerprint)
         if (
-            incident.state not in (State.RECOVERED, State.RESOLVING)
+            incident.state not in (State.RECOVERED, State.RESOLVING, State.CLOSED)
             or alert is None
             or not alert.firing
             or alert.incident != incident.id

@@ -73,5 +73,8 @@ class EngineSettings(BaseModel):
     heartbeat_timeout: Duration = timedelta(minutes=15)
     # In replay, the clock runs on after the last delivery until nothing is pending, at most this.
     drain_limit: Duration = timedelta(hours=1)
+    # A symptom whose rule lets it outlive its root longer than this (burn rates over windows
+    # of hours) is lagging: it stays attached for its time but does not hold the resolve up.
+    lagging_symptom: Duration = timedelta(minutes=30)
     # Resolved alert instances are remembered this long (to drop stale re-sends).
     forget_resolved_after: Duration = timedelta(hours=6)

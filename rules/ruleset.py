@@ -516,6 +516,12 @@ def _service_by_name(
     return f"service/{cluster}/{namespace}/{name}", spec.how_kept
 
 
+def _unobserved(topology: Topology, entity: str) -> bool:
+    """A group entity (the scheduler) the topology has but knows no member of, in a topology
+    that does know the cluster's nodes: a component run out of sight (a managed control plane)."""
+    return topology.has_nodes() and entity in topology and not topology.redundant_members(entity)
+
+
 def _field_template(field: str, text: str | None) -> _Template | None:
     if text is None:
         return None
@@ -610,6 +616,7 @@ class CompiledRule:
         "source",
         "specs",
         "tests",
+        "unobserved",
     )
 
     def __init__(
@@ -633,6 +640,7 @@ class CompiledRule:
         self.propagates = model.propagates
         self.heartbeat = model.heartbeat
         self.hold = model.hold or timedelta(0)
+        self.unobserved = model.unobserved_urgency
         self.outlive_root = model.outlive_root or outlive_root
         self.policy = {
             severity: (model.escalate_after or escalate[severity], model.urgency or default_urgency(severity))
@@ -752,10 +760,14 @@ class RuleSet:
                 entity, how = found
                 break
         escalate_after, urgency = rule.policy[severity]
+        propagates = rule.propagates
+        if rule.unobserved is not None and entity is not None and _unobserved(topology, entity):
+            urgency, propagates = rule.unobserved, False
+            how += " (no member of it is in the topology: not observable here)"
         return Classification(
             rule.name,
             entity,
-            rule.propagates,
+            propagates,
             escalate_after,
             rule.hold,
             rule.outlive_root,

@@ -37,6 +37,7 @@ EXPECT_KEYS = (
     "entity",
     "propagates",
     "escalate_after",
+    "hold",
     "outlive_root",
     "urgency",
     "heartbeat",
@@ -219,7 +220,7 @@ def _run_case(case: object, rules: RuleSet, topology: Topology) -> str | None:
 
 
 def _expected(key: str, value: object) -> object:
-    if key in ("escalate_after", "outlive_root"):
+    if key in ("escalate_after", "hold", "outlive_root"):
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise ValueError(f"expect.{key}: expected a duration such as 5m")
         try:

@@ -82,6 +82,10 @@ class Rule(_Strict):
     hold: timedelta | None = None
     outlive_root: timedelta | None = None
     urgency: Urgency | None = None
+    # Urgency when the topology knows the cluster's nodes but no member of the alert's entity:
+    # on managed control planes the scheduler and controller manager are never scraped, so
+    # their `absent()` alerts fire for ever and say nothing about an outage.
+    unobserved_urgency: Urgency | None = None
     heartbeat: bool = False
     description: str = ""
 

@@ -171,11 +171,11 @@ def test_cluster_dns_inferred_from_workloads_in_several_namespaces():
 
 def test_unmapped_alert_is_its_own_root_and_pages():
     s = Stream()
-    s.deliver(0, [alert("weird", 0, alertname="MyAppSLOBurn", team="payments")])
+    s.deliver(0, [alert("weird", 0, alertname="MyAppQueueStuck", team="payments")])
     notes = run(engine(), s)
     pages = by_action(notes, "page")
     assert len(pages) == 1
-    assert pages[0].root_entity.startswith("alert/default/MyAppSLOBurn")
+    assert pages[0].root_entity.startswith("alert/default/MyAppQueueStuck")
     assert pages[0].at == at(5)  # warning default grace
 
 
@@ -213,7 +213,7 @@ def test_paged_incident_adopts_its_late_cause_without_a_second_page():
         "crash-co", 0, alertname="KubePodCrashLooping", namespace="shop", pod="checkout-5c8d-0", container="c"
     )
     s.deliver(0, [crash])
-    s.deliver(10, [crash, node_alert(started=10)])
+    s.deliver(15, [crash, node_alert(started=15)])  # after the crash loop's 10m grace
     notes = run(engine(), s)
     pages = by_action(notes, "page")
     assert len(pages) == 1 and pages[0].root_entity == "pod/default/shop/checkout-5c8d-0"
@@ -233,9 +233,10 @@ def test_symptom_outliving_its_root_is_judged_afresh():
     notes = run(engine(), s)
     first, second = by_action(notes, "page")
     assert first.root_entity == "node/default/w0" and first.at == at(2)
-    # The pod stays attached for its 10m hold, then stands on its own with a fresh grace.
+    # The pod stays attached for its 10m outlive time, then stands on its own with a fresh
+    # grace (10m for KubePodNotReady).
     assert second.root_entity == "pod/default/shop/checkout-5c8d-0"
-    assert second.at == at(35)
+    assert second.at == at(40)
     resolve_node = [n for n in by_action(notes, "resolve") if n.incident == first.incident]
     assert resolve_node and resolve_node[0].at == at(30)
 

@@ -87,7 +87,7 @@ fault = st.tuples(
     st.sampled_from(["node", "crash", "info", "unknown"]),
     st.integers(min_value=0, max_value=11),
     st.integers(min_value=0, max_value=60),  # start minute
-    st.sampled_from([1, 3, 20, 45]),  # duration minutes
+    st.sampled_from([1, 3, 21, 45]),  # duration minutes (off the graces and holds: 2m, 5m, 10m, 20m)
 )
 
 

@@ -140,6 +140,10 @@ class Topology:
         host = host_of(instance)
         return self._node_by_ip.get((cluster, host)) or self._node_alias.get((cluster, host))
 
+    def has_nodes(self) -> bool:
+        """Whether the topology knows any node (a real cluster, not an empty or partial file)."""
+        return bool(self._node_alias or self._node_by_ip)
+
     def named(self, kind: str, cluster: str, name: str) -> list[str]:
         """Entities of `kind` in `cluster` whose own name is `name`, in any namespace (sorted).
 
