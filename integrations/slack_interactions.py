@@ -37,6 +37,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from integrations.slack_blocks import ACTIONS, SILENCE_HOURS
 from integrations.slack_config import SlackSettings
 from router.model import format_time, loads
+from router.webhook import error
 
 log = logging.getLogger("alert_router.slack")
 
@@ -93,19 +94,18 @@ class SlackInteractions:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return _json(413, "body too large")
+            return error(413, "body too large")
         body = await request.content.read(MAX_BODY + 1)
         if len(body) > MAX_BODY:
-            return _json(413, "body too large")
+            return error(413, "body too large")
         if not self._authentic(
             body, request.headers.get("X-Slack-Request-Timestamp"), request.headers.get("X-Slack-Signature")
         ):
-            log.warning("slack: interaction with a bad, expired or replayed signature refused")
-            return _json(401, "invalid signature")
+            return error(401, "invalid signature")  # logged once, with the other refusals
         try:
             payload = loads(parse_qs(body.decode("utf-8"), strict_parsing=True)["payload"][0])
         except (ValueError, KeyError, UnicodeDecodeError):
-            return _json(400, "expected a form body with a JSON payload field")
+            return error(400, "expected a form body with a JSON payload field")
         if not isinstance(payload, dict) or payload.get("type") != "block_actions":
             return web.Response(status=200)  # other interaction types: nothing of ours
         user = payload.get("user") or {}
@@ -117,7 +117,7 @@ class SlackInteractions:
             if action_id not in ACTIONS:
                 continue
             if not INCIDENT_ID.match(incident):
-                return _json(400, f"{action_id}: value is not an incident id")
+                return error(400, f"{action_id}: value is not an incident id")
             reply = await self._perform(action_id, incident, name, note)
             if reply:
                 self._tell(payload.get("response_url"), reply)
@@ -262,7 +262,3 @@ async def _post_ephemeral(url: str, text: str) -> None:
 
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
-
-
-def _json(status: int, error: str) -> web.Response:
-    return web.json_response({"error": error}, status=status)

@@ -8,6 +8,8 @@ webhook), except `/api/v1/openapi.yaml` and Slack's interactions endpoint (signe
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -19,11 +21,24 @@ from router.model import JsonError, loads
 from router.store import StorageUnavailable
 from router.timeline import TimelineNotFound, TimelineRequestError, render_timeline
 from router.timeline.store_source import StoreSource
-from router.webhook import PATH, Authenticator, Refusal, WebhookHandler, error, read_body, unauthorized
+from router.webhook import (
+    PATH,
+    Authenticator,
+    ErrorAnswer,
+    Refusal,
+    WebhookHandler,
+    error,
+    read_body,
+    unauthorized,
+)
 
 # An action's body is a name and a note: anything much larger is not one.
 ACTION_BODY_LIMIT = 64 * 1024
+# GET /api/v1/incidents: incidents per page unless `limit` says, and at most.
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
 STATES = ("open", "paged", "recovered", "resolving", "closed", "merged")
+log = logging.getLogger("alert_router.http")
 SERVICE: web.AppKey[Any] = web.AppKey("service", object)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -33,7 +48,7 @@ def build_app(service: Any) -> web.Application:
     auth = Authenticator(settings.auth.resolved_bearer(), settings.auth.resolved_basic())
     api = Api(service, auth)
     webhook = WebhookHandler(service, auth)
-    app = web.Application(client_max_size=settings.server.max_body_bytes)
+    app = web.Application(client_max_size=settings.server.max_body_bytes, middlewares=[answers])
     app.router.add_post(PATH, webhook.handle)
     app.router.add_get("/api/v1/incidents", api.guard(api.incidents))
     app.router.add_get("/api/v1/incidents/{id}", api.guard(api.incident))
@@ -59,17 +74,28 @@ class Api:
 
     def guard(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if not self.auth.check(request.headers.get("Authorization")):
-                return unauthorized()
+            header = request.headers.get("Authorization")
+            if not self.auth.check(header):
+                return unauthorized(header)
             return await handler(request)
 
         return guarded
 
     async def incidents(self, request: web.Request) -> web.Response:
-        state = request.query.get("state")
+        """A page of incidents, oldest first; `next_cursor` continues it (null: no more)."""
+        query = request.query
+        state = query.get("state")
         if state is not None and state not in STATES:
             return error(400, f"state must be one of {', '.join(STATES)}", "state")
-        return web.json_response({"incidents": self.service.engine.incidents(state)})
+        text = query.get("limit", str(DEFAULT_LIMIT))
+        if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+            return error(400, f"limit must be a whole number from 1 to {MAX_LIMIT}", "limit")
+        try:
+            after = _read_cursor(query["cursor"]) if "cursor" in query else None
+            page, last = self.service.incident_page(state, after, int(text))
+        except (KeyError, ValueError):
+            return error(400, "cursor: not a next_cursor of this service's incident list", "cursor")
+        return web.json_response({"incidents": page, "next_cursor": _cursor(last) if last else None})
 
     async def incident(self, request: web.Request) -> web.Response:
         view = self.service.engine.incident(request.match_info["id"])
@@ -135,6 +161,55 @@ class Api:
     async def metrics(self, request: web.Request) -> web.Response:
         body = self.service.metrics.render()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def _cursor(incident: str) -> str:
+    """Opaque to clients: where the next page starts."""
+    return base64.urlsafe_b64encode(f"after:{incident}".encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> str:
+    text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    kind, sep, incident = text.partition(":")
+    if kind != "after" or not sep:
+        raise ValueError(cursor)
+    return incident
+
+
+@web.middleware
+async def answers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error is JSON, aiohttp's own 404 and 405 included; every refusal (4xx) is logged
+    once, here, with its reason."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _as_json(request, exc)
+    if 400 <= response.status < 500:
+        answer = response if isinstance(response, ErrorAnswer) else None
+        log.warning(
+            "refused %s %s: %d %s",
+            request.method,
+            request.path,
+            response.status,
+            answer.why if answer else response.reason,
+            extra={"status": response.status, "remote": request.remote, "field": answer and answer.field},
+        )
+    return response
+
+
+def _as_json(request: web.Request, exc: web.HTTPException) -> web.Response:
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = sorted(exc.allowed_methods)
+        response = error(
+            405, f"{request.method} is not allowed on {request.path} (allowed: {', '.join(allowed)})"
+        )
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    if isinstance(exc, web.HTTPNotFound):
+        return error(404, f"no such path: {request.path} (the API: /api/v1/openapi.yaml)")
+    return error(exc.status, exc.reason)
 
 
 async def timeline(request: web.Request) -> web.Response:

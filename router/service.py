@@ -160,6 +160,8 @@ class Service:
         self._out_idle = asyncio.Event()
         self._out_idle.set()
         self._out_retry: asyncio.TimerHandle | None = None
+        self._incident_ids: list[str] = []  # every incident, in the order it appeared
+        self._incident_index: dict[str, int] = {}
         self._apart: dict[int, store.Outputs] = {}  # decisions the log refused, retried one by one
         self._apart_error = ""
         self._notifier_names: list[str] = self.notifier_names()
@@ -377,18 +379,18 @@ class Service:
             if not caught_up and item.seq > checkpoint.input_seq:
                 assert done_clock is not None
                 engine.tick(done_clock)  # timers that fired live after the checkpointed input
-                engine.drain_events()
+                self._drain_events()
                 caught_up = True
             at, notes = self._apply_recorded(item)
             last_at = at or last_at
-            events = engine.drain_events()
+            events = self._drain_events()
             count += 1
             self._processed_seq = item.seq
             if item.seq > checkpoint.input_seq and (notes or events):
                 outputs.append((item.seq, notes, events))
         if not caught_up and done_clock is not None:
             engine.tick(done_clock)
-            engine.drain_events()
+            self._drain_events()
         clock = max(filter(None, [last_at, done_clock]), default=None)
         if outputs and clock is not None:
             self._write_rebuilt(conn, self._outputs(outputs, clock))
@@ -540,7 +542,7 @@ class Service:
                     pending.applied.cancel()
                 continue  # not recorded: as if it never arrived (the sender got a 5xx)
             notes = self._apply_live(pending)
-            events = engine.drain_events()
+            events = self._drain_events()
             self._processed_seq = pending.seq
             clock = pending.at
             self.metrics.decision_seconds.observe(now - pending.arrived)
@@ -549,6 +551,35 @@ class Service:
         if produced and clock is not None:
             self._emit(self._outputs(produced, clock))
         self._ask_witness()
+
+    def _drain_events(self) -> list[Event]:
+        """The engine's new decision events; notes every incident they name, in the order the
+        incidents appear (the API pages through them in that order)."""
+        assert self.engine is not None
+        events = self.engine.drain_events()
+        for event in events:
+            incident = event.incident
+            if incident is not None and incident not in self._incident_index:
+                self._incident_index[incident] = len(self._incident_ids)
+                self._incident_ids.append(incident)
+        return events
+
+    def incident_page(
+        self, state: str | None, after: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to `limit` incident views (of `state`, if given) after incident `after`, oldest
+        first, and the id to continue after when there are more. KeyError: unknown `after`."""
+        assert self.engine is not None
+        start = 0 if after is None else self._incident_index[after] + 1
+        page: list[dict[str, Any]] = []
+        for incident in self._incident_ids[start:]:
+            view = self.engine.incident(incident)
+            if view is None or (state is not None and view["state"] != state):
+                continue
+            if len(page) == limit:
+                return page, page[-1]["id"]
+            page.append(view)
+        return page, None
 
     def _ask_witness(self) -> None:
         checks = self.engine.drain_checks() if self.engine is not None else []
@@ -584,7 +615,7 @@ class Service:
             self.metrics.engine_errors.inc()
             log.error("engine tick failed: %r", exc, exc_info=True)
             notes = []
-        events = engine.drain_events()
+        events = self._drain_events()
         if notes or events:
             self._emit(self._outputs([(self._processed_seq, notes, events)], now))
         self._ask_witness()

@@ -19,6 +19,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import logging
 import re
 import time
@@ -92,19 +93,41 @@ class Authenticator:
         return False
 
 
-def unauthorized() -> web.Response:
-    return web.json_response(
-        {"error": "unauthorized"},
-        status=401,
+class ErrorAnswer(web.Response):
+    """A JSON error, `{"error": message, "field": field}`, that keeps what the log line of the
+    refusal says (router.api.answers): `why`, the message unless the client is told less."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        field: str | None = None,
+        *,
+        why: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        body: dict[str, Any] = {"error": message}
+        if field is not None:
+            body["field"] = field
+        super().__init__(
+            text=json.dumps(body), status=status, content_type="application/json", headers=headers
+        )
+        self.why = why or message
+        self.field = field
+
+
+def unauthorized(header: str | None) -> web.Response:
+    """401 without telling the client what was wrong (the log says)."""
+    return ErrorAnswer(
+        401,
+        "unauthorized",
+        why="credentials refused" if header else "no credentials",
         headers={"WWW-Authenticate": 'Bearer realm="alert-router", Basic realm="alert-router"'},
     )
 
 
 def error(status: int, message: str, field: str | None = None) -> web.Response:
-    body: dict[str, Any] = {"error": message}
-    if field is not None:
-        body["field"] = field
-    return web.json_response(body, status=status)
+    return ErrorAnswer(status, message, field)
 
 
 def _closing(response: web.Response) -> web.Response:
@@ -219,9 +242,9 @@ class WebhookHandler:
 
     async def _handle(self, request: web.Request) -> web.Response:
         arrived = time.monotonic()
-        if not self.auth.check(request.headers.get("Authorization")):
-            log.warning("webhook: refused credentials", extra={"remote": request.remote})
-            return unauthorized()
+        header = request.headers.get("Authorization")
+        if not self.auth.check(header):
+            return unauthorized(header)
         if request.content_type not in JSON_TYPES:
             return error(415, f"content type must be application/json, not {request.content_type or 'none'}")
         server = self.settings.server
