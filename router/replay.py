@@ -22,6 +22,7 @@ from router.engine import Engine
 from router.events import Event, Notification
 from router.model import Delivery, InputError, canonical_json, describe_validation_error, parse_delivery_line
 from router.settings import EngineSettings
+from router.summary import incidents_text, notification_line
 from rules.ruleset import RuleSet
 from topology.graph import Topology
 
@@ -126,28 +127,58 @@ def run_replay(
     config_path: str | None,
     out_path: str | None,
     events_path: str | None = None,
-    err: TextIO = sys.stderr,
+    err: TextIO | None = None,
+    out: TextIO | None = None,
 ) -> int:
-    """Everything is loaded and checked before any output file is created."""
+    """Everything is loaded and checked before any output file is created. On a terminal the
+    notifications (without --out) and the summary are written for reading; to a file or a pipe
+    they are the JSON of docs/contracts.md."""
     from topology.load import load_topology
 
+    err = err or sys.stderr
+    out = out or sys.stdout
     settings = load_engine_settings(config_path)
     topology = load_topology(topology_paths) if topology_paths else Topology()
     rules = RuleSet.load(rule_paths or None)
     engine = Engine(topology, rules, settings)
     result = replay(engine, read_stream(alerts_path), alerts_path, on_skip=err)
-    _write_lines(out_path, (n.to_dict() for n in result.notifications))
+    notifications = (n.to_dict() for n in result.notifications)
+    if out_path is None and out.isatty():
+        print("Notifications (JSON Lines with --out FILE or into a pipe):", file=out)
+        for row in notifications:
+            print("  " + notification_line(row), file=out)
+        out.flush()
+    else:
+        _write_lines(out_path, notifications, out)
     if events_path:
-        _write_lines(events_path, (e.to_dict() for e in result.events))
-    print(json.dumps(result.summary(), sort_keys=True), file=err)
+        _write_lines(events_path, (e.to_dict() for e in result.events), out)
+    if err.isatty():
+        print("\n".join(readable_summary(result, alerts_path)), file=err)
+    else:
+        print(json.dumps(result.summary(), sort_keys=True), file=err)
     return 0
 
 
-def _write_lines(path: str | None, rows: Iterator[dict[str, object]] | object) -> None:
+def readable_summary(result: ReplayResult, source: str) -> list[str]:
+    s = result.summary()
+    actions = ", ".join(
+        f"{s[key]} {key[:-1]}" for key in ("pages", "notices", "updates", "resolves") if s.get(key)
+    )
+    lines = [
+        f"{source}: {s['deliveries']} deliveries, {s['alerts_received']} alerts ({s['alert_instances']} "
+        f"instances, {s['duplicates']} duplicates), {s['skipped_lines']} lines skipped",
+        f"{s['incidents']} incidents, {s['notifications']} notifications"
+        + (f" ({actions})" if actions else ""),
+        "",
+    ]
+    return lines + incidents_text(result.engine.incidents() if result.engine else [])
+
+
+def _write_lines(path: str | None, rows: Iterator[dict[str, object]] | object, stdout: TextIO) -> None:
     if path is None or path == "-":
         for row in rows:  # type: ignore[attr-defined]
-            sys.stdout.write(canonical_json(row) + "\n")
-        sys.stdout.flush()
+            stdout.write(canonical_json(row) + "\n")
+        stdout.flush()
         return
     try:
         with open(path, "w", encoding="utf-8") as handle:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +89,55 @@ def test_bad_engine_config_names_the_key(tmp_path):
     done = replay("--topology", str(CLUSTER), "--alerts", str(STORM), "--config", str(config))
     assert done.returncode == 2
     assert "engine.reopen_window" in done.stderr
+
+
+def on_a_terminal(*args: str, stdout_too: bool = True) -> tuple[str, bytes]:
+    """Run `replay` with stderr (and stdout) on a pseudo-terminal: (what the terminal shows,
+    what stdout wrote when it was a pipe)."""
+    master, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "router.cli", "replay", *args],
+        cwd=ROOT,
+        stdout=terminal if stdout_too else subprocess.PIPE,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child has closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    piped = process.stdout.read() if process.stdout else b""
+    assert process.wait(60) == 0
+    os.close(master)
+    return shown.decode().replace("\r\n", "\n"), piped
+
+
+def test_on_a_terminal_replay_prints_incidents_roots_and_symptoms_not_json(tmp_path):
+    out = tmp_path / "n.jsonl"
+    piped = replay("--topology", str(CLUSTER), "--alerts", str(STORM), "--out", str(out))
+    summary = json.loads(piped.stderr.strip().splitlines()[-1])
+    notes = [json.loads(line) for line in out.read_text().splitlines()]
+    page = next(n for n in notes if n["action"] == "page")
+    shown, _ = on_a_terminal("--topology", str(CLUSTER), "--alerts", str(STORM))
+    assert '{"' not in shown  # no JSON for a person
+    assert f"{summary['incidents']} incidents, {summary['notifications']} notifications" in shown
+    assert f"{summary['deliveries']} deliveries, {summary['alerts_received']} alerts" in shown
+    root = page["root"]
+    assert f"{page['incident']}  closed, paged {page['at'][11:19]}" in shown
+    assert f"{root['alert']['alertname']} on node {root['entity'].split('/')[-1]}" in shown
+    assert f"{len(page['symptoms'])} symptoms (" in shown
+    assert f"{page['symptoms'][0]['alertname']} on " in shown
+    assert f"{page['at'][11:19]}  page     {page['incident']}" in shown  # the notifications, one line each
+
+
+def test_with_stdout_piped_the_notifications_stay_json_lines(tmp_path):
+    out = tmp_path / "n.jsonl"
+    assert replay("--topology", str(CLUSTER), "--alerts", str(STORM), "--out", str(out)).returncode == 0
+    shown, piped = on_a_terminal("--topology", str(CLUSTER), "--alerts", str(STORM), stdout_too=False)
+    assert piped == out.read_bytes()  # the contract, byte for byte
+    assert "incidents," in shown and '{"' not in shown
