@@ -122,6 +122,9 @@ TRANSITIONS: dict[tuple[State, str], State] = {
 }
 
 LIVE_STATES = frozenset({State.OPEN, State.PAGED, State.RECOVERED, State.RESOLVING})
+# Groups that are a cluster function of their own: when all their members fail, the group is
+# the root (cluster DNS, not the CoreDNS Deployment).
+INFRASTRUCTURE_GROUPS = frozenset({"dns", "apiserver", "etcd", "scheduler", "controller-manager"})
 URGENCY_RANK = {"quiet": 0, "notice": 1, "page": 2}
 # Below this many open incidents an inference pass is cheap enough to run on every new root.
 INFER_AT_ONCE_UP_TO = 256
@@ -519,7 +522,7 @@ class Engine:
     def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """The incident that explains a failure of `entity`, and the path to its root."""
         best: tuple[tuple[bool, int, int, int, str], Incident, tuple[str, ...]] | None = None
-        if self.reach.has_members(entity) and self._group_failing(entity):
+        if self._is_infrastructure_group(entity) and self._group_failing(entity):
             # Every member fails: the group itself is down (CoreDNSDown with all CoreDNS pods
             # crash-looping) and stands as the root; one member does not explain it.
             reach = self.reach.hard(entity)
@@ -579,6 +582,13 @@ class Engine:
         if tails and len({t[0].id for t in tails}) == 1 and len(tails) == len(self.reach.members(group)):
             incident, tail = tails[0]
             return incident, (group, *tail)
+        if not self._is_infrastructure_group(group):
+            # An application's Service is only its pods' front door: when they all fail, what
+            # makes them fail (their workload, their nodes) is the root, never the Service.
+            if not tails:
+                return None
+            incident, tail = tails[0]
+            return incident, (group, *tail)
         # Members fail for different reasons, or on their own: the group itself is the root.
         now = self._clock_now()
         members = self.reach.members(group)
@@ -616,11 +626,19 @@ class Engine:
             incident, f"reopened: {describe(incident.root)} fired again {gap} after it resolved"
         )
 
+    def _is_infrastructure_group(self, entity: str) -> bool:
+        """Cluster DNS and the control plane: groups that stand as a root when all their
+        members fail. An application's Service does not: its workload or nodes do."""
+        return self.reach.has_members(entity) and self.reach.kind(entity) in INFRASTRUCTURE_GROUPS
+
     def _failing_group_of(self, entity: str) -> Incident | None:
-        """The incident of a failing group this entity is a member of (cluster DNS down, all
-        its CoreDNS pods crash-looping): a member's alert tells why the group fails. A group
-        that merely has an alert that does not propagate (TargetDown) does not count."""
+        """The incident of a failing infrastructure group this entity is a member of (cluster
+        DNS down, all its CoreDNS pods crash-looping): a member's alert tells why the group
+        fails. A group that merely has an alert that does not propagate (TargetDown) does not
+        count, nor an application's Service (its pods' own failures are a better root)."""
         for group in self.reach.groups_of(entity):
+            if not self._is_infrastructure_group(group):
+                continue
             incident_id = self._by_root.get(group)
             if incident_id is None or not self._is_failing(group):
                 continue
@@ -1246,7 +1264,7 @@ class Engine:
     def _absorb_members(self, group: str, now: datetime) -> None:
         """A group started failing (CoreDNSDown on cluster DNS): its members' own incidents
         (the CoreDNS pods that crash-loop) tell why, so they join the group's incident."""
-        if not self.reach.has_members(group):
+        if not self._is_infrastructure_group(group):
             return
         incident_id = self._by_root.get(group)
         if incident_id is None or not self._is_failing(group):
