@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from router.model import InputError
 
 # Modules that add their own subcommands with `register(subparsers)`, when present.
-PLUGGABLE = ("router.cli_serve", "router.cli_export", "router.cli_topology", "integrations.cli_slack")
+PLUGGABLE = (
+    "router.cli_serve",
+    "router.cli_demo",
+    "router.cli_export",
+    "router.cli_topology",
+    "integrations.cli_slack",
+)
 
 
 def _replay(args: argparse.Namespace) -> int:

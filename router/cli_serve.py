@@ -148,10 +148,29 @@ async def run(
             f"server.listen: cannot listen on {settings.server.listen}: {exc.strerror or exc}"
         ) from None
     host, port = _bound(site, settings)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     log.info(
         "listening",
-        extra={"address": f"{host}:{port}", "webhook": PATH, "notifiers": list(service.dispatcher.notifiers)},
+        extra={
+            "address": f"{host}:{port}",
+            "url": url,
+            "webhook": PATH,
+            "notifiers": list(service.dispatcher.notifiers),
+        },
     )
+    # For the person who just started it: where it is and what to do next.
+    log.info(
+        "ready on %s: Alertmanager's webhook POST %s%s, incidents GET %s/api/v1/incidents",
+        url,
+        url,
+        PATH,
+        url,
+    )
+    if not settings.topology.files and not settings.prometheus.url:
+        log.info(
+            "no topology (--topology, topology.files, prometheus.url): every alert stands on its own; "
+            "`alert-router demo` (or `bash scripts/run.sh --demo`) shows the router on an example cluster"
+        )
     if on_listening is not None:
         on_listening(host, port)
     stop = stop or asyncio.Event()

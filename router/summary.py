@@ -27,7 +27,11 @@ def incidents_text(views: Iterable[dict[str, Any]], links: str | None = None) ->
         alert = root.get("alert")
         cause = f"{alert['alertname']} on {describe(root['entity'])}" if alert else describe(root["entity"])
         how = "" if alert else " (inferred: it has no alert of its own)"
-        state = view["state"] + (f", paged {view['paged_at'][11:19]}" if view.get("paged_at") else "")
+        state = view["state"]
+        if view.get("paged_at"):
+            state += f", paged {view['paged_at'][11:19]}"
+        elif state == "open" and view.get("urgency") == "page" and view.get("grace_until"):
+            state += f", pages at {view['grace_until'][11:19]} UTC if still firing"
         lines.append(f"{view['id']}  {state}  {view['severity']}: {cause}{how}")
         symptoms = view.get("symptoms") or []
         if symptoms:
