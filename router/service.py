@@ -51,7 +51,6 @@ from router.model import (
     parse_delivery_line,
 )
 from router.outbox import Dispatcher, Entry, Notifier
-from router.store import StorageUnavailable
 from router.writer import Writer
 from rules.ruleset import RuleSet
 from topology.graph import Topology
@@ -693,7 +692,7 @@ class Service:
         if write.state != "done":
             failure = _failure(write)
             self.metrics.storage_errors.inc()
-            if isinstance(failure, StorageUnavailable) or not outputs.rows:
+            if isinstance(failure, store.StorageUnavailable) or not outputs.rows:
                 # The log takes no write now (/readyz says so): keep the order, retry it all.
                 log.error("decisions not recorded yet, retrying in 1s: %r", failure)
                 self._out_pending = outputs if self._out_pending is None else outputs.merge(self._out_pending)
@@ -742,7 +741,7 @@ class Service:
             return
         failure = _failure(write)
         self._apart_error = f"{what}: {failure!r}"
-        if isinstance(failure, StorageUnavailable) and not self.stopping:
+        if isinstance(failure, store.StorageUnavailable) and not self.stopping:
             # The log takes no write at all now: not this row's fault, not an attempt.
             asyncio.get_running_loop().call_later(1.0, self._write_apart, row, attempt)
             return
