@@ -37,7 +37,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from integrations.slack_blocks import ACTIONS, SILENCE_HOURS
 from integrations.slack_config import SlackSettings
 from router.model import format_time, loads
-from router.webhook import error
+from router.webhook import Refusal, error, read_body
 
 log = logging.getLogger("alert_router.slack")
 
@@ -45,6 +45,7 @@ INTERACTIONS_PATH = "/api/v1/slack/interactions"
 INCIDENT_ID = re.compile(r"^inc-[0-9a-f]{6,}$")
 REPLAY_WINDOW_SECONDS = 5 * 60  # SignatureVerifier's timestamp window
 MAX_BODY = 1024 * 1024
+READ_TIMEOUT = 10.0  # Slack sends a few KiB at once: a slow body is not Slack
 
 ActCallback = Callable[[str, str, str, str], Any]  # (incident, action, user, note); may be async
 SilenceCallback = Callable[[list[dict[str, Any]], datetime, datetime, str, str], Awaitable[str] | str]
@@ -93,11 +94,10 @@ class SlackInteractions:
     # ---------------------------------------------------------------- request
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return error(413, "body too large")
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            return error(413, "body too large")
+        try:
+            body = await read_body(request, MAX_BODY, READ_TIMEOUT)
+        except Refusal as refusal:  # 413, or 408 for a body that trickles in
+            return refusal.response
         if not self._authentic(
             body, request.headers.get("X-Slack-Request-Timestamp"), request.headers.get("X-Slack-Signature")
         ):

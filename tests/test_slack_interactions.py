@@ -4,6 +4,7 @@ stand-in Alertmanager (API v2) with the acting user recorded."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -328,3 +329,24 @@ def test_create_interactions_needs_a_signing_secret(monkeypatch):
     made = create_interactions(SlackSettings(signing_secret=SECRET, default_channel="C0PAGES01"), Recorder())
     assert isinstance(made, SlackInteractions)
     assert [r.path for r in made.routes()] == [INTERACTIONS_PATH]
+
+
+async def test_a_body_that_trickles_in_or_is_too_large_is_refused(setup, monkeypatch):
+    import integrations.slack_interactions as module
+
+    client, act, _ = setup
+    monkeypatch.setattr(module, "READ_TIMEOUT", 0.5)
+    body = form("incident_acknowledge")
+
+    async def slowly():
+        yield body[:10].encode()
+        await asyncio.sleep(2)
+        yield body[10:].encode()
+
+    headers = {**sign(body), "Content-Length": str(len(body))}
+    response = await client.post(INTERACTIONS_PATH, data=slowly(), headers=headers)
+    assert response.status == 408
+    big = "payload=" + "x" * (module.MAX_BODY + 1)
+    response = await client.post(INTERACTIONS_PATH, data=big, headers=sign(big))
+    assert response.status == 413
+    assert act.calls == []
