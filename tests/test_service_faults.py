@@ -111,12 +111,17 @@ async def test_a_failing_insert_rolls_back_the_whole_transaction(tmp_path, monke
 
     monkeypatch.setattr(store.SQLiteConnection, "execute", execute)
     async with serving(settings) as svc:
-        state["fail_after"] = 2  # the third insert of the batch fails
+        state["fail_after"] = 2  # the third insert fails, and every later one
         answers = await asyncio.gather(*(svc.post(example()) for _ in range(6)))
-        assert {status for status, _ in answers} == {503}
+        statuses = [status for status, _ in answers]
+        # Usually one batch, all refused; on a busy machine a first delivery may commit alone.
+        # Either way the batch holding the third insert leaves nothing, its first inserts too.
+        assert set(statuses) <= {200, 503} and statuses.count(503) >= 4
+        committed = statuses.count(200)
+        assert rows(settings, "deliveries") == committed
         state["fail_after"] = None
         assert (await svc.post(example()))[0] == 200
-    assert rows(settings, "deliveries") == 1
+    assert rows(settings, "deliveries") == committed + 1
 
 
 async def test_decisions_whose_write_failed_are_retried(tmp_path, monkeypatch):
