@@ -211,7 +211,13 @@ def _zone_names(zones: int) -> list[str]:
 
 
 def _build(
-    nodes: int, pods_per_node: int, zones: int, seed: int, cluster_index: int, label: str | None
+    nodes: int,
+    pods_per_node: int,
+    zones: int,
+    seed: int,
+    cluster_index: int,
+    label: str | None,
+    spread_zones: bool = False,
 ) -> _Cluster:
     if nodes <= CONTROL_PLANE_NODES:
         raise ValueError(f"--nodes must be more than the {CONTROL_PLANE_NODES} control-plane nodes")
@@ -410,9 +416,19 @@ def _build(
             workload = deployment(namespace, name, replicas, ((base, image),))
         app_workloads.append(workload)
         remaining -= replicas
-    for workload in app_workloads:
-        for index in range(workload.replicas):
-            place(workload, slots.pop(), index)
+    if spread_zones:
+        # Topology spread constraints over zones: replica i goes to zone (first + i), so every
+        # workload with as many replicas as zones has one in each.
+        free = {z: [n for n in slots if n.zone == z] for z in zone_names}
+        for number, workload in enumerate(app_workloads):
+            for index in range(workload.replicas):
+                wanted = [zone_names[(number + index + k) % zones] for k in range(zones)]
+                zone = next(z for z in wanted if free[z])
+                place(workload, free[zone].pop(), index)
+    else:
+        for workload in app_workloads:
+            for index in range(workload.replicas):
+                place(workload, slots.pop(), index)
     cluster.workloads += app_workloads
 
     # Services and their EndpointSlices.
@@ -839,12 +855,15 @@ def generate_many(
     seed: int = 1,
     node_labels: bool = True,
     ksm_version: str = "2.19.1",
+    spread_zones: bool = False,
 ) -> list[ClusterInfo]:
     """Several clusters of `nodes` nodes each in one exposition, told apart by a `cluster` label."""
     if clusters < 1:
         raise ValueError("--clusters must be at least 1")
     labels = [None] if clusters == 1 else [f"cluster-{i + 1}" for i in range(clusters)]
-    models = [_build(nodes, pods_per_node, zones, seed, i, label) for i, label in enumerate(labels)]
+    models = [
+        _build(nodes, pods_per_node, zones, seed, i, label, spread_zones) for i, label in enumerate(labels)
+    ]
     counts = _write(models, out, ksm_version, node_labels)
     return [_info(model, counts[str(model.label)]) for model in models]
 
@@ -858,10 +877,18 @@ def generate(
     seed: int = 1,
     node_labels: bool = True,
     ksm_version: str = "2.19.1",
+    spread_zones: bool = False,
 ) -> ClusterInfo:
     """One cluster, written to `out` as KSM text; returns what storms need to know about it."""
     return generate_many(
-        nodes, pods_per_node, zones, out=out, seed=seed, node_labels=node_labels, ksm_version=ksm_version
+        nodes,
+        pods_per_node,
+        zones,
+        out=out,
+        seed=seed,
+        node_labels=node_labels,
+        ksm_version=ksm_version,
+        spread_zones=spread_zones,
     )[0]
 
 
@@ -873,6 +900,9 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-node-labels", action="store_true", help="omit kube_node_labels (stock KSM)")
     parser.add_argument("--ksm-version", choices=KSM_VERSIONS, default="2.19.1")
+    parser.add_argument(
+        "--spread-zones", action="store_true", help="spread every workload's replicas over the zones"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -893,6 +923,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             node_labels=not args.no_node_labels,
             ksm_version=args.ksm_version,
+            spread_zones=args.spread_zones,
         )
 
     try:

@@ -33,6 +33,7 @@ from bench.gen_cluster import ClusterInfo, add_cluster_arguments, generate_many 
 from router.model import parse_duration, parse_time  # noqa: E402
 from router.scenarios import (  # noqa: E402
     EXTERNAL_LABELS,
+    NODE_NOT_READY_AT,
     RECOVERY_SCRAPE,
     TARGET_DOWN_AT,
     combine,
@@ -43,6 +44,7 @@ from router.scenarios import (  # noqa: E402
 from router.storm import AlertmanagerConfig, AlertSpec, heartbeat_route, simulate, write_jsonl  # noqa: E402
 
 DEFAULT_T0 = "2026-10-06T01:00:00Z"
+APP_ALERT_AT = timedelta(minutes=3)  # a request error-rate alert with `for: 2m`, a minute after
 # Pod-backed scrape jobs of kube-prometheus: (namespace, workload) -> (job, service).
 POD_SCRAPE_JOBS = {
     ("kube-system", "coredns"): ("kube-dns", "kube-dns"),
@@ -57,8 +59,13 @@ def zone_storm(
     t0: datetime,
     recover_at: datetime | None = None,
     stagger: timedelta = timedelta(0),
+    workloads: bool = False,
 ) -> list[AlertSpec]:
-    """The alert timeline of `zone` going dark at t0 (node k at t0 + k * stagger), back at recover_at."""
+    """The alert timeline of `zone` going dark at t0 (node k at t0 + k * stagger), back at recover_at.
+
+    With `workloads`, also what a cluster whose Deployments spread their replicas over the zones
+    shows: every Deployment with a replica in the zone alerts KubeDeploymentReplicasMismatch
+    with the nodes, and its Service's request error rate fires within minutes."""
     nodes = info.zones[zone]
     specs = zone_outage(
         nodes,
@@ -92,7 +99,45 @@ def zone_storm(
             spec = make_alert("TargetDown", labels, t0 + TARGET_DOWN_AT, clears, value=value)
             if spec:
                 extra.append(spec)
+    if workloads:
+        extra += _workload_alerts(info, dead, t0, recover_at)
     return combine(specs, extra)
+
+
+def _workload_alerts(
+    info: ClusterInfo, dead: set[str], t0: datetime, recover_at: datetime | None
+) -> list[AlertSpec]:
+    """Replica mismatches of the Deployments that lost replicas, and their Services' error rates."""
+    base = {**EXTERNAL_LABELS, **({"cluster": info.cluster} if info.cluster else {})}
+    ksm = {"job": "kube-state-metrics", "instance": info.ksm_instance, "container": "kube-rbac-proxy-main"}
+    hit = sorted(
+        {
+            (ns, name)
+            for node in dead
+            for ns, _, kind, name in info.pods_by_node.get(node, ())
+            if kind == "Deployment"
+        }
+    )
+    clears = recover_at + RECOVERY_SCRAPE if recover_at else None
+    out: list[AlertSpec] = []
+    for namespace, name in hit:
+        labels = {**base, **ksm, "namespace": namespace, "deployment": name}
+        spec = make_alert("KubeDeploymentReplicasMismatch", labels, t0 + NODE_NOT_READY_AT, clears)
+        if spec:
+            out.append(spec)
+        if namespace == "kube-system" or namespace == "monitoring":
+            continue
+        app = {
+            **base,
+            "namespace": namespace,
+            "service": name,
+            "job": f"{namespace}/{name}",
+            "severity": "warning",
+        }
+        spec = make_alert("HighErrorRate", app, t0 + APP_ALERT_AT, clears)
+        if spec:
+            out.append(spec)
+    return out
 
 
 def summarize(lines: list[dict]) -> dict[str, object]:
@@ -141,6 +186,7 @@ def load_info(args: argparse.Namespace) -> ClusterInfo:
                 seed=args.seed,
                 node_labels=not args.no_node_labels,
                 ksm_version=args.ksm_version,
+                spread_zones=args.spread_zones,
             )
     if not 0 <= args.cluster_index < len(infos):
         raise ValueError(f"--cluster-index must be below {len(infos)}")
@@ -159,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         "--stagger", default="0s", help="node k of the zone dies at t0 + k * this (e.g. 100ms)"
     )
     parser.add_argument("--duration", default="40m", help="simulate this long after t0")
+    parser.add_argument(
+        "--workloads",
+        action="store_true",
+        help="also Deployment replica mismatches and their Services' error rates (use with --spread-zones)",
+    )
     parser.add_argument("--replicas", type=int, default=2, help="Alertmanager replicas")
     parser.add_argument("--watchdog", help="add a Watchdog on a heartbeat route with this interval (e.g. 1m)")
     parser.add_argument("-o", "--out", required=True, help="recorded stream to write (JSON Lines)")
@@ -175,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--t0: not a time")
         recover_at = t0 + parse_duration(args.recover_after) if args.recover_after else None
         until = t0 + parse_duration(args.duration)
-        specs = zone_storm(info, zone, t0, recover_at, parse_duration(args.stagger))
+        specs = zone_storm(info, zone, t0, recover_at, parse_duration(args.stagger), args.workloads)
         routes = ()
         if args.watchdog:
             specs += watchdog(t0 - timedelta(minutes=5), cluster=info.cluster)

@@ -156,6 +156,11 @@ class AlertState:
     judged_at: datetime | None = None  # when it was last judged afresh (detached from a root)
 
     @property
+    def hold_due(self) -> datetime:
+        """When its hold for a cause ends (its arrival, for alerts that are not held)."""
+        return (self.judged_at or self.first_seen) + self.cls.hold
+
+    @property
     def due(self) -> datetime:
         """When this alert may escalate its incident: after its grace (time to heal) and its
         hold (time for a cause to show). Never later than it would have paged on its own."""
@@ -208,6 +213,8 @@ class Incident:
     # quiet incident does not hand its age to a new page.
     page_due: datetime | None = None
     notice_due: datetime | None = None
+    not_before: datetime | None = None  # an inferred root's own grace
+    merged_due: datetime | None = None  # when an incident merged into it would have escalated
     witness: str | None = None  # "confirmed" or "refuted" by the second witness
     deferred: bool = False  # the page was put off once because the witness refuted the root
     checks: int = 0
@@ -781,8 +788,10 @@ class Engine:
             inferred_reason=reason,
         )
         if inferred:
-            # An inferred root has no alert of its own: its grace is the inference's.
-            incident.page_due = incident.notice_due = incident.grace_until
+            # An inferred root has no alert of its own: it waits for the inference's grace,
+            # and pages no earlier than its evidence would have (alerts held for their cause
+            # wait out their hold: the cause may still show itself and be a better root).
+            incident.not_before = incident.grace_until
         self._incidents[incident.id] = incident
         self._live[incident.id] = None
         self._by_root[root] = incident.id
@@ -798,6 +807,7 @@ class Engine:
         )
         if inferred:
             self._schedule(incident.grace_until, "grace", (incident.id,))
+            self._touched[incident.id] = None
         if self.settings.witness.enabled:
             if inferred and (kind := DEPENDENCY_CHECKS.get(entities.kind_of(root))):
                 self._ask(incident, kind, root, {}, now)
@@ -958,13 +968,12 @@ class Engine:
 
     def _due_urgency(self, incident: Incident, now: datetime) -> str:
         """The loudest urgency among firing alerts whose time has come (quiet if none)."""
+        if incident.inferred and not incident.has_root_alert:
+            return self._inferred_due_urgency(incident, now)
         page_due = incident.page_due is not None and incident.page_due <= now
         notice_due = incident.notice_due is not None and incident.notice_due <= now
         if not (page_due or notice_due):
             return "quiet"
-        if incident.inferred and not incident.has_root_alert and page_due:
-            # The inferred root's own grace has passed: what its evidence says decides.
-            return self._firing_urgency(incident)
         best = "quiet"
         for fp in incident.alerts:
             alert = self.alerts[fp]
@@ -981,6 +990,28 @@ class Engine:
             if incident.page_due is not None:
                 self._schedule(incident.page_due, "grace", (incident.id,))
         return best
+
+    def _inferred_due_urgency(self, incident: Incident, now: datetime) -> str:
+        """An inferred root pages after the inference's own grace, once some of its evidence is
+        past its hold (alerts that usually precede their cause give the cause time to show and be
+        a better root); or as soon as an incident merged into it would have paged on its own."""
+        if incident.merged_due is not None and incident.merged_due <= now:
+            return self._firing_urgency(incident)
+        if incident.not_before is not None and now < incident.not_before:
+            self._schedule(incident.not_before, "grace", (incident.id,))
+            return "quiet"
+        waiting: datetime | None = None
+        for fp in incident.alerts:
+            alert = self.alerts[fp]
+            if not alert.firing or alert.cls.urgency == "quiet":
+                continue
+            if alert.hold_due <= now:
+                return self._firing_urgency(incident)
+            if waiting is None or alert.hold_due < waiting:
+                waiting = alert.hold_due
+        if waiting is not None:
+            self._schedule(waiting, "grace", (incident.id,))
+        return "quiet"
 
     def _pending_page(self, fingerprint: str, now: datetime) -> bool:
         alert = self.alerts[fingerprint]
@@ -1143,6 +1174,9 @@ class Engine:
         # incident of quiet alerts brings nothing forward.
         self._bring_forward(target, "page", source.page_due)
         self._bring_forward(target, "notice", source.notice_due)
+        rests_on_alerts = not (source.inferred and not source.has_root_alert)
+        if rests_on_alerts and source.page_due is not None:
+            target.merged_due = min(source.page_due, target.merged_due or source.page_due)
         self._event(
             now,
             "merged",
@@ -1430,9 +1464,11 @@ class Engine:
 
     def _timer_grace(self, due: datetime, incident_id: str) -> None:
         incident = self._incidents[incident_id]
-        if incident.state == State.OPEN and due in (incident.page_due, incident.notice_due):
+        if incident.state != State.OPEN:
+            return
+        if due in (incident.page_due, incident.notice_due, incident.not_before):
             self._event(due, "grace_elapsed", incident, firing=self._root_firing(incident))
-            self._maybe_escalate(incident, due)
+        self._maybe_escalate(incident, due)
 
     def _timer_witness(self, due: datetime, incident_id: str) -> None:
         incident = self._incidents[incident_id]
