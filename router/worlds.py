@@ -170,7 +170,11 @@ def _pick_faults(ctx: Ctx, kinds: Sequence[str], start: datetime) -> list[Fault]
     first_t0 = start + minutes(ctx.uniform(5, 15))
     faults: list[Fault] = []
     for index in range(count):
-        t0 = first_t0 if index == 0 else first_t0 + minutes(ctx.uniform(0, 12))
+        t0 = first_t0
+        if faults:  # the second begins while the first is still on: 0-12 minutes later
+            first = faults[0]
+            window = min(12.0, 0.8 * (first.heal - first.start).total_seconds() / 60) if first.heal else 12.0
+            t0 = first_t0 + minutes(ctx.uniform(0, window))
         for _ in range(12):
             fault = wf.BUILDERS[_draw_kind(rng, kinds)](ctx, t0)
             if fault is not None and _unrelated(fault, faults):

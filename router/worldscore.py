@@ -26,7 +26,9 @@ root (an inferred root that names no fault).
 
 from __future__ import annotations
 
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +94,7 @@ class WorldScore:
     pages: list[PageVerdict]
     notices: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    error: str = ""  # the replay did not finish (timeout): nothing it would have said counts
 
     @property
     def must_page(self) -> int:
@@ -119,7 +122,7 @@ class WorldScore:
 
     def violations(self) -> list[str]:
         """The invariants a correct engine holds on every world; empty when all hold."""
-        out = []
+        out = [self.error] if self.error else []
         if len(self.pages) > self.must_page:
             out.append(f"{len(self.pages)} pages for {self.must_page} fault(s) that must page")
         for page in self.pages:
@@ -276,17 +279,49 @@ def replay_world(
     return [n.to_dict() for n in result.notifications], {"load": loaded - started, "replay": done - loaded}
 
 
+class ReplayTimeout(Exception):
+    pass
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise ReplayTimeout
+
+
 def run_world(
-    seed: int, rules: RuleSet, kinds: Sequence[str] | None = None, settings: EngineSettings | None = None
+    seed: int,
+    rules: RuleSet,
+    kinds: Sequence[str] | None = None,
+    settings: EngineSettings | None = None,
+    *,
+    timeout: float | None = None,
 ) -> WorldScore:
-    """Generate, replay and score one world."""
+    """Generate, replay and score one world.
+
+    With `timeout` (seconds; main thread only), a replay that runs longer is abandoned and the
+    world scores as if the engine had said nothing, with the timeout as a violation: one engine
+    hang must not stall a bench of a thousand worlds.
+    """
     started = time.perf_counter()
     world = generate_world(seed, kinds)
     truth = world.truth()
     generated = time.perf_counter()
-    notes, seconds = replay_world(world, rules, settings)
+    armed = timeout is not None and threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGALRM, _alarm) if armed else None
+    error = ""
+    try:
+        if armed:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        notes, seconds = replay_world(world, rules, settings)
+    except ReplayTimeout:
+        notes, seconds = [], {"load": 0.0, "replay": time.perf_counter() - generated}
+        error = f"replay did not finish within {timeout:g} s"
+    finally:
+        if armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
     result = score(truth, notes)
     result.seconds = {"generate": generated - started, **seconds}
+    result.error = error
     return result
 
 
@@ -307,6 +342,7 @@ class Figures:
     notices: int = 0
     passing: int = 0  # worlds without any violation
     reattributed: int = 0  # wrong pages whose incident later names a real root
+    timeouts: int = 0  # worlds whose replay did not finish in time
     verdicts: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: WorldScore) -> None:
@@ -322,6 +358,7 @@ class Figures:
         self.notices += result.notices
         self.passing += not result.violations()
         self.reattributed += sum(p.reattributed for p in result.pages)
+        self.timeouts += bool(result.error)
         for page in result.pages:
             self.verdicts[page.verdict] = self.verdicts.get(page.verdict, 0) + 1
 
@@ -380,6 +417,7 @@ def format_figures(overall: Figures, kinds: dict[str, Figures]) -> str:
         f"symptoms attached           {overall.attach:.3f}   target >= {ATTACH_TARGET}",
         f"worlds passing invariants   {overall.passing}/{overall.worlds}",
         f"wrong pages re-attributed   {overall.reattributed}       (their incident later names a real root)",
+        f"replays timed out           {overall.timeouts}",
         "pages by verdict            "
         + ", ".join(f"{k} {v}" for k, v in sorted(overall.verdicts.items(), key=lambda kv: -kv[1])),
         "",
