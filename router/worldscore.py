@@ -93,6 +93,7 @@ class WorldScore:
     faults: list[FaultScore]
     pages: list[PageVerdict]
     notices: int = 0
+    noise_notices: int = 0  # notices whose root alert is noise (allowed, but noise in a channel)
     seconds: dict[str, float] = field(default_factory=dict)
     error: str = ""  # the replay did not finish (timeout): nothing it would have said counts
 
@@ -215,6 +216,9 @@ def score(truth: dict, notifications: Iterable[dict]) -> WorldScore:
         faults=scores,
         pages=pages,
         notices=sum(n["action"] == "notice" for n in notes),
+        noise_notices=sum(
+            n["action"] == "notice" and (n["root"]["alert"] or {}).get("fingerprint") in noise for n in notes
+        ),
     )
 
 
@@ -340,6 +344,7 @@ class Figures:
     symptoms: int = 0
     attached: int = 0
     notices: int = 0
+    noise_notices: int = 0
     passing: int = 0  # worlds without any violation
     reattributed: int = 0  # wrong pages whose incident later names a real root
     timeouts: int = 0  # worlds whose replay did not finish in time
@@ -356,6 +361,7 @@ class Figures:
         self.symptoms += result.symptoms
         self.attached += result.attached
         self.notices += result.notices
+        self.noise_notices += result.noise_notices
         self.passing += not result.violations()
         self.reattributed += sum(p.reattributed for p in result.pages)
         self.timeouts += bool(result.error)
@@ -408,7 +414,8 @@ def format_figures(overall: Figures, kinds: dict[str, Figures]) -> str:
         f"worlds                      {overall.worlds}",
         f"faults                      {overall.faults} ({overall.must_page} must page, "
         f"{overall.faults - overall.must_page} expected quiet)",
-        f"pages                       {overall.pages} ({overall.notices} notices)",
+        f"pages                       {overall.pages} ({overall.notices} notices, "
+        f"{overall.noise_notices} of them on noise)",
         f"precision                   {overall.precision:.3f}   pages naming a real root / pages; target 1",
         f"recall                      {overall.recall:.3f}   must-page faults paged on their root; target 1",
         f"pages per real incident     {overall.pages_per_incident:.2f}    pages / must-page faults; "

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import timedelta
@@ -65,6 +67,30 @@ def test_same_seed_same_bytes_and_another_seed_another_world():
         assert first.ksm_text == second.ksm_text
         assert first.topology_yaml == second.topology_yaml
     assert generate_world(1).stream_text != generate_world(2).stream_text
+
+
+def test_same_bytes_whatever_the_hash_seed_of_the_process():
+    """No set or hash ordering leaks into a world: two interpreters with different
+    PYTHONHASHSEED write the same worlds."""
+    script = (
+        "import hashlib\nfrom router.worlds import generate_world\nh = hashlib.sha256()\n"
+        "for seed in range(8):\n    w = generate_world(seed)\n"
+        "    h.update((w.stream_text + w.truth_text + w.ksm_text + (w.topology_yaml or '')).encode())\n"
+        "print(h.hexdigest())\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": value},
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for value in ("1", "2")
+    }
+    assert len(digests) == 1
 
 
 def test_generation_leaves_the_global_random_state_alone():
