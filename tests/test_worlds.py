@@ -113,8 +113,9 @@ def test_written_files_are_the_world(tmp_path: Path):
 def test_the_dump_loads_and_knows_every_root_and_every_service_an_application_alert_names(
     worlds: list[World], tmp_path: Path
 ):
-    for world in worlds[:40]:
-        paths = world.write(tmp_path / str(world.seed))
+    per_kind = [generate_world(seed, [kind]) for kind in KINDS for seed in range(4)]
+    for index, world in enumerate([*worlds, *per_kind]):
+        paths = world.write(tmp_path / str(index))
         topology = load_topology(world.topology_paths(paths))
         c = world.cluster
         for fault, _, spec in fault_alerts(world):
