@@ -470,7 +470,10 @@ def node_blip(ctx: Ctx, t0: datetime) -> Fault | None:
             fires = t0 + seconds(ctx.uniform(60, 110))
             if fires < heal - seconds(10):
                 _add(symptoms, ctx.app_alert(service, fires, heal + minutes(ctx.uniform(1, 2))))
-    touched = {f"node:{node}"} | _touched_by_pods(c.pods_by_node[node], ctx)
+    # Its node and its application pods: a blip raises no DaemonSet alert, so another node's
+    # death elsewhere is unrelated to it.
+    apps = [p for p in c.pods_by_node[node] if p.workload_kind != "DaemonSet"]
+    touched = {f"node:{node}"} | _touched_by_pods(apps, ctx)
     summary = f"worker {node} unreachable for {_mins(heal - t0)}"
     return Fault("node_blip", c.entity("node", node), False, t0, heal, summary, [], symptoms, touched)
 
