@@ -187,6 +187,7 @@ class Incident:
     evidence: dict[str, None] = field(default_factory=dict)
     state: State = State.OPEN
     alerts: dict[str, None] = field(default_factory=dict)  # ordered set of fingerprints
+    root_alerts: dict[str, None] = field(default_factory=dict)  # those on the root entity itself
     paged_at: datetime | None = None
     noticed: bool = False
     flapping: bool = False
@@ -235,7 +236,10 @@ class Engine:
         self._failing: dict[str, int] = {}  # entity -> number of firing propagating alerts
         self._entity_alerts: dict[str, dict[str, None]] = {}  # entity -> firing fingerprints
         self._watchers: dict[str, dict[str, None]] = {}  # entity -> live incidents whose root reaches it
-        self._group_watch: dict[str, dict[str, None]] = {}  # group entity -> watching incidents
+        # entity -> groups it can tip into failing (a member, or what a member depends on), for
+        # the groups some incident's root reaches: when it starts failing, they are re-checked.
+        self._group_triggers: dict[str, set[str]] = {}
+        self._indexed_groups: set[str] = set()
         self._changed: dict[str, None] = {}  # entities that started failing since the last settle
         self._dirty: dict[str, None] = {}  # escalated incidents with something new to tell
         self._touched: dict[str, None] = {}  # incidents to consider for escalation after the input
@@ -352,6 +356,8 @@ class Engine:
         self.topology = topology
         self.reach = Reach(topology)
         self._group_cache.clear()
+        self._group_triggers.clear()
+        self._indexed_groups.clear()
         for incident_id in self._live:
             self._watch(self._incidents[incident_id])
 
@@ -528,15 +534,22 @@ class Engine:
 
     def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """The incident that explains a failure of `entity`, and the path to its root."""
-        best: tuple[tuple[bool, int, int, int, str], Incident, tuple[str, ...]] | None = None
         if self._is_infrastructure_group(entity) and self._group_failing(entity):
             # Every member fails: the group itself is down (CoreDNSDown with all CoreDNS pods
             # crash-looping) and stands as the root; one member does not explain it.
             reach = self.reach.hard(entity)
         else:
             reach = self.reach.of(entity)
-        counts, roots, groups = self._failing, self._by_root, self.reach.group_entities
-        failing = [d for d in reach if d in counts or ((d in roots or d in groups) and self._is_failing(d))]
+        # Set operations on the dictionaries' keys run in C: a Deployment reaches hundreds of
+        # entities, and few of them fail.
+        keys = reach.keys()
+        failing = keys & self._failing.keys()
+        for candidate in (keys & self._by_root.keys()) | (keys & self.reach.group_entities):
+            if candidate not in failing and self._is_failing(candidate):
+                failing.add(candidate)
+        # Failing dependencies grouped by the incident their failure belongs to (often one: a
+        # zone's pods, nodes and agents all lead to the zone), each with its path.
+        options: dict[str, tuple[Incident, list[tuple[str, ...]]]] = {}
         for dependency in sorted(failing):
             found = self._incident_of_failing(dependency)
             if found is None:
@@ -547,10 +560,14 @@ class Engine:
             path = self.reach.path(entity, dependency) + tail[1:]
             if len(set(path)) != len(path):
                 continue  # a cycle through ourselves explains nothing
-            # An incident that rests on an alert beats one that rests on an unconfirmed inference
-            # (a replica's dead node, not the healthy node inferred from replicas elsewhere).
-            # Then the deepest root wins (farthest down what we depend on); for one root, the
-            # shortest path explains best (pod -> node, not pod -> CNI agent pod -> node).
+            options.setdefault(incident.id, (incident, []))[1].append(path)
+        best: tuple[tuple[bool, int, int, int, str], Incident, tuple[str, ...]] | None = None
+        for incident, paths in options.values():
+            # For one root, the shortest path explains best (pod -> node, not pod -> CNI agent
+            # pod -> node). An incident that rests on an alert beats one that rests on an
+            # unconfirmed inference (a replica's dead node, not the healthy node inferred from
+            # replicas elsewhere); then the deepest root wins (farthest down what we depend on).
+            path = min(paths, key=len)
             hypothetical = self._is_hypothesis(incident)
             depth = len(self.reach.path(entity, incident.root)) if incident.root in reach else len(path)
             score = (hypothetical, -depth, len(path), -len(incident.alerts), incident.id)
@@ -856,17 +873,23 @@ class Engine:
         of them starts failing."""
         for dependency in self.reach.of(incident.root):
             self._watchers.setdefault(dependency, {})[incident.id] = None
-            if self.reach.has_members(dependency):
-                self._group_watch.setdefault(dependency, {})[incident.id] = None
+            if dependency not in self._indexed_groups and self.reach.has_members(dependency):
+                self._index_group(dependency)
+
+    def _index_group(self, group: str) -> None:
+        """A group fails when all its members do, and a member fails with what it depends on:
+        index the group under those, so that their failure re-checks the group's watchers."""
+        self._indexed_groups.add(group)
+        for member in self.reach.members(group):
+            self._group_triggers.setdefault(member, set()).add(group)
+            for dependency in self.reach.hard(member):
+                self._group_triggers.setdefault(dependency, set()).add(group)
 
     def _unwatch(self, incident: Incident) -> None:
         for dependency in self.reach.of(incident.root):
             watchers = self._watchers.get(dependency)
             if watchers is not None:
                 watchers.pop(incident.id, None)
-            group = self._group_watch.get(dependency)
-            if group is not None:
-                group.pop(incident.id, None)
 
     def _count_firing(self, incident: Incident, alert: AlertState, delta: int) -> None:
         incident.firing += delta
@@ -880,6 +903,7 @@ class Engine:
         if alert.firing:
             self._count_firing(incident, alert, +1)
         if alert.entity == incident.root:
+            incident.root_alerts[alert.fingerprint] = None
             incident.has_root_alert = True
             if URGENCY_RANK.get(alert.cls.urgency, 2) > URGENCY_RANK[incident.root_urgency]:
                 incident.root_urgency = alert.cls.urgency
@@ -890,6 +914,7 @@ class Engine:
 
     def _leave(self, incident: Incident, alert: AlertState) -> None:
         incident.alerts.pop(alert.fingerprint, None)
+        incident.root_alerts.pop(alert.fingerprint, None)
         if alert.firing:
             self._count_firing(incident, alert, -1)
 
@@ -900,6 +925,7 @@ class Engine:
             if self.alerts[fp].firing:
                 self._count_firing(incident, self.alerts[fp], +1)
         on_root = [self.alerts[fp] for fp in incident.alerts if self.alerts[fp].entity == incident.root]
+        incident.root_alerts = {a.fingerprint: None for a in on_root}
         incident.has_root_alert = bool(on_root)
         incident.root_urgency = max(
             (a.cls.urgency for a in on_root), key=URGENCY_RANK.__getitem__, default="quiet"
@@ -1043,7 +1069,7 @@ class Engine:
         return tuple(out)
 
     def _primary_root_alert(self, incident: Incident) -> AlertState | None:
-        roots = [self.alerts[fp] for fp in incident.alerts if self.alerts[fp].entity == incident.root]
+        roots = [self.alerts[fp] for fp in incident.root_alerts]
         if not roots:
             return None
         roots.sort(key=lambda a: (not a.firing, -severity_rank(a.cls.severity), a.first_seen, a.fingerprint))
@@ -1168,6 +1194,7 @@ class Engine:
                 target.pending[fp] = None
                 self._dirty[target.id] = None
         source.alerts.clear()
+        source.root_alerts.clear()
         source.firing = source.firing_roots = source.firing_lagging = 0
         source.merged_into = target.id
         # Correlation never pages later than the merged incident would have on its own; an
@@ -1219,6 +1246,7 @@ class Engine:
             if alert.entity != cause.root:
                 paged.pending[fp] = None
         cause.alerts.clear()
+        cause.root_alerts.clear()
         cause.firing = cause.firing_roots = cause.firing_lagging = 0
         cause.merged_into = paged.id
         self._transition(cause, "merged", now)
@@ -1281,8 +1309,9 @@ class Engine:
         candidates: dict[str, None] = {}
         for entity in changed:
             candidates.update(self._watchers.get(entity, {}))
-        for watchers in self._group_watch.values():
-            candidates.update(watchers)
+            for group in sorted(self._group_triggers.get(entity, ())):
+                if self._group_failing(group):
+                    candidates.update(self._watchers.get(group, {}))
         for incident_id in sorted(candidates, key=lambda i: (self._incidents[i].opened_at, i)):
             incident = self._incidents[incident_id]
             if incident.state not in (State.OPEN, State.PAGED):
@@ -1394,6 +1423,7 @@ class Engine:
         )
         alerts = [self.alerts[fp] for fp in hypothesis.alerts]
         hypothesis.alerts.clear()
+        hypothesis.root_alerts.clear()
         hypothesis.firing = hypothesis.firing_roots = hypothesis.firing_lagging = 0
         self._transition(hypothesis, "withdrawn", now)
         self._mark_changed(hypothesis.root)

@@ -33,6 +33,7 @@ namespace's alerts is corrected when the others arrive. Pure: no state, no clock
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -79,30 +80,78 @@ def entity_node_name(entity: str, node: str) -> str:
     return entities.entity("node", cluster, node)
 
 
-class _Facts:
-    """What inference needs to know about one evidence entity, from the topology (cached per call)."""
+class _Static:
+    """What inference needs to know about an entity that depends only on the topology: cached
+    for as long as the topology (its Reach) lives, across inference passes."""
 
-    def __init__(self, topology: Topology, reach: Reach, is_failing: Callable[[str], bool]) -> None:
+    def __init__(self, topology: Topology, reach: Reach) -> None:
         self.topology = topology
         self.reach = reach
-        self.is_failing = is_failing
-        self._candidates: dict[str, dict[str, list[str]]] = {}
+        self._owners: dict[str, str] = {}
+        self._targets: dict[str, tuple[tuple[str, str], ...]] = {}
         self._zone_size: dict[str, int] = {}
 
     def owner(self, entity: str) -> str:
         """The application an entity belongs to: a pod's workload, a Service's pods' workload."""
-        attrs = self.topology.attrs(entity)
-        owner = attrs.get("owner")
-        if owner:
-            return str(owner)
-        if self.reach.has_members(entity):
-            for member in self.reach.members(entity):
-                member_owner = self.topology.attrs(member).get("owner")
-                if member_owner:
-                    return str(member_owner)
-        if entities.kind_of(entity) == "node-component":
-            return entity
-        return entity
+        cached = self._owners.get(entity)
+        if cached is not None:
+            return cached
+        owner = self.topology.attrs(entity).get("owner")
+        if not owner and self.reach.has_members(entity):
+            owner = next(
+                (o for m in self.reach.members(entity) if (o := self.topology.attrs(m).get("owner"))), None
+            )
+        result = str(owner) if owner else entity
+        self._owners[entity] = result
+        return result
+
+    def targets(self, entity: str) -> tuple[tuple[str, str], ...]:
+        """(inference kind, entity) of everything inferable that `entity` depends on, a group
+        (a Service) through its members as its alerts are, and a pod's workload."""
+        cached = self._targets.get(entity)
+        if cached is not None:
+            return cached
+        found = [
+            (kind, t) for t in self.reach.of(entity) if (kind := inference_kind(t)) in ("node", "zone", "dns")
+        ]
+        owner = self.owner(entity)
+        if (
+            entities.kind_of(entity) == "pod"
+            and inference_kind(owner) == "workload"
+            and owner in self.topology
+        ):
+            found.append(("workload", owner))
+        elif inference_kind(entity) == "workload":
+            found.append(("workload", entity))
+        result = tuple(sorted(found))
+        self._targets[entity] = result
+        return result
+
+    def zone_size(self, zone: str) -> int:
+        size = self._zone_size.get(zone)
+        if size is None:
+            size = sum(1 for dep in self.topology.dependents(zone) if entities.kind_of(dep) == "node")
+            self._zone_size[zone] = size
+        return size
+
+
+_STATIC: weakref.WeakKeyDictionary[Reach, _Static] = weakref.WeakKeyDictionary()
+
+
+class _Facts:
+    """The static facts, and which candidates are failing right now (one inference pass)."""
+
+    def __init__(self, topology: Topology, reach: Reach, is_failing: Callable[[str], bool]) -> None:
+        static = _STATIC.get(reach)
+        if static is None:
+            static = _STATIC[reach] = _Static(topology, reach)
+        self.static = static
+        self.topology = topology
+        self.is_failing = is_failing
+        self.owner = static.owner
+        self.zone_size = static.zone_size
+        self._failing: dict[str, bool] = {}
+        self._candidates: dict[str, dict[str, list[str]]] = {}
 
     def node_of(self, entity: str) -> str | None:
         kind = entities.kind_of(entity)
@@ -114,34 +163,22 @@ class _Facts:
         return entity_node_name(entity, node) if node else None
 
     def candidates(self, entity: str) -> dict[str, list[str]]:
-        """Inferable dependencies of `entity` that are not failing, by inference kind. A group
-        (a Service) is reached through its members, as its alerts are."""
+        """Inferable dependencies of `entity` that are not failing, by inference kind."""
         cached = self._candidates.get(entity)
         if cached is not None:
             return cached
         found: dict[str, list[str]] = {}
-        for target in self.reach.of(entity):
-            kind = inference_kind(target)
-            if kind in ("node", "zone", "dns") and not self.is_failing(target):
-                found.setdefault(kind, []).append(target)
-        owner = self.owner(entity)
-        if (
-            entities.kind_of(entity) == "pod"
-            and inference_kind(owner) == "workload"
-            and owner in self.topology
-        ):
-            found["workload"] = [owner]
-        elif inference_kind(entity) == "workload":
-            found["workload"] = [entity]
+        failing = self._failing
+        for kind, target in self.static.targets(entity):
+            if kind != "workload":
+                down = failing.get(target)
+                if down is None:
+                    down = failing[target] = self.is_failing(target)
+                if down:
+                    continue
+            found.setdefault(kind, []).append(target)
         self._candidates[entity] = found
         return found
-
-    def zone_size(self, zone: str) -> int:
-        size = self._zone_size.get(zone)
-        if size is None:
-            size = sum(1 for dep in self.topology.dependents(zone) if entities.kind_of(dep) == "node")
-            self._zone_size[zone] = size
-        return size
 
 
 def infer(

@@ -35,9 +35,11 @@ class Reach:
         self._members: dict[str, list[str]] = {}
         self._kinds: dict[str, str] = {}
         # Every entity that has members (a group), found once so that a look-up is a set test.
-        self.group_entities: frozenset[str] = frozenset(
+        # A plain set, not a frozenset: `dict.keys() & set` iterates the keys (a reach of a few
+        # hundred entities), `dict.keys() & frozenset` would iterate every group.
+        self.group_entities: set[str] = {
             a for a, nbrs in self._succ.items() if any(d.get("redundant") for d in nbrs.values())
-        )
+        }
 
     def of(self, entity: str) -> dict[str, str]:
         """Dependency -> parent, for everything `entity` depends on (first hop may be a member)."""
