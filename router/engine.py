@@ -191,6 +191,7 @@ class Incident:
     paged_at: datetime | None = None
     noticed: bool = False
     flapping: bool = False
+    flap_count: int = 0  # fires within the flap window when it was found flapping
     root_resolved_at: datetime | None = None
     closed_at: datetime | None = None
     merged_into: str | None = None
@@ -246,7 +247,8 @@ class Engine:
         self._new_roots = False
         self._last_inference: datetime | None = None
         self._inference_pending = False
-        self._flaps: dict[str, list[datetime]] = {}
+        self._flaps: dict[str, list[datetime]] = {}  # fingerprint -> when its instances fired
+        self._withdrawn: dict[str, datetime] = {}  # inferred root -> when it was last withdrawn
         self._recently_resolved: dict[str, tuple[str, datetime]] = {}  # root -> (incident, closed at)
         self._heartbeats: dict[str, datetime] = {}  # fingerprint -> last seen
         self._heartbeat_checks = True
@@ -425,6 +427,7 @@ class Engine:
 
     def _fire(self, alert: AlertState, now: datetime) -> None:
         self.alerts[alert.fingerprint] = alert
+        self._flaps.setdefault(alert.fingerprint, []).append(now)
         self._event(
             now,
             "alert_fired",
@@ -713,6 +716,8 @@ class Engine:
             self._root_fired(incident, alert, now)
         else:
             self.counters["symptoms"] += 1
+            if self._is_hypothesis(incident) and not any(map(self._is_failing_real, path[1:-1])):
+                incident.evidence[alert.entity] = None  # nothing with an alert lies between
             self._event(
                 now,
                 "symptom_attached",
@@ -752,8 +757,9 @@ class Engine:
         return f"nothing {alert.entity} depends on is failing"
 
     def _root_fired(self, incident: Incident, alert: AlertState, now: datetime) -> None:
-        history = self._flaps.setdefault(incident.root, [])
-        history.append(now)
+        # Flapping is one alert firing again and again (new instances after resolves), not
+        # several alerts on one entity, nor one alert attached again after re-attribution.
+        history = self._flaps.get(alert.fingerprint, [])
         horizon = now - self.settings.flap_window
         while history and history[0] < horizon:
             history.pop(0)
@@ -767,6 +773,7 @@ class Engine:
             incident.root_resolved_at = None
         if len(history) >= self.settings.flap_threshold and not incident.flapping:
             incident.flapping = True
+            incident.flap_count = len(history)
             self._event(
                 now,
                 "flapping",
@@ -1087,7 +1094,7 @@ class Engine:
         else:
             head = f"{describe(incident.root)} is failing"
         if incident.flapping:
-            head += f"; flapping: fired {len(self._flaps.get(incident.root, []))} times " + (
+            head += f"; flapping: fired {incident.flap_count} times " + (
                 f"within {span(self.settings.flap_window)}"
             )
         else:
@@ -1383,7 +1390,17 @@ class Engine:
                     evidence.append(Evidence(hypothesis.id, entity))
         if len(evidence) < 2 and not hypotheses:
             return
-        found = infer(evidence, self.topology, self.reach, self._is_failing_real, self.settings.inference)
+        found = infer(
+            evidence,
+            self.topology,
+            self.reach,
+            self._is_failing_real,
+            self.settings.inference,
+            standing=[h.root for h in hypotheses],
+        )
+        # Never infer again, at the same instant, what was just withdrawn: evidence moving
+        # back and forth between two hypotheses must not spin.
+        found = [f for f in found if self._withdrawn.get(f.entity) != now]
         kept = {inferred.entity for inferred in found}
         for inferred in found:
             existing = self._by_root.get(inferred.entity)
@@ -1421,6 +1438,7 @@ class Engine:
             entity=hypothesis.root,
             reason="the evidence no longer points at it: a better explanation was found or it faded",
         )
+        self._withdrawn[hypothesis.root] = now
         alerts = [self.alerts[fp] for fp in hypothesis.alerts]
         hypothesis.alerts.clear()
         hypothesis.root_alerts.clear()

@@ -187,9 +187,13 @@ def infer(
     reach: Reach,
     is_failing: Callable[[str], bool],
     settings: InferenceSettings,
+    standing: Iterable[str] = (),
 ) -> list[Inferred]:
     """The hidden roots the evidence supports, most specific first. `is_failing` must answer
-    for failures that do not rest on inference (alerts, confirmed or paged incidents)."""
+    for failures that do not rest on inference (alerts, confirmed or paged incidents).
+    `standing` are the roots inferred before: they claim their evidence first, so that a
+    hypothesis is not traded for an equally good one pass after pass (it still loses to a
+    broader candidate with far more evidence, and when its evidence is explained away)."""
     if not settings.enabled or len(evidence) < 2:
         return []
     kinds = settings.kinds
@@ -233,7 +237,10 @@ def infer(
             return _dns_reason(items, facts, settings)
         return None
 
-    candidates = sorted(pointing, key=lambda c: (order[inference_kind(c)], -len(pointing[c]), c))
+    kept = set(standing)
+    candidates = sorted(
+        pointing, key=lambda c: (c not in kept, order[inference_kind(c)], -len(pointing[c]), c)
+    )
     qualified = {c: pointing[c] for c in candidates if qualifies(c, pointing[c])}
     # Evidence of each qualified candidate, for the narrow-versus-broad test (computed once).
     broader = {c: {e.incident for e in items} for c, items in qualified.items()}
