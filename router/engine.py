@@ -1397,6 +1397,7 @@ class Engine:
             self._is_failing_real,
             self.settings.inference,
             standing=[h.root for h in hypotheses],
+            alerting=self._entity_alerts.__contains__,
         )
         # Never infer again, at the same instant, what was just withdrawn: evidence moving
         # back and forth between two hypotheses must not spin.

@@ -188,12 +188,14 @@ def infer(
     is_failing: Callable[[str], bool],
     settings: InferenceSettings,
     standing: Iterable[str] = (),
+    alerting: Callable[[str], bool] = lambda entity: False,
 ) -> list[Inferred]:
     """The hidden roots the evidence supports, most specific first. `is_failing` must answer
     for failures that do not rest on inference (alerts, confirmed or paged incidents).
     `standing` are the roots inferred before: they claim their evidence first, so that a
     hypothesis is not traded for an equally good one pass after pass (it still loses to a
-    broader candidate with far more evidence, and when its evidence is explained away)."""
+    broader candidate with far more evidence, and when its evidence is explained away).
+    `alerting` tells whether an entity has a firing alert of its own."""
     if not settings.enabled or len(evidence) < 2:
         return []
     kinds = settings.kinds
@@ -217,8 +219,10 @@ def infer(
                 )
             return None
         if kind == "workload":
+            # Two of its pods failing, or one and the workload's own alert (a single replica
+            # crash-looping while the Deployment reports it short): the workload is broken.
             pods = {e.entity for e in items if entities.kind_of(e.entity) == "pod"}
-            own = any(e.entity == candidate for e in items)
+            own = any(e.entity == candidate for e in items) or alerting(candidate)
             if len(pods) + own >= 2 and pods:
                 return f"{len(pods)} of its pods are failing with no node or DNS to blame"
             return None

@@ -58,6 +58,7 @@ def test_short_form_edges_in_a_named_cluster():
     assert succ(topology, "service/edge/cdn/cache") == {
         "pod/edge/cdn/cache-0": True,
         "pod/edge/cdn/cache-1": True,
+        "statefulset/edge/cdn/cache": False,  # the workload its endpoints belong to
         "external/edge/origin": False,
     }
     assert succ(topology, "node/edge/edge-2") == hard("zone/edge/fra-2")
@@ -198,6 +199,7 @@ def test_the_documented_example_loads(tmp_path: Path):
     )
     assert succ(topology, "service/prod/shop/checkout") == {
         "pod/prod/shop/checkout-6d8f7b9c5d-x2x9q": True,
+        "deployment/prod/shop/checkout": False,
         "external/prod/orders-db": False,
     }
     assert topology.node_by_instance("prod", "bastion-1.corp.example.com") == "node/prod/bastion-1"

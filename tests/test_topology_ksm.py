@@ -346,23 +346,34 @@ def test_workloads(small: Topology):
 
 
 def test_services_and_ingress(small: Topology):
-    # The not-ready endpoint (zz9kq) is a member too: readiness is state, not structure.
-    assert succ(small, "service/default/shop/checkout") == members(
-        "pod/default/shop/checkout-6d8f7b9c5d-x2x9q",
-        "pod/default/shop/checkout-6d8f7b9c5d-p7r2s",
-        "pod/default/shop/checkout-6d8f7b9c5d-zz9kq",
-    )
+    # The not-ready endpoint (zz9kq) is a member too: readiness is state, not structure. The
+    # Service also depends on the workload its endpoints belong to (a bad rollout fails both).
+    assert succ(small, "service/default/shop/checkout") == {
+        **members(
+            "pod/default/shop/checkout-6d8f7b9c5d-x2x9q",
+            "pod/default/shop/checkout-6d8f7b9c5d-p7r2s",
+            "pod/default/shop/checkout-6d8f7b9c5d-zz9kq",
+        ),
+        **hard("deployment/default/shop/checkout"),
+    }
     # No kube_endpointslice_labels for this slice: its name minus the generated suffix.
-    assert succ(small, "service/default/shop/postgres") == members("pod/default/shop/postgres-0")
+    assert succ(small, "service/default/shop/postgres") == {
+        **members("pod/default/shop/postgres-0"),
+        **hard("statefulset/default/shop/postgres"),
+    }
     # Endpoints (by IP) of host-network pods: the one pod of the Service's namespace on that IP.
-    assert succ(small, "service/default/monitoring/node-exporter") == members(
-        "pod/default/monitoring/node-exporter-4xk7d",
-        "pod/default/monitoring/node-exporter-7hmc2",
-        "pod/default/monitoring/node-exporter-r2n8s",
-    )
-    assert succ(small, "service/default/monitoring/kube-state-metrics") == members(
-        "pod/default/monitoring/kube-state-metrics-6b7d8f9c4-k2m4p"
-    )
+    assert succ(small, "service/default/monitoring/node-exporter") == {
+        **members(
+            "pod/default/monitoring/node-exporter-4xk7d",
+            "pod/default/monitoring/node-exporter-7hmc2",
+            "pod/default/monitoring/node-exporter-r2n8s",
+        ),
+        **hard("daemonset/default/monitoring/node-exporter"),
+    }
+    assert succ(small, "service/default/monitoring/kube-state-metrics") == {
+        **members("pod/default/monitoring/kube-state-metrics-6b7d8f9c4-k2m4p"),
+        **hard("deployment/default/monitoring/kube-state-metrics"),
+    }
     assert succ(small, "service/default/default/kubernetes") == {}
     assert succ(small, "ingress/default/shop/storefront") == hard("service/default/shop/checkout")
 
@@ -400,7 +411,7 @@ def test_whole_graph_counts(small: Topology):
         "service": 6,
         "statefulset": 2,
         "zone": 2,
-        "edges": 125,
+        "edges": 129,
     }
 
 
@@ -511,7 +522,10 @@ def test_multi_cluster_dump_keeps_clusters_apart():
     assert succ(topology, "dns/us-prod/cluster-dns") == members(
         "pod/us-prod/kube-system/coredns-5d78c9869d-8xk2p"
     )
-    assert succ(topology, "service/eu-prod/shop/api") == members(eu_api)
+    assert succ(topology, "service/eu-prod/shop/api") == {
+        **members(eu_api),
+        **hard("deployment/eu-prod/shop/api"),
+    }
     # us-prod lacks the ReplicaSet's owner series: its pod stays owned by the ReplicaSet.
     assert topology.attrs(eu_api)["owner"] == "deployment/eu-prod/shop/api"
     assert topology.attrs(us_api)["owner"] == "replicaset/us-prod/shop/api-7f9c6d5b8"

@@ -62,6 +62,7 @@ def test_files_are_merged():
         "pod/default/shop/checkout-6d8f7b9c5d-x2x9q": True,
         "pod/default/shop/checkout-6d8f7b9c5d-p7r2s": True,
         "pod/default/shop/checkout-6d8f7b9c5d-zz9kq": True,
+        "deployment/default/shop/checkout": False,
         "external/default/orders-db": False,
         "external/default/payments-api": False,
     }

@@ -521,8 +521,17 @@ class _Build:
             ips = spec.endpoint_ips.get(key)
             if ips:
                 members.update(dict.fromkeys(self._pods_by_ip(cluster, namespace, ips)))
-            for _, pod_namespace, pod in members:
+            owners: dict[str, None] = {}
+            for member in members:
+                _, pod_namespace, pod = member
                 self._edge(service, entities.entity("pod", cluster, pod, pod_namespace), redundant=True)
+                owner = self.controller.get(member)
+                if owner and not owner.startswith("replicaset/"):
+                    owners[owner] = None
+            # A Service fronts its workload: when the workload fails (a bad rollout whose new
+            # pods the topology has not seen yet), so does the Service.
+            for owner in owners:
+                self._edge(service, owner)
             for node in spec.endpoint_nodes.get(key, ()):
                 if (cluster, node) in spec.nodes:
                     self._edge(service, entities.node_component(cluster, node, "kubelet"), redundant=True)
