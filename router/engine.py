@@ -537,9 +537,9 @@ class Engine:
 
     def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """The incident that explains a failure of `entity`, and the path to its root."""
-        if self._is_infrastructure_group(entity) and self._group_failing(entity):
-            # Every member fails: the group itself is down (CoreDNSDown with all CoreDNS pods
-            # crash-looping) and stands as the root; one member does not explain it.
+        if self._is_infrastructure_group(entity) and (entity in self._failing or self._group_failing(entity)):
+            # The group itself is down (CoreDNSDown, or every CoreDNS pod crash-looping) and
+            # stands as the root: one member's failure does not explain it.
             reach = self.reach.hard(entity)
         else:
             reach = self.reach.of(entity)

@@ -43,6 +43,8 @@ from topology import entities
 from topology.graph import Topology
 
 WORKLOAD_KINDS = frozenset({"deployment", "statefulset", "daemonset"})
+# Groups that are a cluster function: their failing members make the function the root.
+CLUSTER_FUNCTIONS = frozenset({"dns", "apiserver", "etcd", "scheduler", "controller-manager"})
 NODE_LEVEL_KINDS = frozenset({"node", "node-component"})
 
 
@@ -115,7 +117,13 @@ class _Static:
             (kind, t) for t in self.reach.of(entity) if (kind := inference_kind(t)) in ("node", "zone", "dns")
         ]
         owner = self.owner(entity)
-        if (
+        group = next(
+            (g for g in self.reach.groups_of(entity) if inference_kind(g) in CLUSTER_FUNCTIONS), None
+        )
+        if group is not None:
+            # A CoreDNS pod's workload is cluster DNS: that is what fails when its pods do.
+            found.append(("workload", group))
+        elif (
             entities.kind_of(entity) == "pod"
             and inference_kind(owner) == "workload"
             and owner in self.topology
@@ -201,17 +209,21 @@ def infer(
     kinds = settings.kinds
     order = {kind: i for i, kind in enumerate(kinds)}
     facts = _Facts(topology, reach, is_failing)
-    pointing: dict[str, list[Evidence]] = {}
+    # A candidate is (the rule it is judged by, the entity): cluster DNS is judged by the DNS
+    # rule on its clients' failures and by the workload rule on its own pods'.
+    pointing: dict[tuple[str, str], list[Evidence]] = {}
     for item in evidence:
         for kind, targets in facts.candidates(item.entity).items():
             if kind in order:
                 for target in targets:
-                    pointing.setdefault(target, []).append(item)
+                    pointing.setdefault((kind, target), []).append(item)
 
-    def qualifies(candidate: str, items: list[Evidence], extra_nodes: Iterable[str] = ()) -> str | None:
-        kind = inference_kind(candidate)
+    def qualifies(
+        candidate: tuple[str, str], items: list[Evidence], extra_nodes: Iterable[str] = ()
+    ) -> str | None:
+        kind, entity = candidate
         if kind == "node":
-            alone = [e for e in items if facts.candidates(e.entity).get("node") == [candidate]]
+            alone = [e for e in items if facts.candidates(e.entity).get("node") == [entity]]
             owners = {facts.owner(e.entity) for e in alone}
             if len(owners) >= settings.min_workloads_node:
                 return (
@@ -222,7 +234,7 @@ def infer(
             # Two of its pods failing, or one and the workload's own alert (a single replica
             # crash-looping while the Deployment reports it short): the workload is broken.
             pods = {e.entity for e in items if entities.kind_of(e.entity) == "pod"}
-            own = any(e.entity == candidate for e in items) or alerting(candidate)
+            own = any(e.entity == entity for e in items) or alerting(entity)
             if len(pods) + own >= 2 and pods:
                 return f"{len(pods)} of its pods are failing with no node or DNS to blame"
             return None
@@ -233,7 +245,7 @@ def infer(
                 if entities.kind_of(e.entity) in NODE_LEVEL_KINDS and (n := facts.node_of(e.entity))
             }
             nodes.update(extra_nodes)
-            size = facts.zone_size(candidate)
+            size = facts.zone_size(entity)
             if len(nodes) >= settings.min_nodes_zone and size and len(nodes) * 2 >= size:
                 return f"{len(nodes)} of its {size} nodes are failing, and it has no alert of its own"
             return None
@@ -243,24 +255,24 @@ def infer(
 
     kept = set(standing)
     candidates = sorted(
-        pointing, key=lambda c: (c not in kept, order[inference_kind(c)], -len(pointing[c]), c)
+        pointing, key=lambda c: (c[1] not in kept, order[c[0]], -len(pointing[c]), c[1], c[0])
     )
     qualified = {c: pointing[c] for c in candidates if qualifies(c, pointing[c])}
     # Evidence of each qualified candidate, for the narrow-versus-broad test (computed once).
     broader = {c: {e.incident for e in items} for c, items in qualified.items()}
     wider_than = {
-        rank: [theirs for other, theirs in broader.items() if order[inference_kind(other)] > rank]
+        rank: [theirs for other, theirs in broader.items() if order[other[0]] > rank]
         for rank in range(len(kinds))
     }
-    accepted: list[Inferred] = []
+    accepted: dict[str, Inferred] = {}
     taken: set[Evidence] = set()
     accepted_nodes: dict[str, list[str]] = {}  # zone -> nodes accepted in this pass
     for candidate in candidates:
-        kind = inference_kind(candidate)
-        extra = accepted_nodes.get(candidate, ()) if kind == "zone" else ()
+        kind, entity = candidate
+        extra = accepted_nodes.get(entity, ()) if kind == "zone" else ()
         if candidate not in qualified and not extra:
             continue
-        items = [e for e in pointing[candidate] if e not in taken]
+        items = [e for e in pointing.get(candidate, ()) if e not in taken]
         reason = qualifies(candidate, items, extra)
         if reason is None:
             continue
@@ -268,16 +280,19 @@ def infer(
         wider = wider_than[order[kind]]
         if any(len(own) < settings.narrow_share * len(theirs) and own <= theirs for theirs in wider):
             continue
-        accepted.append(Inferred(candidate, tuple(items), reason))
+        if entity in accepted:  # accepted by another rule too: one root, all its evidence
+            previous = accepted[entity]
+            accepted[entity] = Inferred(entity, (*previous.evidence, *items), previous.reason)
+        else:
+            accepted[entity] = Inferred(entity, tuple(items), reason)
         taken.update(items)
         if kind == "node":
-            zone = topology.attrs(candidate).get("zone")
+            zone = topology.attrs(entity).get("zone")
+            if zone and ("zone", str(zone)) not in candidates:
+                candidates.append(("zone", str(zone)))
             if zone:
-                accepted_nodes.setdefault(str(zone), []).append(candidate)
-                pointing.setdefault(str(zone), [])
-                if str(zone) not in candidates:
-                    candidates.append(str(zone))
-    return accepted
+                accepted_nodes.setdefault(str(zone), []).append(entity)
+    return list(accepted.values())
 
 
 def _dns_reason(items: list[Evidence], facts: _Facts, settings: InferenceSettings) -> str | None:
