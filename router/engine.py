@@ -249,6 +249,9 @@ class Engine:
         self._inference_pending = False
         self._flaps: dict[str, list[datetime]] = {}  # fingerprint -> when its instances fired
         self._withdrawn: dict[str, datetime] = {}  # inferred root -> when it was last withdrawn
+        # entity -> (incident, when) its last propagating alert resolved: alerts that lag behind
+        # their cause (burn rates over long windows) may fire after it healed.
+        self._stopped_failing: dict[str, tuple[str, datetime]] = {}
         self._recently_resolved: dict[str, tuple[str, datetime]] = {}  # root -> (incident, closed at)
         self._heartbeats: dict[str, datetime] = {}  # fingerprint -> last seen
         self._heartbeat_checks = True
@@ -476,6 +479,8 @@ class Engine:
             count = self._failing.get(alert.entity, 0) - 1
             if count <= 0:
                 self._failing.pop(alert.entity, None)
+                if alert.incident is not None:
+                    self._stopped_failing[alert.entity] = (alert.incident, now)
             else:
                 self._failing[alert.entity] = count
             self._group_cache.clear()
@@ -537,12 +542,17 @@ class Engine:
 
     def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """The incident that explains a failure of `entity`, and the path to its root."""
-        if self._is_infrastructure_group(entity) and (entity in self._failing or self._group_failing(entity)):
-            # The group itself is down (CoreDNSDown, or every CoreDNS pod crash-looping) and
-            # stands as the root: one member's failure does not explain it.
+        members: tuple[str, ...] | list[str] = ()
+        if self._is_infrastructure_group(entity) and self._group_failing(entity):
+            # Every member fails: the group itself is down (every CoreDNS pod crash-looping)
+            # and stands as the root; one member does not explain it.
             reach = self.reach.hard(entity)
         else:
             reach = self.reach.of(entity)
+            if self._is_infrastructure_group(entity):
+                # A member explains the group's trouble only through what makes the member fail
+                # (the node it ran on); a member failing by itself is the group failing.
+                members = self.reach.members(entity)
         # Set operations on the dictionaries' keys run in C: a Deployment reaches hundreds of
         # entities, and few of them fail.
         keys = reach.keys()
@@ -558,7 +568,7 @@ class Engine:
             if found is None:
                 continue
             incident, tail = found
-            if incident.root == entity:
+            if incident.root == entity or incident.root in members:
                 continue  # a group of which we are a member: not an explanation of ourselves
             path = self.reach.path(entity, dependency) + tail[1:]
             if len(set(path)) != len(path):
@@ -676,6 +686,8 @@ class Engine:
     def _place(self, alert: AlertState, now: datetime) -> None:
         """Attach a new alert to the incident that explains it, or to its own entity's incident."""
         explained = self._explanation(alert.entity)
+        if explained is None and alert.cls.outlive_root > self.settings.lagging_symptom:
+            explained = self._lagging_explanation(alert, now)
         if explained is not None:
             incident, path = explained
             self._attach(incident, alert, path, now)
@@ -694,6 +706,23 @@ class Engine:
         else:
             incident = self._open_incident(alert.entity, now, grace=alert.cls.escalate_after)
         self._attach(incident, alert, (alert.entity,), now)
+
+    def _lagging_explanation(
+        self, alert: AlertState, now: datetime
+    ) -> tuple[Incident, tuple[str, ...]] | None:
+        """An alert that lags behind its cause (a burn rate over hours) may first fire after the
+        cause healed: a dependency that stopped failing within the alert's lag explains it."""
+        best: tuple[datetime, str] | None = None
+        for dependency in self.reach.of(alert.entity):
+            stopped = self._stopped_failing.get(dependency)
+            lags = stopped is not None and now - stopped[1] <= alert.cls.outlive_root
+            if lags and (best is None or (stopped[1], dependency) > best):  # type: ignore[index]
+                best = (stopped[1], dependency)  # type: ignore[index]
+        if best is None:
+            return None
+        dependency = best[1]
+        incident = self._survivor(self._incidents[self._stopped_failing[dependency][0]])
+        return incident, self.reach.path(alert.entity, dependency)
 
     def _attach(self, incident: Incident, alert: AlertState, path: tuple[str, ...], now: datetime) -> None:
         alert.incident = incident.id
@@ -732,11 +761,18 @@ class Engine:
                 self._schedule(now + alert.cls.outlive_root, "outlive", (incident.id, alert.fingerprint))
         # Correlation never pages later than this alert would have paged on its own.
         self._bring_forward(incident, alert.cls.urgency, alert.due)
-        if incident.state in (State.PAGED, State.RESOLVING):
+        if self._told(incident):
             self._dirty[incident.id] = None
             if not is_root and alert.fingerprint not in incident.notified:
                 incident.pending[alert.fingerprint] = None
         self._touched[incident.id] = None
+
+    def _told(self, incident: Incident) -> bool:
+        """Whether on-call knows the incident, so that what joins it is worth an update: it was
+        paged (a lagging symptom may join it even after it resolved)."""
+        return incident.state in (State.PAGED, State.RESOLVING) or (
+            incident.state == State.CLOSED and incident.paged_at is not None
+        )
 
     def _bring_forward(self, incident: Incident, urgency: str, due: datetime | None) -> None:
         """An alert (or a merged incident) of this urgency may escalate the incident from `due`."""
@@ -1467,7 +1503,7 @@ class Engine:
         dirty, self._dirty = self._dirty, {}
         for incident_id in dirty:
             incident = self._incidents[incident_id]
-            if incident.state not in (State.PAGED, State.RESOLVING):
+            if not self._told(incident):
                 incident.pending.clear()
                 incident.pending_reasons.clear()
                 continue
