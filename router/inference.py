@@ -33,6 +33,7 @@ namespace's alerts is corrected when the others arrive. Pure: no state, no clock
 
 from __future__ import annotations
 
+import heapq
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ from topology import entities
 from topology.graph import Topology
 
 WORKLOAD_KINDS = frozenset({"deployment", "statefulset", "daemonset"})
+# How broad an explanation is: a node and a workload are equally narrow, a zone is broader,
+# cluster DNS broader still.
+LEVEL = {"node": 0, "workload": 0, "zone": 1, "dns": 2}
 # Groups that are a cluster function: their failing members make the function the root.
 CLUSTER_FUNCTIONS = frozenset({"dns", "apiserver", "etcd", "scheduler", "controller-manager"})
 NODE_LEVEL_KINDS = frozenset({"node", "node-component"})
@@ -223,7 +227,15 @@ def infer(
     ) -> str | None:
         kind, entity = candidate
         if kind == "node":
-            alone = [e for e in items if facts.candidates(e.entity).get("node") == [entity]]
+            # Evidence that points at this node alone: a pod, a node agent, a Service whose
+            # endpoints all run there. A workload's own alert says nothing of where (its pods
+            # do; its new pods may not be in the topology at all).
+            alone = [
+                e
+                for e in items
+                if inference_kind(e.entity) != "workload"
+                and facts.candidates(e.entity).get("node") == [entity]
+            ]
             owners = {facts.owner(e.entity) for e in alone}
             if len(owners) >= settings.min_workloads_node:
                 return (
@@ -253,32 +265,57 @@ def infer(
             return _dns_reason(items, facts, settings)
         return None
 
+    def strength(candidate: tuple[str, str], items: list[Evidence]) -> int:
+        """How much of the evidence the candidate would explain by its own rule."""
+        if candidate[0] == "node":
+            return sum(
+                1
+                for e in items
+                if inference_kind(e.entity) != "workload"
+                and facts.candidates(e.entity).get("node") == [candidate[1]]
+            )
+        return len(items)
+
+    # Lazy greedy set cover. Standing hypotheses first, then by breadth level (a node and a
+    # workload are equally narrow, then a zone, then cluster DNS); within a level, whatever
+    # explains most of what is left (a node where many workloads fail beats the workloads one
+    # by one; two bad rollouts beat the node they happen to share).
     kept = set(standing)
-    candidates = sorted(
-        pointing, key=lambda c: (c[1] not in kept, order[c[0]], -len(pointing[c]), c[1], c[0])
-    )
-    qualified = {c: pointing[c] for c in candidates if qualifies(c, pointing[c])}
+
+    def key(candidate: tuple[str, str], power: int) -> tuple[bool, int, int, int, str, str]:
+        kind, entity = candidate
+        return (entity not in kept, LEVEL.get(kind, 0), -power, order[kind], entity, kind)
+
+    qualified = {c: items for c, items in pointing.items() if qualifies(c, items)}
     # Evidence of each qualified candidate, for the narrow-versus-broad test (computed once).
     broader = {c: {e.incident for e in items} for c, items in qualified.items()}
-    wider_than = {
-        rank: [theirs for other, theirs in broader.items() if order[other[0]] > rank]
-        for rank in range(len(kinds))
-    }
+    heap = [(key(c, strength(c, items)), c) for c, items in pointing.items()]
+    heapq.heapify(heap)
     accepted: dict[str, Inferred] = {}
     taken: set[Evidence] = set()
     accepted_nodes: dict[str, list[str]] = {}  # zone -> nodes accepted in this pass
-    for candidate in candidates:
+    while heap:
+        recorded, candidate = heapq.heappop(heap)
         kind, entity = candidate
         extra = accepted_nodes.get(entity, ()) if kind == "zone" else ()
         if candidate not in qualified and not extra:
             continue
         items = [e for e in pointing.get(candidate, ()) if e not in taken]
+        current = key(candidate, strength(candidate, items))
+        if current > recorded:  # others took some of its evidence: back in line
+            heapq.heappush(heap, (current, candidate))
+            continue
         reason = qualifies(candidate, items, extra)
         if reason is None:
             continue
         own = {e.incident for e in items}
-        wider = wider_than[order[kind]]
-        if any(len(own) < settings.narrow_share * len(theirs) and own <= theirs for theirs in wider):
+        level = LEVEL.get(kind, 0)
+        if any(
+            LEVEL.get(other[0], 0) > level
+            and len(own) < settings.narrow_share * len(theirs)
+            and own <= theirs
+            for other, theirs in broader.items()
+        ):
             continue
         if entity in accepted:  # accepted by another rule too: one root, all its evidence
             previous = accepted[entity]
@@ -286,12 +323,10 @@ def infer(
         else:
             accepted[entity] = Inferred(entity, tuple(items), reason)
         taken.update(items)
-        if kind == "node":
-            zone = topology.attrs(entity).get("zone")
-            if zone and ("zone", str(zone)) not in candidates:
-                candidates.append(("zone", str(zone)))
-            if zone:
-                accepted_nodes.setdefault(str(zone), []).append(entity)
+        if kind == "node" and (zone := topology.attrs(entity).get("zone")):
+            accepted_nodes.setdefault(str(zone), []).append(entity)
+            pointing.setdefault(("zone", str(zone)), [])
+            heapq.heappush(heap, (key(("zone", str(zone)), 0), ("zone", str(zone))))
     return list(accepted.values())
 
 
