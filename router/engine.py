@@ -1424,7 +1424,7 @@ class Engine:
                 # Explain away first: evidence that a real failure explains is not evidence.
                 if entity in self.topology and self._real_explanation(entity, hypothesis) is None:
                     evidence.append(Evidence(hypothesis.id, entity))
-        if len(evidence) < 2 and not hypotheses:
+        if not evidence and not hypotheses:
             return
         found = infer(
             evidence,

@@ -208,7 +208,7 @@ def infer(
     hypothesis is not traded for an equally good one pass after pass (it still loses to a
     broader candidate with far more evidence, and when its evidence is explained away).
     `alerting` tells whether an entity has a firing alert of its own."""
-    if not settings.enabled or len(evidence) < 2:
+    if not settings.enabled or not evidence:
         return []
     kinds = settings.kinds
     order = {kind: i for i, kind in enumerate(kinds)}
@@ -331,30 +331,46 @@ def infer(
 
 
 def _dns_reason(items: list[Evidence], facts: _Facts, settings: InferenceSettings) -> str | None:
-    """Cluster DNS is blamed when failures are broad and nothing narrower underlies them all."""
-    owners = {facts.owner(e.entity) for e in items}
-    namespaces = {ns for e in items if (ns := _namespace_of(e.entity))}
-    nodes: set[str] = set()
-    shared_nodes: set[str] | None = None
-    shared_zones: set[str] | None = None
+    """Cluster DNS is blamed when failures are broad and nothing narrower underlies them: when
+    one node (or zone) underlies more than two thirds of them, what is left without it must
+    still be broad. A dead node and an unrelated bad rollout are not a DNS outage."""
+    places: dict[str, tuple[set[str], set[str]]] = {}  # item entity -> (its nodes, its zones)
     for item in items:
         found = facts.candidates(item.entity)
         item_nodes = set(found.get("node", ()))
         if (node := facts.node_of(item.entity)) is not None:
             item_nodes.add(node)
-        nodes |= item_nodes
-        shared_nodes = item_nodes if shared_nodes is None else shared_nodes & item_nodes
-        item_zones = set(found.get("zone", ()))
-        shared_zones = item_zones if shared_zones is None else shared_zones & item_zones
-    if (
-        len(owners) < settings.min_workloads_dns
-        or len(namespaces) < settings.min_namespaces_dns
-        or len(nodes) < settings.min_nodes_dns
-    ):
+        places[item.entity] = (item_nodes, set(found.get("zone", ())))
+
+    def broad(subset: list[Evidence]) -> tuple[int, int, int] | None:
+        owners = {facts.owner(e.entity) for e in subset}
+        namespaces = {ns for e in subset if (ns := _namespace_of(e.entity))}
+        nodes = set().union(*(places[e.entity][0] for e in subset)) if subset else set()
+        if (
+            len(owners) < settings.min_workloads_dns
+            or len(namespaces) < settings.min_namespaces_dns
+            or len(nodes) < settings.min_nodes_dns
+        ):
+            return None
+        return len(owners), len(namespaces), len(nodes)
+
+    figures = broad(items)
+    if figures is None:
         return None
-    if shared_nodes or shared_zones:
-        return None  # one node or one zone (or several, undecided) underlies every failure
+    for where in (0, 1):  # the node, then the zone, under the most failures
+        counts: dict[str, int] = {}
+        for nodes_and_zones in places.values():
+            for place in nodes_and_zones[where]:
+                counts[place] = counts.get(place, 0) + 1
+        if counts:
+            top = max(sorted(counts), key=counts.__getitem__)
+            if (
+                counts[top] * 3 > len(items) * 2
+                and broad([e for e in items if top not in places[e.entity][where]]) is None
+            ):
+                return None  # most failures sit on one node (or in one zone), the rest are few
+    owners, namespaces, nodes = figures
     return (
-        f"{len(owners)} workloads in {len(namespaces)} namespaces on {len(nodes)} nodes "
-        "are failing and the only dependency they share is cluster DNS"
+        f"{owners} workloads in {namespaces} namespaces on {nodes} nodes are failing, "
+        "and no node or zone underlies them: the dependency they share is cluster DNS"
     )

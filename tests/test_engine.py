@@ -154,7 +154,7 @@ def test_cluster_dns_inferred_from_workloads_in_several_namespaces():
         [
             pod_alert("p-co", "checkout-5c8d-0", "shop", started=0),
             pod_alert("p-fe", "frontend-5c8d-0", "web", started=0),
-            pod_alert("p-or", "orders-5c8d-0", "db", started=0),
+            pod_alert("p-gw", "gateway-5c8d-0", "pay", started=0),  # one pod in each zone
         ],
     )
     s.deliver(5, [alert("dns-down", 5, alertname="CoreDNSDown", severity="critical")])
@@ -281,7 +281,7 @@ def _dns_storm() -> Stream:
         [
             pod_alert("p-co", "checkout-5c8d-0", "shop", started=0),
             pod_alert("p-fe", "frontend-5c8d-0", "web", started=0),
-            pod_alert("p-or", "orders-5c8d-0", "db", started=0),
+            pod_alert("p-gw", "gateway-5c8d-0", "pay", started=0),  # one pod in each zone
         ],
         replicas=1,
     )
