@@ -252,6 +252,7 @@ class Engine:
         # entity -> (incident, when) its last propagating alert resolved: alerts that lag behind
         # their cause (burn rates over long windows) may fire after it healed.
         self._stopped_failing: dict[str, tuple[str, datetime]] = {}
+        self._node_failures: dict[str, dict[str, datetime]] = {}  # zone -> node -> started failing
         self._recently_resolved: dict[str, tuple[str, datetime]] = {}  # root -> (incident, closed at)
         self._heartbeats: dict[str, datetime] = {}  # fingerprint -> last seen
         self._heartbeat_checks = True
@@ -1069,6 +1070,12 @@ class Engine:
         if incident.not_before is not None and now < incident.not_before:
             self._schedule(incident.not_before, "grace", (incident.id,))
             return "quiet"
+        settles = self._zone_settles(incident.root)
+        if settles is not None and now < settles:
+            # Other nodes of its zone are failing too: the zone may be the root, and its nodes'
+            # alerts arrive up to a group interval apart. Let that picture settle first.
+            self._schedule(settles, "grace", (incident.id,))
+            return "quiet"
         waiting: datetime | None = None
         for fp in incident.alerts:
             alert = self.alerts[fp]
@@ -1325,6 +1332,21 @@ class Engine:
     def _mark_changed(self, entity: str) -> None:
         self._changed[entity] = None
         self._group_cache.clear()
+        if self.reach.kind(entity) == "node" and (zone := self.topology.attrs(entity).get("zone")):
+            assert self._clock is not None
+            self._node_failures.setdefault(str(zone), {})[entity] = self._clock
+
+    def _zone_settles(self, node: str) -> datetime | None:
+        """For an inferred node: when the picture of its zone is settled, if other nodes of the
+        zone started failing lately (their failures may make the zone the root)."""
+        if self.reach.kind(node) != "node" or not (zone := self.topology.attrs(node).get("zone")):
+            return None
+        latest = [
+            at
+            for other, at in self._node_failures.get(str(zone), {}).items()
+            if other != node and self._is_failing(other)
+        ]
+        return max(latest) + self.settings.inference.zone_settle if latest else None
 
     def _settle(self, now: datetime) -> None:
         """After inputs: re-judge incidents a new failure may explain, infer hidden roots, and
