@@ -33,6 +33,7 @@ namespace's alerts is corrected when the others arrive. Pure: no state, no clock
 
 from __future__ import annotations
 
+import functools
 import heapq
 import weakref
 from collections.abc import Callable, Iterable
@@ -65,6 +66,7 @@ class Inferred:
     reason: str
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def inference_kind(entity: str) -> str:
     """The inference kind of a candidate: its entity kind, `workload` for controllers."""
     kind = entities.kind_of(entity)
