@@ -176,6 +176,14 @@ class _Facts:
         node = self.topology.attrs(entity).get("node")
         return entity_node_name(entity, node) if node else None
 
+    def is_agent(self, entity: str) -> bool:
+        """Part of a node itself: a node component, or a pod of a DaemonSet or a static pod."""
+        kind = entities.kind_of(entity)
+        if kind in NODE_LEVEL_KINDS:
+            return True
+        owner = self.owner(entity)
+        return kind == "pod" and (entities.kind_of(owner) in ("daemonset", "node") or owner == entity)
+
     def candidates(self, entity: str) -> dict[str, list[str]]:
         """Inferable dependencies of `entity` that are not failing, by inference kind."""
         cached = self._candidates.get(entity)
@@ -224,6 +232,14 @@ def infer(
                 for target in targets:
                     pointing.setdefault((kind, target), []).append(item)
 
+    # Where each workload fails: the nodes its failing evidence points at.
+    failing_nodes: dict[str, set[str]] = {}
+    for item in evidence:
+        where = set(facts.candidates(item.entity).get("node", ()))
+        if (node := facts.node_of(item.entity)) is not None:
+            where.add(node)
+        failing_nodes.setdefault(facts.owner(item.entity), set()).update(where)
+
     def qualifies(
         candidate: tuple[str, str], items: list[Evidence], extra_nodes: Iterable[str] = ()
     ) -> str | None:
@@ -239,11 +255,17 @@ def infer(
                 and facts.candidates(e.entity).get("node") == [entity]
             ]
             owners = {facts.owner(e.entity) for e in alone}
-            if len(owners) >= settings.min_workloads_node:
-                return (
-                    f"{len(alone)} alerts on {len(owners)} workloads running on it, and no alert of its own"
-                )
-            return None
+            if len(owners) < settings.min_workloads_node:
+                return None
+            # Two workloads failing together on one node is the node's doing when the node's
+            # own agents fail too (its kubelet, its node-exporter, CNI or kube-proxy pod), or
+            # when neither workload fails anywhere else; a workload that also fails on other
+            # nodes is better explained by itself (a bad rollout) or by what all of them share.
+            agents = any(facts.is_agent(e.entity) for e in alone)
+            confined = {o for o in owners if failing_nodes.get(o, set()) <= {entity}}
+            if not agents and len(confined) < settings.min_workloads_node:
+                return None
+            return f"{len(alone)} alerts on {len(owners)} workloads running on it, and no alert of its own"
         if kind == "workload":
             # Two of its pods failing, or one and the workload's own alert (a single replica
             # crash-looping while the Deployment reports it short): the workload is broken.
