@@ -253,7 +253,7 @@ class Engine:
         # entity -> (incident, when) its last propagating alert resolved: alerts that lag behind
         # their cause (burn rates over long windows) may fire after it healed.
         self._stopped_failing: dict[str, tuple[str, datetime]] = {}
-        self._node_failures: dict[str, dict[str, datetime]] = {}  # zone -> node -> started failing
+        self._node_trouble: dict[str, dict[str, datetime]] = {}  # zone -> node -> last alert on it
         self._recently_resolved: dict[str, tuple[str, datetime]] = {}  # root -> (incident, closed at)
         self._heartbeats: dict[str, datetime] = {}  # fingerprint -> last seen
         self._heartbeat_checks = True
@@ -433,6 +433,7 @@ class Engine:
     def _fire(self, alert: AlertState, now: datetime) -> None:
         self.alerts[alert.fingerprint] = alert
         self._flaps.setdefault(alert.fingerprint, []).append(now)
+        self._note_trouble(alert.entity, now)
         self._event(
             now,
             "alert_fired",
@@ -1339,21 +1340,30 @@ class Engine:
     def _mark_changed(self, entity: str) -> None:
         self._changed[entity] = None
         self._group_cache.clear()
-        if self.reach.kind(entity) == "node" and (zone := self.topology.attrs(entity).get("zone")):
-            assert self._clock is not None
-            self._node_failures.setdefault(str(zone), {})[entity] = self._clock
+
+    def _note_trouble(self, entity: str, now: datetime) -> None:
+        """Remember when something on a node (the node, its agents, its pods) last alerted."""
+        kind = self.reach.kind(entity)
+        if kind == "node":
+            node = entity
+        elif kind == "node-component":
+            node = entity.rsplit("/", 1)[0]
+        elif kind == "pod" and (where := self.topology.attrs(entity).get("node")):
+            node = str(where)
+        else:
+            return
+        if zone := self.topology.attrs(node).get("zone"):
+            self._node_trouble.setdefault(str(zone), {})[node] = now
 
     def _zone_settles(self, node: str) -> datetime | None:
-        """For an inferred node: when the picture of its zone is settled, if other nodes of the
-        zone started failing lately (their failures may make the zone the root)."""
+        """For an inferred node: when the picture of its zone has settled, if other nodes of the
+        zone had alerts lately (the zone may be the root, and its nodes' alerts arrive up to a
+        group interval apart)."""
         if self.reach.kind(node) != "node" or not (zone := self.topology.attrs(node).get("zone")):
             return None
-        latest = [
-            at
-            for other, at in self._node_failures.get(str(zone), {}).items()
-            if other != node and self._is_failing(other)
-        ]
-        return max(latest) + self.settings.inference.zone_settle if latest else None
+        troubled = self._node_trouble.get(str(zone), {})
+        latest = max((at for other, at in troubled.items() if other != node), default=None)
+        return latest + self.settings.inference.zone_settle if latest else None
 
     def _settle(self, now: datetime) -> None:
         """After inputs: re-judge incidents a new failure may explain, infer hidden roots, and

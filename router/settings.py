@@ -42,9 +42,9 @@ class InferenceSettings(BaseModel):
     interval: Duration = timedelta(seconds=10)
     # Grace before an inferred root pages (it has no rule of its own).
     escalate_after: Duration = timedelta(minutes=3)
-    # An inferred node whose zone has other failing nodes waits this long after the latest of
-    # them started failing: the zone may be the root, and Alertmanager delivers its nodes'
-    # alerts up to a group interval (5m) apart.
+    # An inferred node whose zone had alerts on other nodes (or their pods and agents) waits
+    # this long after the latest: the zone may be the root, and Alertmanager delivers its
+    # nodes' alerts up to a group interval (5m) apart.
     zone_settle: Duration = timedelta(minutes=5)
 
 
