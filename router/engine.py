@@ -1046,8 +1046,12 @@ class Engine:
 
     def _due_urgency(self, incident: Incident, now: datetime) -> str:
         """The loudest urgency among firing alerts whose time has come (quiet if none)."""
-        if incident.inferred and not incident.has_root_alert:
-            return self._inferred_due_urgency(incident, now)
+        if incident.inferred:
+            # The inference is evidence too: a workload inferred from its failing pods pages on
+            # the inference's grace even when its own (slower) alert has joined it since.
+            urgency = self._inferred_due_urgency(incident, now)
+            if urgency != "quiet" or not incident.has_root_alert:
+                return urgency
         page_due = incident.page_due is not None and incident.page_due <= now
         notice_due = incident.notice_due is not None and incident.notice_due <= now
         if not (page_due or notice_due):

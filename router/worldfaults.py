@@ -546,8 +546,11 @@ def dns_down(ctx: Ctx, t0: datetime) -> Fault | None:
 
     roots, symptoms = _split(specs, is_root)
     touched = {"dns", "workload:kube-system/coredns", "job:kube-dns"}
-    touched |= {f"workload:{w.namespace}/{w.name}" for w in clients}
-    touched |= {f"service:{s.namespace}/{s.name}" for s in services}
+    # Cluster DNS down can break every workload that resolves names, not only those that
+    # happen to alert: no other fault of the world may fail one of them, or the truth would
+    # be undecidable (a crash-looping client could be either fault's).
+    touched |= {f"workload:{w.namespace}/{w.name}" for w in c.app_workloads()}
+    touched |= {f"service:{s.namespace}/{s.name}" for s in c.services.values()}
     back = f", fixed after {_mins(heal - t0)}" if heal else ""
     summary = f"CoreDNS crash-loops; {len(clients)} client workloads in {len(chosen)} namespaces fail{back}"
     return Fault(

@@ -213,7 +213,7 @@ def test_paged_incident_adopts_its_late_cause_without_a_second_page():
         "crash-co", 0, alertname="KubePodCrashLooping", namespace="shop", pod="checkout-5c8d-0", container="c"
     )
     s.deliver(0, [crash])
-    s.deliver(15, [crash, node_alert(started=15)])  # after the crash loop's 10m grace
+    s.deliver(20, [crash, node_alert(started=20)])  # after the crash loop's 15m grace
     notes = run(engine(), s)
     pages = by_action(notes, "page")
     assert len(pages) == 1 and pages[0].root_entity == "pod/default/shop/checkout-5c8d-0"
@@ -234,9 +234,9 @@ def test_symptom_outliving_its_root_is_judged_afresh():
     first, second = by_action(notes, "page")
     assert first.root_entity == "node/default/w0" and first.at == at(2)
     # The pod stays attached for its 10m outlive time, then stands on its own with a fresh
-    # grace (10m for KubePodNotReady).
+    # grace (15m for KubePodNotReady).
     assert second.root_entity == "pod/default/shop/checkout-5c8d-0"
-    assert second.at == at(40)
+    assert second.at == at(45)
     resolve_node = [n for n in by_action(notes, "resolve") if n.incident == first.incident]
     assert resolve_node and resolve_node[0].at == at(30)
 

@@ -297,9 +297,9 @@ def test_store_source_finds_how_an_adopted_cause_ended(tmp_path):
     engine = Engine(cluster(), RuleSet.load())
     labels = {"job": "kube-state-metrics", "namespace": "shop", "pod": "checkout-6d8f7b9c5d-r7t5w"}
     notes = engine.ingest(delivery(at(0.5), [alert("p-w2", 0, "KubePodNotReady", **labels)]), at(0.5))
-    notes += engine.tick(at(12))  # past the pod's 10m grace: it pages
-    node = alert("n-w2", 12.5, "KubeNodeNotReady", job="kube-state-metrics", node="worker-2")
-    notes += engine.ingest(delivery(at(13), [node]), at(13))
+    notes += engine.tick(at(17))  # past the pod's 15m grace: it pages
+    node = alert("n-w2", 17.5, "KubeNodeNotReady", job="kube-state-metrics", node="worker-2")
+    notes += engine.ingest(delivery(at(18), [node]), at(18))
     recorded = Recorded(
         engine, [e.to_dict() for e in engine.drain_events()], [n.to_dict() for n in notes], ""
     )

@@ -221,10 +221,10 @@ def test_a_paged_incident_that_finds_its_cause_keeps_its_identity():
     engine = Engine(cluster(), RuleSet.load())
     labels = {"job": "kube-state-metrics", "namespace": "shop", "pod": "checkout-6d8f7b9c5d-r7t5w"}
     pod = alert("p-w2", 0, "KubePodNotReady", **labels)
-    node = alert("n-w2", 12.5, "KubeNodeNotReady", job="kube-state-metrics", node="worker-2")
+    node = alert("n-w2", 17.5, "KubeNodeNotReady", job="kube-state-metrics", node="worker-2")
     engine.ingest(delivery(at(0.5), [pod]), at(0.5))
-    engine.tick(at(12))  # past the pod's 10m grace: it pages
-    engine.ingest(delivery(at(13), [node]), at(13))
+    engine.tick(at(17))  # past the pod's 15m grace: it pages
+    engine.ingest(delivery(at(18), [node]), at(18))
     events = [e.to_dict() for e in engine.drain_events()]
     paged = next(i for i in engine.incidents() if i["state"] == "paged")
     cause = next(i for i in engine.incidents() if i["state"] == "merged")

@@ -413,6 +413,6 @@ def test_root_recovers_while_a_symptom_persists(cluster):
     assert first.root_entity == node_entity(node)
     assert second.root_entity == f"pod/default/{namespace}/{pod}"
     # Attached for its 10m outlive time after the node recovered, then judged afresh with its
-    # own 10m grace (arriving on the next group flush, up to 5m later).
-    assert T0 + minutes(25 + 10 + 10) <= second.at <= T0 + minutes(25 + 10 + 10 + 6)
+    # own 15m grace (arriving on the next group flush, up to 5m later).
+    assert T0 + minutes(25 + 10 + 15) <= second.at <= T0 + minutes(25 + 10 + 15 + 6)
     assert any(n.action == "resolve" and n.incident == first.incident for n in notes)
