@@ -240,6 +240,8 @@ def _noise(ctx: Ctx, start: datetime, end: datetime, faults: list[Fault]) -> lis
         if f"workload:{w.namespace}/{w.name}" not in touched
         for p in w.pods
     ]
+    if not pods:  # a DNS outage touches every workload: throttling is noise all the same
+        pods = [p for w in c.app_workloads("Deployment") for p in w.pods]
     for pod in ctx.rng.sample(pods, min(len(pods), ctx.rng.randint(1, 4))):
         labels = {
             **ctx.base,
