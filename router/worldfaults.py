@@ -645,6 +645,9 @@ def bad_rollout(ctx: Ctx, t0: datetime) -> Fault | None:
         f"service:{service.namespace}/{service.name}",
     }
     touched |= {f"service:{s.namespace}/{s.name}" for s in dependents}
+    touched |= _touched_by_pods([p for s in dependents for p in s.pods], ctx)  # callers fail with it
+    # A node fault where its pods run would explain them as well as the rollout does.
+    touched |= {f"node:{p.node}" for p in workload.pods}
     how = "a new version crash-loops" if rollout else "a config change makes its pods crash at start"
     back = f", rolled back after {_mins(heal - t0)}" if heal else ""
     summary = f"Deployment {workload.namespace}/{workload.name} ({workload.replicas} replicas): {how}{back}"
@@ -711,6 +714,7 @@ def pvc_full(ctx: Ctx, t0: datetime) -> Fault | None:
     symptoms += ctx.app_alerts(dependents, full, heal, delay=(1.5, 6))
     touched = {f"workload:{workload.namespace}/{workload.name}", f"pvc:{pod.namespace}/{pod.claim}"}
     touched |= {f"service:{s.namespace}/{s.name}" for s in [service, *dependents]}
+    touched |= _touched_by_pods([p for s in dependents for p in s.pods], ctx)  # callers fail with it
     back = f", expanded after {_mins(heal - t0)}" if heal else ""
     summary = f"volume {pod.claim} of {workload.datastore} {pod.namespace}/{pod.name} fills{back}"
     root = c.entity("pvc", pod.claim, pod.namespace)
@@ -786,7 +790,8 @@ def node_disk_full(ctx: Ctx, t0: datetime) -> Fault | None:
         labels = {**ctx.base, "namespace": pod.namespace, "pod": pod.name, "job": "kube-state-metrics"}
         at = t0 + minutes(ctx.uniform(2, 5)) + minutes(15)
         _add(symptoms, ctx.alert("KubePodNotReady", labels, at, heal + sc.RECOVERY_PODS if heal else None))
-    touched = {f"node:{node}"} | _touched_by_pods(stuck, ctx)
+    # Any pod of the node may be evicted or fail to write: what runs there is this fault's.
+    touched = {f"node:{node}"} | _touched_by_pods(c.pods_by_node[node], ctx)
     back = f", cleaned up after {_mins(heal - t0)}" if heal else ""
     summary = f"root filesystem of {node} fills; {len(stuck)} pods cannot restart{back}"
     return Fault("node_disk_full", c.entity("node", node), True, t0, heal, summary, roots, symptoms, touched)
