@@ -1,8 +1,8 @@
-"""Benchmark of the correlation core: topology load and replay of a zone-outage storm.
+"""Benchmark of the correlation core: topology load and replay of two zone-outage storms.
 
-For each cluster size (nodes, 30 pods per node, 3 zones) this generates the kube-state-metrics
-dump and the storm in which one zone fails and recovers (bench/gen_cluster.py, gen_storm.py),
-then, each in a fresh child process so that peak RSS is its own:
+For each cluster size (nodes, 30 pods per node, 3 zones) and each storm shape this generates
+the kube-state-metrics dump and the storm in which one zone fails and recovers (bench/
+gen_cluster.py, gen_storm.py), then, each in a fresh child process so that peak RSS is its own:
 
 - topology load: wall time and peak RSS of `load_topology`;
 - replay: alerts per second, counting every alert of every delivery, and the same stream only
@@ -10,8 +10,17 @@ then, each in a fresh child process so that peak RSS is its own:
 - outcome: pages, incidents, and the pages per incident a router without correlation would
   send (one page per distinct alert still firing after its grace).
 
-    .venv/bin/python bench/bench_core.py                 # 500, 1000, 2000, 5000 nodes
-    .venv/bin/python bench/bench_core.py --sizes 500 1000 --workdir /tmp/bench
+The shapes:
+
+- `zone`: replicas placed at random; the zone's nodes, their pods, DaemonSets and StatefulSets
+  alert as a node death does (router/scenarios.py node_down);
+- `spread`: every Deployment spreads its replicas over the zones (topology spread
+  constraints), and on top of the `zone` alerts every Deployment with a replica in the zone
+  alerts KubeDeploymentReplicasMismatch and its Service's request error rate fires within
+  minutes: each of them points at nodes in every zone.
+
+    .venv/bin/python bench/bench_core.py                 # 500, 1000, 2000, 5000 nodes, both shapes
+    .venv/bin/python bench/bench_core.py --sizes 500 1000 --shapes spread --workdir /tmp/bench
 
 Figures are printed as a table; nothing is asserted (these machines are noisy).
 """
@@ -32,34 +41,45 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _generate(nodes: int, workdir: Path) -> tuple[Path, Path]:
-    cluster = workdir / f"cluster-{nodes}.prom"
-    info = workdir / f"cluster-{nodes}.json"
-    storm = workdir / f"storm-{nodes}.jsonl"
+SHAPES = {
+    "zone": ([], []),
+    "spread": (["--spread-zones"], ["--workloads"]),
+}
+
+
+def _generate(nodes: int, workdir: Path, shape: str) -> tuple[Path, Path]:
+    cluster_flags, storm_flags = SHAPES[shape]
+    suffix = "" if shape == "zone" else f"-{shape}"
+    cluster = workdir / f"cluster-{nodes}{suffix}.prom"
+    info = workdir / f"cluster-{nodes}{suffix}.json"
+    storm = workdir / f"storm-{nodes}{suffix}.jsonl"
     py = sys.executable
     if not cluster.exists():
         subprocess.run(
             [py, str(ROOT / "bench/gen_cluster.py"), "--nodes", str(nodes), "--pods-per-node", "30",
-             "--zones", "3", "-o", str(cluster), "--info-out", str(info)],
+             "--zones", "3", *cluster_flags, "-o", str(cluster), "--info-out", str(info)],
             check=True, capture_output=True,
         )  # fmt: skip
     if not storm.exists():
         subprocess.run(
             [py, str(ROOT / "bench/gen_storm.py"), "--cluster-info", str(info), "--zone", "0",
-             "--recover-after", "30m", "--duration", "45m", "--replicas", "2", "-o", str(storm)],
+             "--recover-after", "30m", "--duration", "45m", "--replicas", "2", *storm_flags,
+             "-o", str(storm)],
             check=True, capture_output=True,
         )  # fmt: skip
     return cluster, storm
 
 
 def _child(mode: str, cluster: str, storm: str) -> dict:
-    """Runs in a fresh interpreter: one measurement, JSON on stdout."""
+    """Runs in a fresh interpreter: one measurement, JSON on stdout (tuned as the CLI is)."""
     from router.engine import Engine
+    from router.heap import tune_for_large_heaps
     from router.model import parse_delivery_line
     from router.replay import read_stream, replay
     from rules.ruleset import RuleSet
     from topology.load import load_topology
 
+    tune_for_large_heaps()
     out: dict = {}
     started = time.perf_counter()
     topology = load_topology([cluster]) if mode != "parse" else None
@@ -114,6 +134,7 @@ def _measure(mode: str, cluster: Path, storm: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000, 5000])
+    parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=["zone", "spread"])
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "alert-router-bench"))
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -123,30 +144,34 @@ def main() -> int:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     header = (
-        f"{'nodes':>6} {'pods':>7} {'load s':>7} {'load MB':>8} {'alerts':>8} {'replay s':>9} "
+        f"{'storm':>6} {'nodes':>6} {'pods':>7} {'load s':>7} {'load MB':>8} {'alerts':>8} {'replay s':>9} "
         f"{'alerts/s':>9} {'parse-only/s':>12} {'µs/alert':>9} {'replay MB':>9} {'pages':>6} "
         f"{'uncorrelated':>12}"
     )
     print(header)
-    for nodes in args.sizes:
-        cluster, storm = _generate(nodes, workdir)
-        load = _measure("load", cluster, storm)
-        parse = _measure("parse", cluster, storm)
-        run = _measure("replay", cluster, storm)
-        rate = run["alerts"] / run["seconds"]
-        print(
-            f"{nodes:>6} {nodes * 30:>7} {load['load_s']:>7.1f} {load['peak_rss_mb']:>8.0f} "
-            f"{run['alerts']:>8} {run['seconds']:>9.2f} {rate:>9.0f} "
-            f"{parse['alerts'] / parse['seconds']:>12.0f} {1e6 / rate:>9.1f} {run['peak_rss_mb']:>9.0f} "
-            f"{run['pages']:>6} {run['uncorrelated_pages']:>12}",
-            flush=True,
-        )
+    for shape in args.shapes:
+        for nodes in args.sizes:
+            _report(shape, nodes, *_generate(nodes, workdir, shape))
     print(
         "\nalerts = every alert of every delivery (HA pair: each delivery twice); "
         "pages = what the router sent; uncorrelated = pages without correlation "
         "(each alert that outlived its own grace)."
     )
     return 0
+
+
+def _report(shape: str, nodes: int, cluster: Path, storm: Path) -> None:
+    load = _measure("load", cluster, storm)
+    parse = _measure("parse", cluster, storm)
+    run = _measure("replay", cluster, storm)
+    rate = run["alerts"] / run["seconds"]
+    print(
+        f"{shape:>6} {nodes:>6} {nodes * 30:>7} {load['load_s']:>7.1f} {load['peak_rss_mb']:>8.0f} "
+        f"{run['alerts']:>8} {run['seconds']:>9.2f} {rate:>9.0f} "
+        f"{parse['alerts'] / parse['seconds']:>12.0f} {1e6 / rate:>9.1f} {run['peak_rss_mb']:>9.0f} "
+        f"{run['pages']:>6} {run['uncorrelated_pages']:>12}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from router.heap import tune_for_large_heaps
 from router.model import InputError
 
 # Modules that add their own subcommands with `register(subparsers)`, when present.
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tune_for_large_heaps()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -20,36 +20,52 @@ Failing entities. An entity is failing while it has a firing alert whose rule pr
 it is the root of an open inferred incident, or when it is a group (a Service, cluster DNS,
 the apiserver) all of whose members are failing.
 
+One delivery is one decision. Alertmanager groups by namespace, so a cause and its symptoms
+often arrive together in any order: every alert of a delivery is classified and attributed, the
+new failures re-judged and inference run, before any incident may escalate.
+
 Attribution. An alert on entity E is a *symptom* when something E depends on is failing
 (`router.reach`: hard edges, and a group's members only from E itself). Its incident is that
 failing entity's incident; the path is the dependency chain from E to the incident's root.
-Among several explanations the deepest root wins, then the one that explains more. An alert
-nothing explains is a *root*: it opens (or joins) the incident of its own entity. An alert with
-no entity at all is its own root: we never hide what we do not understand.
+Among several explanations one that rests on an alert beats one that rests on an unconfirmed
+inference, then the deepest root wins, then the shortest path. Cluster DNS and the control plane
+are cluster functions: when all their members fail they are the root, and a member explains
+them only through what makes the member fail. An application's Service is never a root when its
+pods fail: the workload behind it is. An alert nothing explains is a *root*: it opens (or joins)
+the incident of its own entity. An alert with no entity at all is its own root: we never hide
+what we do not understand.
 
 Symptoms before causes. Causes routinely fire minutes after their symptoms (TargetDown `for:
-10m` before KubeNodeNotReady `for: 15m`). So nothing pages before its grace, and whenever an
-entity starts failing, every open incident whose root depends on it is re-judged: it merges into
-the cause's incident. If the merged incident had already paged, it is resolved with a reason
-pointing at the survivor; if the survivor had not paged but the merged one had, the paged
-incident survives instead and its root is re-attributed (one human, one thread).
+10m` before KubeNodeNotReady `for: 15m`; application error rates within a minute or two). So an
+alert is *due* only after its grace (time to heal) and its rule's *hold* (time for its cause to
+show, for classes known to come first), and whenever an entity starts failing, every open
+incident whose root depends on it is re-judged: it merges into the cause's incident. If the
+merged incident had already paged, it is resolved with a reason pointing at the survivor; if the
+survivor had not paged but the merged one had, the paged incident survives instead and its root
+is re-attributed (one human, one thread).
 
-Hidden roots (`router.inference`): when unexplained incidents share a node, a zone or cluster
-DNS that has no alert of its own, an incident is raised on that dependency with the evidence as
-its symptoms; a real alert on it later becomes its root alert.
+Hidden roots (`router.inference`): when unexplained failures share a node, a workload, a zone or
+cluster DNS that has no alert of its own, an incident is raised on that dependency with the
+evidence as its symptoms; a real alert on it later becomes its root alert. Explaining away comes
+first: evidence a failing entity with an alert explains is not evidence. Until it pages or an
+alert confirms it, an inferred root is a hypothesis, re-checked on every inference pass and
+withdrawn when the evidence no longer supports it; its alerts then find their place again.
 
-Escalate only what did not heal. When its grace ends, an incident whose root still fires pages
-(urgency `page`) with the highest severity of its alerts, or posts a notice (urgency `notice`);
-`quiet` alerts (info/none) never page by themselves but still explain others, and an incident
-pages as soon as an alert of page urgency joins it after its grace. A root that resolves within
-its grace makes the incident *recovered*; if it stays quiet for `reopen_window` a notice closes
-the incident. A root entity that fires `flap_threshold` times within `flap_window` pages as
-flapping: flapping is not healing.
+Escalate only what did not heal. An incident pages (urgency `page`) once one of its firing alerts
+of page urgency is due, or posts a notice (urgency `notice`); `quiet` alerts (info/none) never
+bring an escalation forward but still explain others, so an old quiet incident does not hand its
+age to a new alert. Correlation never pages later than an alert or a merged incident would have
+on its own. An inferred root pages after the inference's grace once some of its evidence is past
+its hold. A root that resolves before it is due makes the incident *recovered*; if it stays quiet
+for `reopen_window` a notice closes the incident. One alert firing `flap_threshold` times within
+`flap_window` pages as flapping: flapping is not healing.
 
 Symptoms outlive roots. After a root resolves, its still-firing symptoms stay attached for
-their rule's `outlive_root` (burn-rate alerts lag for their window), then detach and are judged
-afresh as alerts of their own. An escalated incident resolves when its root and all attached
-symptoms are gone; a notice or a resolve closes the incident.
+their rule's `outlive_root`, then detach and are judged afresh as alerts of their own. Symptoms
+that lag by design (burn rates over hours) do not hold the resolve up, and one that first fires
+after its cause healed, within its lag, is attached to the cause's incident. An escalated
+incident resolves when its root and its other symptoms are gone; a notice or a resolve closes
+the incident.
 
 Watchdog. Heartbeat alerts never page; their absence does: resolved, or not re-sent for
 `heartbeat_timeout`, pages "alerting pipeline down" on `pipeline/<cluster>/alerting-pipeline`.
@@ -57,8 +73,9 @@ Watchdog. Heartbeat alerts never page; their absence does: resolved, or not re-s
 
 Incident lifecycle
 ==================
-States: OPEN (within or past grace, not escalated), PAGED, RECOVERED (root resolved while
-OPEN), RESOLVING (root resolved while PAGED), CLOSED, MERGED. A root that fires again within
+States: OPEN (not escalated), PAGED, RECOVERED (root resolved while OPEN), RESOLVING (root
+resolved while PAGED), CLOSED, MERGED. A hypothesis the evidence no longer supports is withdrawn
+(OPEN -> CLOSED, nobody was told). A root that fires again within
 `reopen_window` of its escalated incident's resolve reopens it (CLOSED -> PAGED, an update, no
 second page). Every transition goes through `TRANSITIONS`; any other move is a bug and raises.
 
@@ -143,6 +160,7 @@ class AlertState:
     fingerprint: str
     starts_at: str
     labels: dict[str, str]
+    alertname: str  # the `alertname` label, read once: every event and symptom names it
     annotations: dict[str, str]
     generator_url: str
     cls: Classification
@@ -166,10 +184,6 @@ class AlertState:
         """When this alert may escalate its incident: after its grace (time to heal) and its
         hold (time for a cause to show). Never later than it would have paged on its own."""
         return (self.judged_at or self.first_seen) + max(self.cls.escalate_after, self.cls.hold)
-
-    @property
-    def alertname(self) -> str:
-        return self.labels.get("alertname", "")
 
     def ref(self) -> AlertRef:
         return AlertRef(self.fingerprint, self.alertname, self.labels)
@@ -422,6 +436,7 @@ class Engine:
             fingerprint=payload.fingerprint,
             starts_at=payload.startsAt,
             labels=labels,
+            alertname=labels.get("alertname", ""),
             annotations=dict(payload.annotations),
             generator_url=payload.generatorURL,
             cls=cls,
@@ -566,9 +581,12 @@ class Engine:
         for candidate in (keys & self._by_root.keys()) | (keys & self.reach.group_entities):
             if candidate not in failing and self._is_failing(candidate):
                 failing.add(candidate)
+        if not failing:
+            return None
         # Failing dependencies grouped by the incident their failure belongs to (often one: a
-        # zone's pods, nodes and agents all lead to the zone), each with its path.
-        options: dict[str, tuple[Incident, list[tuple[str, ...]]]] = {}
+        # zone's pods, nodes and agents all lead to the zone), each with the length of its path
+        # (paths are built only for the one chosen: most alerts have several candidates).
+        options: dict[str, tuple[Incident, list[tuple[int, str, tuple[str, ...]]]]] = {}
         for dependency in sorted(failing):
             found = self._incident_of_failing(dependency)
             if found is None:
@@ -576,28 +594,33 @@ class Engine:
             incident, tail = found
             if incident.root == entity or incident.root in members:
                 continue  # a group of which we are a member: not an explanation of ourselves
-            path = self.reach.path(entity, dependency) + tail[1:]
-            if len(tail) > 1 and len(set(path)) != len(path):
-                continue  # a cycle through ourselves explains nothing
-            options.setdefault(incident.id, (incident, []))[1].append(path)
-        if len(options) == 1:  # the common case: every failure beneath leads to one incident
-            incident, paths = next(iter(options.values()))
-            return incident, min(paths, key=len)
-        best: tuple[tuple[bool, int, int, int, str], Incident, tuple[str, ...]] | None = None
-        for incident, paths in options.values():
+            if len(tail) > 1:
+                path = self.reach.path(entity, dependency) + tail[1:]
+                if len(set(path)) != len(path):
+                    continue  # a cycle through ourselves explains nothing
+                length = len(path)
+            else:
+                length = self.reach.depth(entity, dependency)
+            options.setdefault(incident.id, (incident, []))[1].append((length, dependency, tail))
+        best: tuple[tuple[bool, int, int, int, str], Incident, tuple[int, str, tuple[str, ...]]] | None = None
+        for incident, candidates in options.values():
             # For one root, the shortest path explains best (pod -> node, not pod -> CNI agent
             # pod -> node). An incident that rests on an alert beats one that rests on an
             # unconfirmed inference (a replica's dead node, not the healthy node inferred from
             # replicas elsewhere); then the deepest root wins (farthest down what we depend on).
-            path = min(paths, key=len)
+            shortest = min(candidates, key=lambda c: c[0])
+            if len(options) == 1:  # the common case: every failure beneath leads to one incident
+                best = ((False, 0, 0, 0, ""), incident, shortest)
+                break
             hypothetical = self._is_hypothesis(incident)
-            depth = len(self.reach.path(entity, incident.root)) if incident.root in reach else len(path)
-            score = (hypothetical, -depth, len(path), -len(incident.alerts), incident.id)
+            depth = self.reach.depth(entity, incident.root) if incident.root in reach else shortest[0]
+            score = (hypothetical, -depth, shortest[0], -len(incident.alerts), incident.id)
             if best is None or score < best[0]:
-                best = (score, incident, path)
+                best = (score, incident, shortest)
         if best is None:
             return None
-        return best[1], best[2]
+        _, dependency, tail = best[2]
+        return best[1], self.reach.path(entity, dependency) + tail[1:]
 
     def _incident_of_failing(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """For a failing entity: the live incident its failure belongs to, and the path from it."""

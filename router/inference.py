@@ -38,6 +38,7 @@ import heapq
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from router.reach import Reach
 from router.settings import InferenceSettings
@@ -53,8 +54,7 @@ CLUSTER_FUNCTIONS = frozenset({"dns", "apiserver", "etcd", "scheduler", "control
 NODE_LEVEL_KINDS = frozenset({"node", "node-component"})
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(NamedTuple):  # a tuple: hashed in C, and sets of thousands are built per pass
     incident: str  # the incident this evidence stands for (an unexplained root, or a hypothesis)
     entity: str  # the failing entity
 
@@ -166,6 +166,7 @@ class _Facts:
         self.zone_size = static.zone_size
         self._failing: dict[str, bool] = {}
         self._candidates: dict[str, dict[str, list[str]]] = {}
+        self._alone: dict[str, str | None] = {}
 
     def node_of(self, entity: str) -> str | None:
         kind = entities.kind_of(entity)
@@ -183,6 +184,17 @@ class _Facts:
             return True
         owner = self.owner(entity)
         return kind == "pod" and (entities.kind_of(owner) in ("daemonset", "node") or owner == entity)
+
+    def alone_on(self, entity: str) -> str | None:
+        """The one node the failure of `entity` points at, if it points at one alone: a pod, a
+        node agent, a Service whose endpoints all run there. A workload's own alert says nothing
+        of where (its pods do; its new pods may not be in the topology at all)."""
+        if entity in self._alone:
+            return self._alone[entity]
+        nodes = self.candidates(entity).get("node", ())
+        node = nodes[0] if len(nodes) == 1 and inference_kind(entity) != "workload" else None
+        self._alone[entity] = node
+        return node
 
     def candidates(self, entity: str) -> dict[str, list[str]]:
         """Inferable dependencies of `entity` that are not failing, by inference kind."""
@@ -248,12 +260,7 @@ def infer(
             # Evidence that points at this node alone: a pod, a node agent, a Service whose
             # endpoints all run there. A workload's own alert says nothing of where (its pods
             # do; its new pods may not be in the topology at all).
-            alone = [
-                e
-                for e in items
-                if inference_kind(e.entity) != "workload"
-                and facts.candidates(e.entity).get("node") == [entity]
-            ]
+            alone = [e for e in items if facts.alone_on(e.entity) == entity]
             owners = {facts.owner(e.entity) for e in alone}
             if len(owners) < settings.min_workloads_node:
                 return None
@@ -292,12 +299,7 @@ def infer(
     def strength(candidate: tuple[str, str], items: list[Evidence]) -> int:
         """How much of the evidence the candidate would explain by its own rule."""
         if candidate[0] == "node":
-            return sum(
-                1
-                for e in items
-                if inference_kind(e.entity) != "workload"
-                and facts.candidates(e.entity).get("node") == [candidate[1]]
-            )
+            return sum(1 for e in items if facts.alone_on(e.entity) == candidate[1])
         return len(items)
 
     # Lazy greedy set cover. Standing hypotheses first, then by breadth level (a node and a
@@ -310,9 +312,13 @@ def infer(
         kind, entity = candidate
         return (entity not in kept, LEVEL.get(kind, 0), -power, order[kind], entity, kind)
 
-    qualified = {c: items for c, items in pointing.items() if qualifies(c, items)}
-    # Evidence of each qualified candidate, for the narrow-versus-broad test (computed once).
-    broader = {c: {e.incident for e in items} for c, items in qualified.items()}
+    # Evidence of each qualified broad candidate (zone, DNS), for the narrow-versus-broad test
+    # (computed once); narrow ones are judged when their turn comes.
+    broader = {
+        c: {e.incident for e in items}
+        for c, items in pointing.items()
+        if LEVEL.get(c[0], 0) > 0 and qualifies(c, items)
+    }
     heap = [(key(c, strength(c, items)), c) for c, items in pointing.items()]
     heapq.heapify(heap)
     accepted: dict[str, Inferred] = {}
@@ -322,8 +328,8 @@ def infer(
         recorded, candidate = heapq.heappop(heap)
         kind, entity = candidate
         extra = accepted_nodes.get(entity, ()) if kind == "zone" else ()
-        if candidate not in qualified and not extra:
-            continue
+        if LEVEL.get(kind, 0) > 0 and candidate not in broader and not extra:
+            continue  # did not qualify on all its evidence: less will not do either
         items = [e for e in pointing.get(candidate, ()) if e not in taken]
         current = key(candidate, strength(candidate, items))
         if current > recorded:  # others took some of its evidence: back in line

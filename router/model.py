@@ -11,6 +11,7 @@ stored, the rebuild reads back the same way.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from pydantic_core import from_json
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # every re-send repeats its times: parse each once
 def parse_time(value: str) -> datetime | None:
     """RFC 3339 -> aware UTC datetime; the Go zero time -> None."""
     if value is None or value == "" or value.startswith("0001-01-01"):

@@ -94,6 +94,16 @@ class Reach:
         path.reverse()
         return tuple(path)
 
+    def depth(self, start: str, target: str) -> int:
+        """len(path(start, target)), without building the path."""
+        parents = self.of(start)
+        count = 1
+        current = target
+        while current != start and count <= len(parents) + 1:
+            current = parents.get(current, start)
+            count += 1
+        return count
+
     def kind(self, entity: str) -> str:
         kind = self._kinds.get(entity)
         if kind is None:
