@@ -72,10 +72,11 @@ def _generate(nodes: int, workdir: Path, shape: str) -> tuple[Path, Path]:
 
 def _child(mode: str, cluster: str, storm: str) -> dict:
     """Runs in a fresh interpreter: one measurement, JSON on stdout (tuned as the CLI is)."""
-    from router.engine import Engine
-    from router.heap import tune_for_large_heaps
-    from router.model import parse_delivery_line
-    from router.replay import read_stream, replay
+    from ground.heap import tune_for_large_heaps
+    from router.cli.cmd_replay import read_stream
+    from router.core.engine import Engine
+    from router.core.model import parse_delivery_line
+    from router.core.replay import replay
     from rules.ruleset import RuleSet
     from topology.load import load_topology
 

@@ -77,11 +77,11 @@ async def _service_under_refresh(url: str, period: float) -> dict[str, Any]:
     """The real service on loopback, a delivery every `period` s, a refresh in the middle."""
     import aiohttp
 
+    from ground.times import format_time
     from integrations.prometheus import PrometheusClient
-    from router.cli_serve import run
-    from router.config import load_settings
-    from router.model import format_time
-    from router.webhook import PATH
+    from router.cli.cmd_serve import run
+    from router.service.config import load_settings
+    from router.service.webhook import PATH
     from topology.discovery import PrometheusDiscovery
     from topology.refresh import TopologyRefresher
 

@@ -45,7 +45,7 @@ def start_service(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen[byte
         [
             sys.executable,
             "-m",
-            "router.cli",
+            "router.cli.main",
             "serve",
             "--listen",
             "127.0.0.1:0",

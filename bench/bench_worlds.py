@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the repository importable
     sys.path.insert(0, str(ROOT))
 
-from router.replay import load_engine_settings  # noqa: E402
-from router.settings import EngineSettings  # noqa: E402
-from router.worldfaults import KINDS  # noqa: E402
-from router.worlds import generate_world  # noqa: E402
-from router.worldscore import WorldScore, aggregate, diagnose, format_figures, run_world  # noqa: E402
+from router.cli.cmd_replay import load_engine_settings  # noqa: E402
+from router.core.settings import EngineSettings  # noqa: E402
+from router.sim.faults import KINDS  # noqa: E402
+from router.sim.score import WorldScore, aggregate, diagnose, format_figures, run_world  # noqa: E402
+from router.sim.worlds import generate_world  # noqa: E402
 from rules.ruleset import RuleSet  # noqa: E402
 
 _RULES: RuleSet | None = None

@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the repository importable
     sys.path.insert(0, str(ROOT))
 
-from bench.gen_cluster import ClusterInfo, add_cluster_arguments, generate_many  # noqa: E402
-from router.model import parse_duration, parse_time  # noqa: E402
-from router.scenarios import (  # noqa: E402
+from ground.times import parse_duration, parse_time  # noqa: E402
+from router.sim.gencluster import ClusterInfo, add_cluster_arguments, generate_many  # noqa: E402
+from router.sim.scenarios import (  # noqa: E402
     EXTERNAL_LABELS,
     NODE_NOT_READY_AT,
     RECOVERY_SCRAPE,
@@ -41,7 +41,7 @@ from router.scenarios import (  # noqa: E402
     watchdog,
     zone_outage,
 )
-from router.storm import AlertmanagerConfig, AlertSpec, heartbeat_route, simulate, write_jsonl  # noqa: E402
+from router.sim.storm import AlertmanagerConfig, AlertSpec, heartbeat_route, simulate, write_jsonl  # noqa: E402
 
 DEFAULT_T0 = "2026-10-06T01:00:00Z"
 APP_ALERT_AT = timedelta(minutes=3)  # a request error-rate alert with `for: 2m`, a minute after

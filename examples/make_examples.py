@@ -13,9 +13,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench.gen_cluster import generate  # noqa: E402
-from router import scenarios  # noqa: E402
-from router.storm import AlertmanagerConfig, simulate, write_jsonl  # noqa: E402
+from router.sim import scenarios  # noqa: E402
+from router.sim.gencluster import generate  # noqa: E402
+from router.sim.storm import AlertmanagerConfig, simulate, write_jsonl  # noqa: E402
 
 
 def main() -> None:

@@ -26,7 +26,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from router.model import ZERO_TIME, format_time, loads, parse_time
+from ground.jsonio import loads
+from ground.times import ZERO_TIME, format_time, parse_time
 
 RECONCILE_RECEIVER = "alert-router/reconcile"
 

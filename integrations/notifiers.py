@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from router.model import canonical_json
+from ground.jsonio import canonical_json
 
 log = logging.getLogger("alert_router.notify")
 

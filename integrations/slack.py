@@ -47,6 +47,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ground.errors import InputError
+from ground.times import parse_time
 from integrations.slack_blocks import (
     Message,
     MessageState,
@@ -58,7 +60,6 @@ from integrations.slack_blocks import (
 )
 from integrations.slack_config import Destination, SlackSettings, mention_markup, routing_keys
 from integrations.slack_state import MessageRecord, PostRecord, SlackState
-from router.model import InputError, parse_time
 
 log = logging.getLogger("alert_router.slack")
 

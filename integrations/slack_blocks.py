@@ -34,8 +34,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from router.model import parse_time
-from router.wording import count_kinds, describe, span
+from ground.times import parse_time
+from router.core.wording import count_kinds, describe, span
 from topology import entities
 
 # Slack's documented limits (Block Kit reference, chat.postMessage).

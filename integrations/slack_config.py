@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from router.model import InputError
-from router.secrets import read_secret
+from ground.errors import InputError
+from ground.secrets import read_secret
 from topology import entities
 
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from router.model import InputError
+from ground.errors import InputError
 from rules.matchers import Matcher, parse_matchers
 from rules.schema import EntitySpec, PackDefaults, Rule, RuleFile, UnmappedAlert
 from topology import entities

@@ -25,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from router.model import InputError, format_duration, parse_duration
+from ground.errors import InputError
+from ground.times import format_duration, parse_duration
 from rules.ruleset import Classification, RuleSet, yaml_line
 from topology import entities
 from topology.graph import Topology

@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from router.model import parse_duration
+from ground.times import parse_duration
 
 Urgency = Literal["page", "notice", "quiet"]
 Severity = Literal["critical", "warning", "info", "none"]

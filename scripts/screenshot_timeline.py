@@ -18,10 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from router.engine import Engine  # noqa: E402
-from router.model import parse_delivery_line  # noqa: E402
-from router.timeline import build, render  # noqa: E402
-from router.timeline.browser import inspect_page_sync  # noqa: E402
+from router.core.engine import Engine  # noqa: E402
+from router.core.model import parse_delivery_line  # noqa: E402
+from router.export import build, render  # noqa: E402
+from router.export.browser import inspect_page_sync  # noqa: E402
 from rules.ruleset import RuleSet  # noqa: E402
 from topology.load import load_topology  # noqa: E402
 

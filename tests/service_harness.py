@@ -19,12 +19,13 @@ from typing import Any
 
 import aiohttp
 
-from router.cli_serve import run
-from router.config import Settings, load_settings
-from router.engine import Engine
-from router.model import ZERO_TIME, Delivery, format_time, parse_delivery_line
-from router.service import Clock, Service
-from router.settings import EngineSettings
+from ground.times import ZERO_TIME, format_time
+from router.cli.cmd_serve import run
+from router.core.engine import Engine
+from router.core.model import Delivery, parse_delivery_line
+from router.core.settings import EngineSettings
+from router.service.app import Clock, Service
+from router.service.config import Settings, load_settings
 from rules.ruleset import RuleSet
 from topology.load import load_topology
 
@@ -254,14 +255,23 @@ def now_ms() -> datetime:
 
 
 class ServeProcess:
-    """`python -m router.cli serve` as a real process; the port is read from its log."""
+    """`python -m router.cli.main serve` as a real process; the port is read from its log."""
 
     def __init__(self, config: Path, log_path: Path) -> None:
         self.log_path = log_path
         env = {**os.environ, "PYTHONPATH": str(ROOT), "ALERT_ROUTER_LOGGING__LEVEL": "info"}
         self.handle = open(log_path, "ab")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--listen", "127.0.0.1:0"],
+            [
+                sys.executable,
+                "-m",
+                "router.cli.main",
+                "serve",
+                "--config",
+                str(config),
+                "--listen",
+                "127.0.0.1:0",
+            ],
             cwd=ROOT,
             env=env,
             stdout=self.handle,

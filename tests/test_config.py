@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from router.config import load_settings
-from router.model import InputError
+from ground.errors import InputError
+from router.service.config import load_settings
 from tests.service_harness import ROOT
 
 
@@ -127,7 +127,7 @@ def test_secrets_come_from_files_and_are_never_shown(tmp_path, monkeypatch):
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     return subprocess.run(
-        [sys.executable, "-m", "router.cli", *args],
+        [sys.executable, "-m", "router.cli.main", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -163,7 +163,7 @@ def test_second_instance_on_the_same_data_dir_is_refused(tmp_path):
 def test_the_documented_examples_are_valid():
     import yaml
 
-    from router.webhook import PATH
+    from router.service.webhook import PATH
 
     settings = load_settings(ROOT / "deploy" / "alert-router.example.yaml")
     assert settings.server.port == 9095 and settings.engine.reopen_window == timedelta(minutes=10)
@@ -219,7 +219,7 @@ def test_serve_refuses_to_open_the_api_to_the_network_without_credentials(tmp_pa
     assert not data.exists()  # refused before anything was opened
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "ALERT_ROUTER_SERVER__ALLOW_ANONYMOUS": "true"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "router.cli", "serve", "--listen", "0.0.0.0:0", "--data-dir", str(data)],
+        [sys.executable, "-m", "router.cli.main", "serve", "--listen", "0.0.0.0:0", "--data-dir", str(data)],
         cwd=tmp_path,
         env=env,
         stderr=subprocess.PIPE,

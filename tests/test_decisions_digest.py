@@ -14,11 +14,12 @@ import json
 import os
 from pathlib import Path
 
-from router.engine import Engine
-from router.model import canonical_json
-from router.replay import read_stream, replay
-from router.worlds import generate_world
-from router.worldscore import replay_world
+from ground.jsonio import canonical_json
+from router.cli.cmd_replay import read_stream
+from router.core.engine import Engine
+from router.core.replay import replay
+from router.sim.score import replay_world
+from router.sim.worlds import generate_world
 from rules.ruleset import RuleSet
 from topology.load import load_topology
 

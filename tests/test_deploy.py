@@ -42,12 +42,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from ground.errors import InputError
+from ground.times import parse_duration
 from integrations.slack_interactions import INTERACTIONS_PATH
-from router.cli import build_parser
-from router.config import load_settings
-from router.model import InputError, parse_duration
-from router.settings import EngineSettings
-from router.webhook import PATH as WEBHOOK_PATH
+from router.cli.main import build_parser
+from router.core.settings import EngineSettings
+from router.service.config import load_settings
+from router.service.webhook import PATH as WEBHOOK_PATH
 from tests.service_harness import ROOT, ServeProcess, alert, payload
 
 DEPLOY = ROOT / "deploy"
@@ -616,6 +617,7 @@ def test_dockerfile(tmp_path: Path) -> None:
         assert dockerignore_allows(source), f"{source} is excluded by .dockerignore"
     assert sorted(s.rstrip("/") for s in sources) == [
         "README.md",
+        "ground",
         "integrations",
         "pyproject.toml",
         "router",
@@ -629,7 +631,7 @@ def test_wheel_from_the_image_sources_holds_every_package_file(tmp_path: Path) -
     module and data file of the packages (the bundled rule pack among them)."""
     context = tmp_path / "context"
     expected = set()
-    for source in ["pyproject.toml", "README.md", "router", "topology", "rules", "integrations"]:
+    for source in ["pyproject.toml", "README.md", "ground", "router", "topology", "rules", "integrations"]:
         if (ROOT / source).is_dir():
             shutil.copytree(ROOT / source, context / source, ignore=shutil.ignore_patterns("__pycache__"))
             expected |= {str(p.relative_to(context)) for p in (context / source).rglob("*") if p.is_file()}
@@ -642,7 +644,7 @@ def test_wheel_from_the_image_sources_holds_every_package_file(tmp_path: Path) -
     with zipfile.ZipFile(wheel) as archive:
         members = {name for name in archive.namelist() if ".dist-info/" not in name}
         entry_points = next(n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt"))
-        assert "alert-router = router.cli:main" in archive.read(entry_points).decode()
+        assert "alert-router = router.cli.main:main" in archive.read(entry_points).decode()
     assert "rules/packs/kubernetes.yaml" in members
     assert members == expected, f"missing from the wheel: {sorted(expected - members)}"
 

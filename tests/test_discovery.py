@@ -378,7 +378,7 @@ async def test_the_event_loop_keeps_running_while_discovery_works(env):
 
 
 def test_cli_build_writes_a_topology_file_that_loads_back_to_the_same_graph(env, tmp_path, capsys):
-    from router.cli import main
+    from router.cli.main import main
     from topology.load import detect_format, load_topology
 
     cluster = serve(env, "cli")
@@ -403,7 +403,7 @@ def test_cli_build_writes_a_topology_file_that_loads_back_to_the_same_graph(env,
 
 
 def test_cli_build_reports_an_unreachable_prometheus(tmp_path, capsys):
-    from router.cli import main
+    from router.cli.main import main
 
     out = tmp_path / "c.json"
     assert (
@@ -416,8 +416,8 @@ def test_cli_build_reports_an_unreachable_prometheus(tmp_path, capsys):
 
 
 def test_cli_show_counts_one_entity_and_why_an_alert_maps(env, tmp_path, capsys):
-    from router.cli import main
-    from router.cli_topology import write_topology_file
+    from router.cli.cmd_topology import write_topology_file
+    from router.cli.main import main
 
     cluster = serve(env, "show")
     path = tmp_path / "show.json"
@@ -441,8 +441,8 @@ def test_cli_show_counts_one_entity_and_why_an_alert_maps(env, tmp_path, capsys)
 
 
 def test_cli_export_draws_one_neighbourhood_and_writes_a_loadable_part(env, tmp_path, capsys):
-    from router.cli import main
-    from router.cli_topology import write_topology_file
+    from router.cli.cmd_topology import write_topology_file
+    from router.cli.main import main
     from topology.load import load_topology
 
     serve(env, "export")

@@ -6,7 +6,7 @@ replica 15 s later); alert names and labels are the real kube-prometheus ones.
 
 from __future__ import annotations
 
-from router.engine import Engine
+from router.core.engine import Engine
 from rules.ruleset import RuleSet
 from tests.world import Stream, alert, at, run, small_cluster
 
@@ -241,6 +241,27 @@ def test_symptom_outliving_its_root_is_judged_afresh():
     assert resolve_node and resolve_node[0].at == at(30)
 
 
+def test_symptom_of_a_quiet_root_keeps_its_age_when_it_outlives_it():
+    """Disk pressure (info: quiet) explains a crash loop while it lasts; the crash loop that
+    goes on after the pressure is gone was hidden under a root nobody was told of, so it owes
+    no second grace: it pages once its hold after the root's recovery ends."""
+    pressure = {"alertname": "KubeNodePressure", "node": "w0", "condition": "DiskPressure"}
+    pressure["severity"] = "info"
+    crash = {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "checkout-5c8d-0"}
+    s = Stream()
+    s.deliver(0, [alert("pressure", 0, **pressure)])
+    for minute in range(10, 45, 5):
+        s.deliver(minute, [alert("crash", 10, **crash)])
+    s.deliver(20, [alert("pressure", 0, status="resolved", ended=20, **pressure)])
+    s.deliver(45, [alert("crash", 10, status="resolved", ended=45, **crash)])
+    notes = run(engine(), s)
+    pages = by_action(notes, "page")
+    assert [n.root_entity for n in pages] == ["pod/default/shop/checkout-5c8d-0"]
+    # Detached when its 10m hold after the pressure's end ran out, already past its own 15m
+    # grace (a fresh grace would have let it heal unseen until 45m).
+    assert at(30) <= pages[0].at <= at(35)
+
+
 def test_watchdog_absence_pages_and_its_return_resolves():
     s = Stream()
     for minute in range(0, 25, 5):
@@ -289,7 +310,7 @@ def _dns_storm() -> Stream:
 
 
 def test_second_witness_confirms_an_inferred_root_minutes_earlier():
-    from router.settings import EngineSettings
+    from router.core.settings import EngineSettings
 
     before = by_action(run(engine(), _dns_storm()), "page")
     witnessed = Engine(small_cluster(), RULES, EngineSettings(witness={"enabled": True}))
@@ -305,7 +326,7 @@ def test_second_witness_confirms_an_inferred_root_minutes_earlier():
 
 
 def test_witness_that_sees_the_root_resolved_defers_the_page_once():
-    from router.settings import EngineSettings
+    from router.core.settings import EngineSettings
 
     e = Engine(small_cluster(), RULES, EngineSettings(witness={"enabled": True}))
     s = Stream()
@@ -328,7 +349,7 @@ def test_witness_that_sees_the_root_resolved_defers_the_page_once():
 
 
 def test_witness_timeout_never_delays_a_page_beyond_its_grace():
-    from router.settings import EngineSettings
+    from router.core.settings import EngineSettings
 
     e = Engine(small_cluster(), RULES, EngineSettings(witness={"enabled": True}))
     s = Stream()

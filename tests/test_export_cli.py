@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from router import store
-from router.cli import main
-from router.engine import Engine
-from router.model import canonical_json
-from router.timeline import build
-from router.timeline.store_source import StoreSource
+from ground.jsonio import canonical_json
+from router.cli.main import main
+from router.core.engine import Engine
+from router.export import build
+from router.export.store_source import StoreSource
+from router.service import store
 from rules.ruleset import RuleSet
 from tests.test_export_world import NODE, Recorded, alert, at, cluster, delivery, node_down_storm
 

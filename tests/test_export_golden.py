@@ -24,13 +24,13 @@ from typing import Any
 
 import pytest
 
-from bench.gen_cluster import ClusterInfo
-from router import scenarios as sc
-from router.engine import Engine
-from router.model import Delivery
-from router.storm import AlertmanagerConfig, AlertSpec, heartbeat_route, simulate
-from router.timeline import build, render, render_timeline, summarize
-from router.timeline.jsonexport import timeline_dict
+from router.core.engine import Engine
+from router.core.model import Delivery
+from router.export import build, render, render_timeline, summarize
+from router.export.jsonexport import timeline_dict
+from router.sim import scenarios as sc
+from router.sim.gencluster import ClusterInfo
+from router.sim.storm import AlertmanagerConfig, AlertSpec, heartbeat_route, simulate
 from rules.ruleset import RuleSet
 from tests.test_export_world import node_down_storm
 from tests.test_scenarios import generated_cluster

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from router.timeline import build, render
-from router.timeline.browser import find_chromium, inspect_page_sync
+from router.export import build, render
+from router.export.browser import find_chromium, inspect_page_sync
 from tests.test_export_world import NODE, Recorded, node_down_storm
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from router.engine import Engine
-from router.model import parse_time
-from router.timeline import TimelineNotFound, TimelineRequestError, build, render_timeline, summarize
-from router.timeline.model import entry_text
+from ground.times import parse_time
+from router.core.engine import Engine
+from router.export import TimelineNotFound, TimelineRequestError, build, render_timeline, summarize
+from router.export.model import entry_text
 from rules.ruleset import RuleSet
 from tests.test_export_world import NODE, alert, at, cluster, delivery, node_down_storm, storm_alerts
 

@@ -9,9 +9,9 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
-from router.cli import main
-from router.timeline import build
-from router.timeline.store_source import StoreSource
+from router.cli.main import main
+from router.export import build
+from router.export.store_source import StoreSource
 from tests.service_harness import ManualClock, serving, settings_for, storm, until
 
 T0 = datetime(2026, 10, 6, 2, 0, tzinfo=UTC)

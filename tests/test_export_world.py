@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from router.engine import Engine
-from router.model import Delivery, format_time
+from ground.times import format_time
+from router.core.engine import Engine
+from router.core.model import Delivery
 from rules.ruleset import RuleSet
 from topology.graph import Topology
 

@@ -13,9 +13,10 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from bench import gen_cluster, gen_storm
-from router.model import parse_delivery_line
-from router.scenarios import pod_uid
+from bench import gen_storm
+from router.core.model import parse_delivery_line
+from router.sim import gencluster as gen_cluster
+from router.sim.scenarios import pod_uid
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 SAMPLE = re.compile(rf"^({NAME})\{{(.*)\}} (-?[0-9.e+]+|NaN)$")

@@ -16,7 +16,7 @@ STORM = ROOT / "examples/node-down.jsonl"
 
 def replay(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "router.cli", "replay", *args], capture_output=True, text=True, cwd=cwd
+        [sys.executable, "-m", "router.cli.main", "replay", *args], capture_output=True, text=True, cwd=cwd
     )
 
 
@@ -96,7 +96,7 @@ def on_a_terminal(*args: str, stdout_too: bool = True) -> tuple[str, bytes]:
     what stdout wrote when it was a pipe)."""
     master, terminal = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "router.cli", "replay", *args],
+        [sys.executable, "-m", "router.cli.main", "replay", *args],
         cwd=ROOT,
         stdout=terminal if stdout_too else subprocess.PIPE,
         stderr=terminal,

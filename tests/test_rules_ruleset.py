@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from router.model import InputError
+from ground.errors import InputError
 from rules.ruleset import BUNDLED_PACK, RuleSet
 from topology.graph import Topology
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.gen_cluster import ClusterInfo, generate
-from router import scenarios as sc
-from router.engine import Engine
-from router.model import Delivery
-from router.storm import AlertmanagerConfig, AlertSpec, heartbeat_route, simulate
+from router.core.engine import Engine
+from router.core.model import Delivery
+from router.sim import scenarios as sc
+from router.sim.gencluster import ClusterInfo, generate
+from router.sim.storm import AlertmanagerConfig, AlertSpec, heartbeat_route, simulate
 from rules.ruleset import RuleSet
 from topology.graph import Topology
 from topology.load import load_topology

@@ -20,11 +20,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from router.cli_demo import STORM, TOPOLOGY, demo
-from router.config import load_settings
-from router.model import ZERO_TIME, InputError, format_time, parse_time
-from router.replay import read_stream
-from router.send import plan
+from ground.errors import InputError
+from ground.times import ZERO_TIME, format_time, parse_time
+from router.cli.cmd_demo import STORM, TOPOLOGY, demo
+from router.cli.cmd_replay import read_stream
+from router.cli.cmd_send import plan
+from router.service.config import load_settings
 from tests.service_harness import ROOT, ServeProcess, serving, settings_for
 
 RECORDED = [json.loads(line) for line in STORM.read_text().splitlines()]
@@ -35,7 +36,7 @@ async def send(*args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "router.cli",
+        "router.cli.main",
         "send",
         *args,
         cwd=ROOT,

@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from router.store import Reader, SQLiteBackend
+from router.service.store import Reader, SQLiteBackend
 from tests.service_harness import (
     ROOT,
     TOPOLOGY,
@@ -27,7 +27,11 @@ T0 = datetime(2026, 10, 6, 2, 0, tzinfo=UTC)
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "router.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "router.cli.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -16,8 +16,8 @@ from datetime import timedelta
 import aiohttp
 import pytest
 
-from router import store
-from router.model import parse_time
+from ground.times import parse_time
+from router.service import store
 from tests.service_harness import (
     DELIVERIES,
     WEBHOOK,
@@ -286,7 +286,7 @@ async def test_sigterm_finishes_requests_in_flight_and_drains(tmp_path):
 
 
 async def test_an_input_the_engine_raises_on_is_skipped_live_and_on_rebuild(tmp_path, monkeypatch):
-    from router.engine import Engine
+    from router.core.engine import Engine
 
     settings = settings_for(tmp_path)
     real = Engine.ingest

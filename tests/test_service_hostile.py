@@ -11,9 +11,10 @@ from datetime import timedelta
 
 import pytest
 
-from router import store
-from router.model import loads, parse_delivery_line, parse_webhook
-from router.store import Reader, SQLiteBackend
+from ground.jsonio import loads
+from router.core.model import parse_delivery_line, parse_webhook
+from router.service import store
+from router.service.store import Reader, SQLiteBackend
 from tests.service_harness import DELIVERIES, alert, now_ms, payload, serving, settings_for, storm, until
 
 

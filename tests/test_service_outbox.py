@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 
 from integrations.notifiers import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, LogNotifier, sign, verify
-from router.config import RetrySettings
-from router.metrics import Metrics
-from router.outbox import Dispatcher
+from router.service.config import RetrySettings
+from router.service.metrics import Metrics
+from router.service.outbox import Dispatcher
 from tests.service_harness import ManualClock, serving, settings_for, storm, until
 
 T0 = datetime(2026, 10, 6, 2, 0, tzinfo=UTC)

@@ -10,8 +10,9 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from ground.times import format_time, parse_time
 from integrations.alertmanager import RECONCILE_RECEIVER, AlertmanagerClient
-from router.model import format_time, parse_delivery_line, parse_time
+from router.core.model import parse_delivery_line
 from tests.service_harness import alert, now_ms, payload, serving, settings_for, until
 
 NODE = {"alertname": "KubeNodeNotReady", "node": "worker-1", "severity": "critical"}

@@ -13,9 +13,9 @@ from datetime import timedelta
 import pytest
 from pydantic import SecretStr
 
-from router.model import parse_delivery_line
-from router.store import Reader, SQLiteBackend
-from router.webhook import Authenticator
+from router.core.model import parse_delivery_line
+from router.service.store import Reader, SQLiteBackend
+from router.service.webhook import Authenticator
 from tests.service_harness import DELIVERIES, alert, now_ms, payload, serving, settings_for
 
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from router.cli import main
+from router.cli.main import main
 from tests.slack_standin import TOKEN, SlackStandIn
 
 

@@ -7,8 +7,8 @@ import logging
 import pytest
 from pydantic import ValidationError
 
+from ground.errors import InputError
 from integrations.slack_config import SlackSettings, mention_markup, routing_keys
-from router.model import InputError
 
 TOKEN = "xoxb-1111-2222-secretvalue"
 

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp import web
 
+from ground.times import parse_time
 from integrations.alertmanager import AlertmanagerClient
 from integrations.slack_config import SlackSettings
 from integrations.slack_interactions import (
@@ -23,7 +24,6 @@ from integrations.slack_interactions import (
     create_interactions,
     silence_matchers,
 )
-from router.model import parse_time
 from tests.slack_standin import SlackStandIn
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

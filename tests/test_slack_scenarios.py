@@ -19,7 +19,7 @@ from aiohttp import web
 from integrations.slack import SlackNotifier, SlackSendError
 from integrations.slack_config import SlackSettings
 from integrations.slack_interactions import INTERACTIONS_PATH, SlackInteractions
-from router.engine import Engine
+from router.core.engine import Engine
 from rules.ruleset import RuleSet
 from tests.slack_standin import TOKEN, SlackStandIn
 from tests.test_slack_blocks import texts

@@ -12,9 +12,10 @@ from datetime import timedelta
 
 import pytest
 
-from router import store, writer
-from router.model import InputError, WebhookPayload
-from router.store import Outputs, Reader, SQLiteBackend, StorageUnavailable
+from ground.errors import InputError
+from router.core.model import WebhookPayload
+from router.service import store, writer
+from router.service.store import Outputs, Reader, SQLiteBackend, StorageUnavailable
 
 
 @pytest.fixture

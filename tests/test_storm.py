@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from router import scenarios
-from router.model import ZERO_TIME, InputError, format_time, parse_delivery_line
-from router.storm import (
+from ground.errors import InputError
+from ground.times import ZERO_TIME, format_time
+from router.core.model import parse_delivery_line
+from router.sim import scenarios
+from router.sim.storm import (
     AlertmanagerConfig,
     AlertSpec,
     Route,

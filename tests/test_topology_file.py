@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from router.model import InputError
+from ground.errors import InputError
 from tests.test_topology_ksm import hard, members, succ
 from topology import entities
 from topology.fileformat import load_topology_file

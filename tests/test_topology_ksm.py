@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router.model import InputError
+from ground.errors import InputError
 from topology.graph import Topology
 from topology.k8s import zone_from_provider_id
 from topology.ksm import load_ksm, load_ksm_text

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from router.model import InputError
+from ground.errors import InputError
 from topology.load import detect_format, load_topology
 
 FIXTURES = Path(__file__).parent / "fixtures" / "topology"

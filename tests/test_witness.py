@@ -13,8 +13,8 @@ import pytest
 
 from integrations.prometheus import PrometheusClient
 from integrations.witness import Witness, WitnessAnswer
-from router.engine import Engine
-from router.settings import EngineSettings
+from router.core.engine import Engine
+from router.core.settings import EngineSettings
 from rules.ruleset import RuleSet
 from tests.promharness import Harness, HarnessError, PrometheusProcess, Target, TestCluster
 from tests.world import Stream, alert, at

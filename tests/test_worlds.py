@@ -28,12 +28,12 @@ from pathlib import Path
 import pytest
 
 from bench import bench_worlds
-from router import worldscore
-from router.model import parse_time
-from router.storm import fingerprint
-from router.worldfaults import APP_ALERTS, FOR, FOR_BURN, KINDS, for_of
-from router.worlds import World, generate_world
-from router.worldscore import ATTACH_TARGET, WorldScore, aggregate, run_world, score
+from ground.times import parse_time
+from router.sim import score as worldscore
+from router.sim.faults import APP_ALERTS, FOR, FOR_BURN, KINDS, for_of
+from router.sim.score import ATTACH_TARGET, WorldScore, aggregate, run_world, score
+from router.sim.storm import fingerprint
+from router.sim.worlds import World, generate_world
 from rules.ruleset import RuleSet
 from tests.reference import CATALOGUE
 from topology.load import load_topology
@@ -72,7 +72,7 @@ def test_same_bytes_whatever_the_hash_seed_of_the_process():
     """No set or hash ordering leaks into a world: two interpreters with different
     PYTHONHASHSEED write the same worlds."""
     script = (
-        "import hashlib\nfrom router.worlds import generate_world\nh = hashlib.sha256()\n"
+        "import hashlib\nfrom router.sim.worlds import generate_world\nh = hashlib.sha256()\n"
         "for seed in range(8):\n    w = generate_world(seed)\n"
         "    h.update((w.stream_text + w.truth_text + w.ksm_text + (w.topology_yaml or '')).encode())\n"
         "print(h.hexdigest())\n"

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from router.model import Delivery, format_time
+from ground.times import format_time
+from router.core.model import Delivery
 from topology.graph import Topology
 
 T0 = datetime(2026, 10, 6, 1, 0, tzinfo=UTC)

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from router.model import InputError
+from ground.errors import InputError
 from topology import entities
 from topology.graph import Topology
 from topology.k8s import K8S_KIND, ClusterBuilder

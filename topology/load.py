@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from router.model import InputError
+from ground.errors import InputError
 from topology import fileformat, ksm
 from topology.graph import Topology
 from topology.promtext import looks_like_exposition

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from pathlib import Path
 
-from router.model import InputError
+from ground.errors import InputError
 
 Series = tuple[str, dict[str, str], float, int]
 

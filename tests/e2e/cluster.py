@@ -28,7 +28,7 @@ Every mutation bumps `generation` (served as `ksm_harness_generation` on /ksm an
 
 Every target is this exporter's loopback address; its labels (as `up` and every series show
 them) and when it answers 500 (so `up` is 0):
-- kube-state-metrics (`/ksm`, honor_labels): instance=KSM_INSTANCE (router.scenarios'),
+- kube-state-metrics (`/ksm`, honor_labels): instance=KSM_INSTANCE (router.sim.scenarios'),
   container=kube-rbac-proxy-main; never down unless put in `failing`.
 - node-exporter, one per node (`/node-exporter/<node>`): instance=<node name>,
   namespace=monitoring, service=node-exporter, pod=node-exporter-<id>, container=kube-rbac-proxy,
@@ -114,7 +114,7 @@ from typing import Any
 
 from aiohttp import web
 
-from router.scenarios import KSM_INSTANCE
+from router.sim.scenarios import KSM_INSTANCE
 from tests.promharness import (
     DEFAULT_APPS,
     EXPOSITION,

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from router.settings import EngineSettings
+from router.core.settings import EngineSettings
 from tests.e2e.rules import parse_duration, scale_duration
 
 ROOT = Path(__file__).resolve().parents[2]

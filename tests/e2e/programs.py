@@ -150,7 +150,7 @@ class RouterProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "router.cli", "serve", "--config", str(self.config)],
+                [sys.executable, "-m", "router.cli.main", "serve", "--config", str(self.config)],
                 cwd=self.workdir,
                 env=env,
                 stdout=log,

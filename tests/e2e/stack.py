@@ -228,7 +228,7 @@ class Stack:
         replay format (what an operator would do to replay a production hour)."""
         command = ["log", "export", "--data-dir", str(self.data_dir), "-o", str(path)]
         subprocess.run(
-            [sys.executable, "-m", "router.cli", *command],
+            [sys.executable, "-m", "router.cli.main", *command],
             check=True,
             capture_output=True,
             cwd=self.workdir,

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from router import scenarios
+from router.sim import scenarios
 from tests.e2e.cluster import ClusterExporter, E2ECluster
 from tests.e2e.rules import (
     DROPPED_GROUPS,

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from router.model import parse_time
+from ground.times import parse_time
 from tests.e2e.cluster import E2ECluster
 from tests.e2e.stack import NOTICES, PAGES, Stack
 
@@ -97,7 +97,7 @@ def replay(stack: Stack, stream: list[dict[str, Any]], workdir: Path, name: str)
     arguments = ["--topology", str(topology), "--alerts", str(alerts), "--out", str(out)]
     arguments += ["--rules", str(stack.workdir / "router-rules.yaml"), "--config", str(stack.router.config)]
     subprocess.run(
-        [sys.executable, "-m", "router.cli", "replay", *arguments],
+        [sys.executable, "-m", "router.cli.main", "replay", *arguments],
         check=True,
         capture_output=True,
         timeout=120,

@@ -1,0 +1,406 @@
+"""Hidden roots: blame a dependency that has no alert of its own when the evidence points there.
+
+Evidence is a set of failing entities that nothing failing explains (the roots of open
+incidents, and what earlier inferences rest on). For every inferable dependency D (a node, a
+workload, a zone, cluster DNS) that evidence depends on, we ask whether D is the simplest
+explanation of it. A candidate qualifies by kind:
+
+- node: evidence that points at it *alone*, from at least `min_workloads_node` distinct
+  workloads. A pod or a kubelet points at one node; a Deployment whose replicas sit on ten
+  nodes, or a Service with endpoints on them, points at none in particular: replicas of a
+  spread workload failing elsewhere say nothing about this node;
+- workload (Deployment, StatefulSet, DaemonSet): at least two of its pods failing, with no
+  node or DNS to blame (a bad rollout or configuration);
+- zone: node-level failures (alerting or inferred nodes) on at least `min_nodes_zone` nodes and
+  at least half of its nodes: pods failing in a zone are more often an application or DNS
+  problem than a lost zone;
+- dns: failures of `min_workloads_dns` workloads over several namespaces and nodes whose *only*
+  shared dependency is cluster DNS: if one node or one zone underlies all of them, that is the
+  better explanation (and when every workload spans every zone the evidence cannot tell a zone
+  from DNS yet: wait for node-level signals).
+
+Candidates are taken most specific first (node, workload, zone, DNS). A narrow candidate loses
+to a broader one that holds its evidence and more than twice as much (two failing pods on one
+node are a coincidence when twelve services fail cluster-wide). Evidence taken by an accepted
+candidate is not counted again, and nodes accepted in a pass count as node-level evidence for
+their zone in the same pass.
+
+Explaining away happens before this function is called: evidence that a failing entity with an
+alert of its own explains is not evidence. The engine re-runs inference as evidence arrives
+and withdraws earlier hypotheses that no longer qualify, so an inference made on the first
+namespace's alerts is corrected when the others arrive. Pure: no state, no clock.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from router.core.reach import Reach
+from router.core.settings import InferenceSettings
+from topology import entities
+from topology.graph import Topology
+
+WORKLOAD_KINDS = frozenset({"deployment", "statefulset", "daemonset"})
+# How broad an explanation is: a node and a workload are equally narrow, a zone is broader,
+# cluster DNS broader still.
+LEVEL = {"node": 0, "workload": 0, "zone": 1, "dns": 2}
+# Groups that are a cluster function: their failing members make the function the root.
+CLUSTER_FUNCTIONS = frozenset({"dns", "apiserver", "etcd", "scheduler", "controller-manager"})
+NODE_LEVEL_KINDS = frozenset({"node", "node-component"})
+
+
+class Evidence(NamedTuple):  # a tuple: hashed in C, and sets of thousands are built per pass
+    incident: str  # the incident this evidence stands for (an unexplained root, or a hypothesis)
+    entity: str  # the failing entity
+
+
+@dataclass(frozen=True)
+class Inferred:
+    entity: str
+    evidence: tuple[Evidence, ...]
+    reason: str
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def inference_kind(entity: str) -> str:
+    """The inference kind of a candidate: its entity kind, `workload` for controllers."""
+    kind = entities.kind_of(entity)
+    return "workload" if kind in WORKLOAD_KINDS else kind
+
+
+def _namespace_of(entity: str) -> str | None:
+    try:
+        return entities.split(entity)[2]
+    except ValueError:
+        return None
+
+
+def entity_node_name(entity: str, node: str) -> str:
+    """A pod's `node` attribute may be a bare node name or a full entity name."""
+    if node.startswith("node/"):
+        return node
+    _, cluster, _, _ = entities.split(entity)
+    return entities.entity("node", cluster, node)
+
+
+class _Static:
+    """What inference needs to know about an entity that depends only on the topology: cached
+    for as long as the topology (its Reach) lives, across inference passes."""
+
+    def __init__(self, topology: Topology, reach: Reach) -> None:
+        self.topology = topology
+        self.reach = reach
+        self._owners: dict[str, str] = {}
+        self._targets: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._zone_size: dict[str, int] = {}
+
+    def owner(self, entity: str) -> str:
+        """The application an entity belongs to: a pod's workload, a Service's pods' workload."""
+        cached = self._owners.get(entity)
+        if cached is not None:
+            return cached
+        owner = self.topology.attrs(entity).get("owner")
+        if not owner and self.reach.has_members(entity):
+            owner = next(
+                (o for m in self.reach.members(entity) if (o := self.topology.attrs(m).get("owner"))), None
+            )
+        result = str(owner) if owner else entity
+        self._owners[entity] = result
+        return result
+
+    def targets(self, entity: str) -> tuple[tuple[str, str], ...]:
+        """(inference kind, entity) of everything inferable that `entity` depends on, a group
+        (a Service) through its members as its alerts are, and a pod's workload."""
+        cached = self._targets.get(entity)
+        if cached is not None:
+            return cached
+        found = [
+            (kind, t) for t in self.reach.of(entity) if (kind := inference_kind(t)) in ("node", "zone", "dns")
+        ]
+        owner = self.owner(entity)
+        group = next(
+            (g for g in self.reach.groups_of(entity) if inference_kind(g) in CLUSTER_FUNCTIONS), None
+        )
+        if group is not None:
+            # A CoreDNS pod's workload is cluster DNS: that is what fails when its pods do.
+            found.append(("workload", group))
+        elif (
+            entities.kind_of(entity) == "pod"
+            and inference_kind(owner) == "workload"
+            and owner in self.topology
+        ):
+            found.append(("workload", owner))
+        elif inference_kind(entity) == "workload":
+            found.append(("workload", entity))
+        result = tuple(sorted(found))
+        self._targets[entity] = result
+        return result
+
+    def zone_size(self, zone: str) -> int:
+        size = self._zone_size.get(zone)
+        if size is None:
+            size = sum(1 for dep in self.topology.dependents(zone) if entities.kind_of(dep) == "node")
+            self._zone_size[zone] = size
+        return size
+
+
+_STATIC: weakref.WeakKeyDictionary[Reach, _Static] = weakref.WeakKeyDictionary()
+
+
+class _Facts:
+    """The static facts, and which candidates are failing right now (one inference pass)."""
+
+    def __init__(self, topology: Topology, reach: Reach, is_failing: Callable[[str], bool]) -> None:
+        static = _STATIC.get(reach)
+        if static is None:
+            static = _STATIC[reach] = _Static(topology, reach)
+        self.static = static
+        self.topology = topology
+        self.is_failing = is_failing
+        self.owner = static.owner
+        self.zone_size = static.zone_size
+        self._failing: dict[str, bool] = {}
+        self._candidates: dict[str, dict[str, list[str]]] = {}
+        self._alone: dict[str, str | None] = {}
+
+    def node_of(self, entity: str) -> str | None:
+        kind = entities.kind_of(entity)
+        if kind == "node":
+            return entity
+        if kind == "node-component":
+            return entity.rsplit("/", 1)[0]
+        node = self.topology.attrs(entity).get("node")
+        return entity_node_name(entity, node) if node else None
+
+    def is_agent(self, entity: str) -> bool:
+        """Part of a node itself: a node component, or a pod of a DaemonSet or a static pod."""
+        kind = entities.kind_of(entity)
+        if kind in NODE_LEVEL_KINDS:
+            return True
+        owner = self.owner(entity)
+        return kind == "pod" and (entities.kind_of(owner) in ("daemonset", "node") or owner == entity)
+
+    def alone_on(self, entity: str) -> str | None:
+        """The one node the failure of `entity` points at, if it points at one alone: a pod, a
+        node agent, a Service whose endpoints all run there. A workload's own alert says nothing
+        of where (its pods do; its new pods may not be in the topology at all)."""
+        if entity in self._alone:
+            return self._alone[entity]
+        nodes = self.candidates(entity).get("node", ())
+        node = nodes[0] if len(nodes) == 1 and inference_kind(entity) != "workload" else None
+        self._alone[entity] = node
+        return node
+
+    def candidates(self, entity: str) -> dict[str, list[str]]:
+        """Inferable dependencies of `entity` that are not failing, by inference kind."""
+        cached = self._candidates.get(entity)
+        if cached is not None:
+            return cached
+        found: dict[str, list[str]] = {}
+        failing = self._failing
+        for kind, target in self.static.targets(entity):
+            if kind != "workload":
+                down = failing.get(target)
+                if down is None:
+                    down = failing[target] = self.is_failing(target)
+                if down:
+                    continue
+            found.setdefault(kind, []).append(target)
+        self._candidates[entity] = found
+        return found
+
+
+def infer(
+    evidence: list[Evidence],
+    topology: Topology,
+    reach: Reach,
+    is_failing: Callable[[str], bool],
+    settings: InferenceSettings,
+    standing: Iterable[str] = (),
+    alerting: Callable[[str], bool] = lambda entity: False,
+) -> list[Inferred]:
+    """The hidden roots the evidence supports, most specific first. `is_failing` must answer
+    for failures that do not rest on inference (alerts, confirmed or paged incidents).
+    `standing` are the roots inferred before: they claim their evidence first, so that a
+    hypothesis is not traded for an equally good one pass after pass (it still loses to a
+    broader candidate with far more evidence, and when its evidence is explained away).
+    `alerting` tells whether an entity has a firing alert of its own."""
+    if not settings.enabled or not evidence:
+        return []
+    kinds = settings.kinds
+    order = {kind: i for i, kind in enumerate(kinds)}
+    facts = _Facts(topology, reach, is_failing)
+    # A candidate is (the rule it is judged by, the entity): cluster DNS is judged by the DNS
+    # rule on its clients' failures and by the workload rule on its own pods'.
+    pointing: dict[tuple[str, str], list[Evidence]] = {}
+    for item in evidence:
+        for kind, targets in facts.candidates(item.entity).items():
+            if kind in order:
+                for target in targets:
+                    pointing.setdefault((kind, target), []).append(item)
+
+    # Where each workload fails: the nodes its failing evidence points at.
+    failing_nodes: dict[str, set[str]] = {}
+    for item in evidence:
+        where = set(facts.candidates(item.entity).get("node", ()))
+        if (node := facts.node_of(item.entity)) is not None:
+            where.add(node)
+        failing_nodes.setdefault(facts.owner(item.entity), set()).update(where)
+
+    def qualifies(
+        candidate: tuple[str, str], items: list[Evidence], extra_nodes: Iterable[str] = ()
+    ) -> str | None:
+        kind, entity = candidate
+        if kind == "node":
+            # Evidence that points at this node alone: a pod, a node agent, a Service whose
+            # endpoints all run there. A workload's own alert says nothing of where (its pods
+            # do; its new pods may not be in the topology at all).
+            alone = [e for e in items if facts.alone_on(e.entity) == entity]
+            owners = {facts.owner(e.entity) for e in alone}
+            if len(owners) < settings.min_workloads_node:
+                return None
+            # Two workloads failing together on one node is the node's doing when the node's
+            # own agents fail too (its kubelet, its node-exporter, CNI or kube-proxy pod), or
+            # when neither workload fails anywhere else; a workload that also fails on other
+            # nodes is better explained by itself (a bad rollout) or by what all of them share.
+            agents = any(facts.is_agent(e.entity) for e in alone)
+            confined = {o for o in owners if failing_nodes.get(o, set()) <= {entity}}
+            if not agents and len(confined) < settings.min_workloads_node:
+                return None
+            return f"{len(alone)} alerts on {len(owners)} workloads running on it, and no alert of its own"
+        if kind == "workload":
+            # Two of its pods failing, or one and the workload's own alert (a single replica
+            # crash-looping while the Deployment reports it short): the workload is broken.
+            pods = {e.entity for e in items if entities.kind_of(e.entity) == "pod"}
+            own = any(e.entity == entity for e in items) or alerting(entity)
+            if len(pods) + own >= 2 and pods:
+                return f"{len(pods)} of its pods are failing with no node or DNS to blame"
+            return None
+        if kind == "zone":
+            nodes = {
+                n
+                for e in items
+                if entities.kind_of(e.entity) in NODE_LEVEL_KINDS and (n := facts.node_of(e.entity))
+            }
+            nodes.update(extra_nodes)
+            size = facts.zone_size(entity)
+            if len(nodes) >= settings.min_nodes_zone and size and len(nodes) * 2 >= size:
+                return f"{len(nodes)} of its {size} nodes are failing, and it has no alert of its own"
+            return None
+        if kind == "dns":
+            return _dns_reason(items, facts, settings)
+        return None
+
+    def strength(candidate: tuple[str, str], items: list[Evidence]) -> int:
+        """How much of the evidence the candidate would explain by its own rule."""
+        if candidate[0] == "node":
+            return sum(1 for e in items if facts.alone_on(e.entity) == candidate[1])
+        return len(items)
+
+    # Lazy greedy set cover. Standing hypotheses first, then by breadth level (a node and a
+    # workload are equally narrow, then a zone, then cluster DNS); within a level, whatever
+    # explains most of what is left (a node where many workloads fail beats the workloads one
+    # by one; two bad rollouts beat the node they happen to share).
+    kept = set(standing)
+
+    def key(candidate: tuple[str, str], power: int) -> tuple[bool, int, int, int, str, str]:
+        kind, entity = candidate
+        return (entity not in kept, LEVEL.get(kind, 0), -power, order[kind], entity, kind)
+
+    # Evidence of each qualified broad candidate (zone, DNS), for the narrow-versus-broad test
+    # (computed once); narrow ones are judged when their turn comes.
+    broader = {
+        c: {e.incident for e in items}
+        for c, items in pointing.items()
+        if LEVEL.get(c[0], 0) > 0 and qualifies(c, items)
+    }
+    heap = [(key(c, strength(c, items)), c) for c, items in pointing.items()]
+    heapq.heapify(heap)
+    accepted: dict[str, Inferred] = {}
+    taken: set[Evidence] = set()
+    accepted_nodes: dict[str, list[str]] = {}  # zone -> nodes accepted in this pass
+    while heap:
+        recorded, candidate = heapq.heappop(heap)
+        kind, entity = candidate
+        extra = accepted_nodes.get(entity, ()) if kind == "zone" else ()
+        if LEVEL.get(kind, 0) > 0 and candidate not in broader and not extra:
+            continue  # did not qualify on all its evidence: less will not do either
+        items = [e for e in pointing.get(candidate, ()) if e not in taken]
+        current = key(candidate, strength(candidate, items))
+        if current > recorded:  # others took some of its evidence: back in line
+            heapq.heappush(heap, (current, candidate))
+            continue
+        reason = qualifies(candidate, items, extra)
+        if reason is None:
+            continue
+        own = {e.incident for e in items}
+        level = LEVEL.get(kind, 0)
+        if any(
+            LEVEL.get(other[0], 0) > level
+            and len(own) < settings.narrow_share * len(theirs)
+            and own <= theirs
+            for other, theirs in broader.items()
+        ):
+            continue
+        if entity in accepted:  # accepted by another rule too: one root, all its evidence
+            previous = accepted[entity]
+            accepted[entity] = Inferred(entity, (*previous.evidence, *items), previous.reason)
+        else:
+            accepted[entity] = Inferred(entity, tuple(items), reason)
+        taken.update(items)
+        if kind == "node" and (zone := topology.attrs(entity).get("zone")):
+            accepted_nodes.setdefault(str(zone), []).append(entity)
+            pointing.setdefault(("zone", str(zone)), [])
+            heapq.heappush(heap, (key(("zone", str(zone)), 0), ("zone", str(zone))))
+    return list(accepted.values())
+
+
+def _dns_reason(items: list[Evidence], facts: _Facts, settings: InferenceSettings) -> str | None:
+    """Cluster DNS is blamed when failures are broad and nothing narrower underlies them: when
+    one node (or zone) underlies more than two thirds of them, what is left without it must
+    still be broad. A dead node and an unrelated bad rollout are not a DNS outage."""
+    places: dict[str, tuple[set[str], set[str]]] = {}  # item entity -> (its nodes, its zones)
+    for item in items:
+        found = facts.candidates(item.entity)
+        item_nodes = set(found.get("node", ()))
+        if (node := facts.node_of(item.entity)) is not None:
+            item_nodes.add(node)
+        places[item.entity] = (item_nodes, set(found.get("zone", ())))
+
+    def broad(subset: list[Evidence]) -> tuple[int, int, int] | None:
+        owners = {facts.owner(e.entity) for e in subset}
+        namespaces = {ns for e in subset if (ns := _namespace_of(e.entity))}
+        nodes = set().union(*(places[e.entity][0] for e in subset)) if subset else set()
+        if (
+            len(owners) < settings.min_workloads_dns
+            or len(namespaces) < settings.min_namespaces_dns
+            or len(nodes) < settings.min_nodes_dns
+        ):
+            return None
+        return len(owners), len(namespaces), len(nodes)
+
+    figures = broad(items)
+    if figures is None:
+        return None
+    for where in (0, 1):  # the node, then the zone, under the most failures
+        counts: dict[str, int] = {}
+        for nodes_and_zones in places.values():
+            for place in nodes_and_zones[where]:
+                counts[place] = counts.get(place, 0) + 1
+        if counts:
+            top = max(sorted(counts), key=counts.__getitem__)
+            if (
+                counts[top] * 3 > len(items) * 2
+                and broad([e for e in items if top not in places[e.entity][where]]) is None
+            ):
+                return None  # most failures sit on one node (or in one zone), the rest are few
+    owners, namespaces, nodes = figures
+    return (
+        f"{owners} workloads in {namespaces} namespaces on {nodes} nodes are failing, "
+        "and no node or zone underlies them: the dependency they share is cluster DNS"
+    )

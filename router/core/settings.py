@@ -1,0 +1,84 @@
+"""Engine tuning: every knob of the correlation engine, with the defaults an SRE would pick."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from ground.times import parse_duration
+
+
+def _duration(value: object) -> object:
+    """`30s`, `5m`, `1h` like every other duration in the configuration; numbers are seconds."""
+    return parse_duration(value) if isinstance(value, str | int | float) else value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class InferenceSettings(BaseModel):
+    """When several alerting entities share a dependency with no alert of its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # Kinds a hidden root may be inferred on, most specific first (`workload`: a Deployment,
+    # StatefulSet or DaemonSet whose pods fail with nothing beneath them to blame).
+    kinds: list[str] = Field(default_factory=lambda: ["node", "workload", "zone", "dns"])
+    # Distinct workloads (owners) whose alerts must point at one node before it is blamed.
+    min_workloads_node: int = 2
+    # Distinct alerting nodes in one zone before the zone is blamed.
+    min_nodes_zone: int = 2
+    # Cluster DNS: distinct workloads, spread over at least this many namespaces and nodes.
+    min_workloads_dns: int = 3
+    min_namespaces_dns: int = 2
+    min_nodes_dns: int = 2
+    # A narrower candidate loses to a broader one that covers more than twice its evidence.
+    narrow_share: float = 0.5
+    # Inference runs at once on new evidence, then at most once per interval during a burst
+    # (on the engine's clock, so replay decides the same).
+    interval: Duration = timedelta(seconds=10)
+    # Grace before an inferred root pages (it has no rule of its own).
+    escalate_after: Duration = timedelta(minutes=3)
+    # An inferred node whose zone had alerts on other nodes (or their pods and agents) waits
+    # this long after the latest: the zone may be the root, and Alertmanager delivers its
+    # nodes' alerts up to a group interval (5m) apart.
+    zone_settle: Duration = timedelta(minutes=5)
+
+
+class WitnessSettings(BaseModel):
+    """Prometheus as a second witness: the engine asks, the service answers with an input."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    # Ask whether the root still fires this long before its grace ends.
+    lead: Duration = timedelta(seconds=30)
+    # When Prometheus says the root no longer fires at grace end, wait this much longer (once)
+    # for Alertmanager's resolve before paging anyway.
+    defer: Duration = timedelta(minutes=2)
+
+
+class EngineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inference: InferenceSettings = Field(default_factory=InferenceSettings)
+    witness: WitnessSettings = Field(default_factory=WitnessSettings)
+    # A root that resolves within its grace is "recovered"; if it fires again within this
+    # window the same incident reopens (and counts a flap); otherwise a notice closes it.
+    reopen_window: Duration = timedelta(minutes=10)
+    # A root entity that fires this many times within flap_window pages as flapping.
+    flap_threshold: int = 3
+    flap_window: Duration = timedelta(hours=1)
+    # Watchdog-style heartbeat: missing for longer than this pages "alerting pipeline down".
+    # Route the Watchdog to the router with a repeat_interval well below it.
+    heartbeat_timeout: Duration = timedelta(minutes=15)
+    # In replay, the clock runs on after the last delivery until nothing is pending, at most this.
+    drain_limit: Duration = timedelta(hours=1)
+    # A symptom whose rule lets it outlive its root longer than this (burn rates over windows
+    # of hours) is lagging: it stays attached for its time but does not hold the resolve up.
+    lagging_symptom: Duration = timedelta(minutes=30)
+    # Resolved alert instances are remembered this long (to drop stale re-sends).
+    forget_resolved_after: Duration = timedelta(hours=6)
