@@ -13,7 +13,7 @@ gen_cluster.py, gen_storm.py), then, each in a fresh child process so that peak 
 The shapes:
 
 - `zone`: replicas placed at random; the zone's nodes, their pods, DaemonSets and StatefulSets
-  alert as a node death does (router/scenarios.py node_down);
+  alert as a node death does (router/sim/scenarios.py node_down);
 - `spread`: every Deployment spreads its replicas over the zones (topology spread
   constraints), and on top of the `zone` alerts every Deployment with a replica in the zone
   alerts KubeDeploymentReplicasMismatch and its Service's request error rate fires within

@@ -1,4 +1,4 @@
-"""Score the correlation engine over many randomised worlds (router/worlds.py, docs/worlds.md).
+"""Score the correlation engine over many randomised worlds (router/sim/worlds.py, docs/worlds.md).
 
     python bench/bench_worlds.py --worlds 500 --seed 0 --show-failures 5
     python bench/bench_worlds.py --worlds 200 --kinds dns_down bad_rollout
@@ -7,7 +7,7 @@
 Each world (seed S, S+1, ...) is generated, written as a kube-state-metrics dump (and a topology
 file when it has service dependencies) plus a recorded Alertmanager stream, replayed through the
 engine exactly as `alert-router replay` does with the bundled rule pack (or `--rules`), and
-scored against its ground truth (router/worldscore.py). Prints the figures over all worlds, per
+scored against its ground truth (router/sim/score.py). Prints the figures over all worlds, per
 fault kind, and a diagnosis of the `--show-failures` worst worlds. Worlds run in `--jobs`
 processes (default: one per CPU).
 """

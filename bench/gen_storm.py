@@ -5,11 +5,11 @@
     python bench/gen_storm.py --nodes 5000 --zones 3 --zone 0 -o storm.jsonl   # same cluster, rebuilt
 
 Every node of one zone dies at `--t0`: per node the alerts of the node-death ordering
-(router/scenarios.py zone_outage: TargetDown per scrape job, KubeletInstanceUnreachable,
+(router/sim/scenarios.py zone_outage: TargetDown per scrape job, KubeletInstanceUnreachable,
 KubeNodeNotReady, KubeNodeUnreachable, KubePodNotReady for its pods, KubeDaemonSetRolloutStuck,
 KubeStatefulSetReplicasMismatch), plus TargetDown for the pod-backed scrape jobs (CoreDNS,
 Prometheus, kube-state-metrics) that lose more than 10% of their targets. The timeline goes
-through router/storm.py simulate() with an HA pair (both replicas deliver) and the
+through router/sim/storm.py simulate() with an HA pair (both replicas deliver) and the
 kube-prometheus routing (group_by namespace, 30s / 5m / 12h), and is written as a recorded
 stream (JSON Lines). Counts go to stderr as one JSON line.
 """

@@ -6,7 +6,7 @@
                        # None: it cannot tell (timeout, error, no data)
     answer.detail      # one line for the event log and the page
 
-`kind`, `entity` and `labels` are those of the engine's `CheckRequest` (router/events.py):
+`kind`, `entity` and `labels` are those of the engine's `CheckRequest` (router/core/events.py):
 
 - `alert_firing`: confirmed when `ALERTS{alertstate="firing", alertname=..., <alert labels>}` has
   a series, refuted when it has none.

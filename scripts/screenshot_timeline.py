@@ -2,7 +2,7 @@
 
 The incident is the bundled demo (examples/: a 12-node cluster and a node-down storm as
 Alertmanager delivers it) run through the real engine, with an on-call engineer acknowledging
-three minutes after the page; the page is rendered by headless Chromium (router/timeline/browser.py).
+three minutes after the page; the page is rendered by headless Chromium (router/export/browser.py).
 
     .venv/bin/python scripts/screenshot_timeline.py [--out docs/img/timeline-node-down.png] [--html FILE]
 """

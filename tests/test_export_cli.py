@@ -1,6 +1,6 @@
 """`alert-router export` and `alert-router incidents` through router.cli.main: from a replay's
 files (the real `replay` command on the bundled example) and from a service event log written
-with router/store.py; unknown incidents, open incidents, empty and missing sources."""
+with router/service/store.py; unknown incidents, open incidents, empty and missing sources."""
 
 from __future__ import annotations
 
@@ -213,7 +213,7 @@ def test_incidents_table_and_filters(files, storm, capsys):
 
 
 def write_store(data_dir: Path, recorded: Recorded) -> store.SQLiteConnection:
-    """An event log as the service writes it (router/store.py), one notifier `slack`: the page
+    """An event log as the service writes it (router/service/store.py), one notifier `slack`: the page
     failed once then went out, the rest stays pending. The connection stays open, like the
     running service's."""
     conn = store.SQLiteBackend(data_dir / "alert-router.sqlite").connect()

@@ -2,8 +2,8 @@
 
 Two sources of incidents, both run through the real engine and rule pack: the hand-built
 node-down storm of tests/test_export_world.py (every format), and the scenario suite
-(router/scenarios.py on the 12-node cluster of bench/gen_cluster.py, delivered the way
-Alertmanager does by router/storm.py): every incident of each scenario, as Markdown and JSON.
+(router/sim/scenarios.py on the 12-node cluster of bench/gen_cluster.py, delivered the way
+Alertmanager does by router/sim/storm.py): every incident of each scenario, as Markdown and JSON.
 
 After an intended change of the exports (or of the engine's decisions), regenerate and review
 the diff:

@@ -1,5 +1,5 @@
 """The HTML timeline in a real headless Chromium (Debian's `chromium`, installed by
-scripts/install-externals.sh), driven over the DevTools protocol (router/timeline/browser.py):
+scripts/install-externals.sh), driven over the DevTools protocol (router/export/browser.py):
 it loads with no console message and no request but its own file, the chart has one lane per
 entity with the root on top, the dependency graph has every entity of the symptom paths, the
 report is below, it prints; the screenshots and the PDF are kept in tests/artifacts/.

@@ -4,7 +4,7 @@ The cluster is a kube-state-metrics dump (bench/gen_cluster.py: 12 nodes in 3 zo
 control plane, CoreDNS, calico, kube-proxy, node-exporter, apps with Deployments and
 StatefulSets with volumes) loaded by the real loader. Each storm is built from the real alert
 names and labels of the kube-prometheus catalogue with the timings of real failures
-(router/scenarios.py), and delivered the way Alertmanager does it (router/storm.py): grouped by
+(router/sim/scenarios.py), and delivered the way Alertmanager does it (router/sim/storm.py): grouped by
 namespace, group_wait 30s, group_interval 5m, re-sent, and duplicated by an HA pair 15 s apart.
 Each test asserts the pages (count, root, time), the symptoms attached and the quiet ones.
 """

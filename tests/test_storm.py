@@ -1,4 +1,4 @@
-"""The Alertmanager simulator (router/storm.py) and the failure scenarios built on it (scenarios.py)."""
+"""The Alertmanager simulator (router/sim/storm.py) and the failure scenarios built on it (scenarios.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Randomised worlds (router/worlds.py) and their scorer (router/worldscore.py).
+"""Randomised worlds (router/sim/worlds.py) and their scorer (router/sim/score.py).
 
 Two kinds of tests:
 

@@ -1,4 +1,4 @@
-"""The service's event log (router/store.py) as a timeline source, read-only.
+"""The service's event log (router/service/store.py) as a timeline source, read-only.
 
 Reads the SQLite file directly with `mode=ro` (WAL readers never block the running service's
 writer), only the tables it needs, and only if they exist. It relies on the columns of store

@@ -1,4 +1,4 @@
-"""Random Kubernetes clusters for the world generator (router/worlds.py).
+"""Random Kubernetes clusters for the world generator (router/sim/worlds.py).
 
 A cluster here is what the fault timelines need to know (nodes, zones, pods and the workloads
 and Services they belong to) together with the object model of router/sim/gencluster.py, whose
@@ -126,7 +126,7 @@ class PodInfo:
 
     @property
     def ref(self) -> PodRef:
-        """The `(namespace, pod, workload_kind, workload_name)` of router/scenarios.py."""
+        """The `(namespace, pod, workload_kind, workload_name)` of router/sim/scenarios.py."""
         return (self.namespace, self.name, self.workload_kind, self.workload)
 
 

@@ -1,7 +1,7 @@
 """Fault timelines for the world generator: what breaks, which alerts fire when, and which of them
 describe the root cause itself rather than its symptoms.
 
-Each builder takes a cluster (router/worldcluster.py), the world's generator and the fault's
+Each builder takes a cluster (router/sim/cluster.py), the world's generator and the fault's
 start `t0`, and returns a `Fault` (or None when the cluster has nothing it can break): the root
 entity named as docs/contracts.md fixes it, whether the fault must page or is expected to stay
 quiet (it heals by itself), and its alerts split in two:
@@ -15,7 +15,7 @@ quiet (it heals by itself), and its alerts split in two:
 
 Timings come from the reference notes on how `for:` durations order a real failure
 (kube-state-metrics-and-alerts.md §(c): "Worked orderings") and from the `for` and labels of the
-kube-prometheus catalogue (tests/fixtures/reference/kubernetes-alerts.json); router/scenarios.py
+kube-prometheus catalogue (tests/fixtures/reference/kubernetes-alerts.json); router/sim/scenarios.py
 already encodes the node-death and CoreDNS orderings and is reused here. Application alerts
 (RED / OpenTelemetry style, not in kube-prometheus) fire 1-5 minutes after the fault and resolve
 a minute or two after it heals.
@@ -146,7 +146,7 @@ class Ctx:
         value: str = "1",
         starts_at: datetime | None = None,
     ) -> AlertSpec | None:
-        """A catalogue alert (severity given for the ones router/scenarios.py does not list)."""
+        """A catalogue alert (severity given for the ones router/sim/scenarios.py does not list)."""
         full = {**labels, **({"severity": severity} if severity else {})}
         if "severity" not in full and alertname not in sc.CATALOGUE:
             raise ValueError(f"{alertname}: give a severity")
@@ -246,7 +246,7 @@ def _pod_backed_target_downs(
         ("kube-dns", "kube-system", "kube-dns", ctx.c.coredns.pods)
     ]
     for service in ctx.c.services.values():
-        # node-exporter's TargetDown comes with the node-death ordering (router/scenarios.py).
+        # node-exporter's TargetDown comes with the node-death ordering (router/sim/scenarios.py).
         if service.scraped and service.pods and service.name != "node-exporter":
             jobs.append((service.name, service.namespace, service.name, service.pods))
     for job, namespace, service, pods in jobs:

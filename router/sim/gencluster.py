@@ -797,7 +797,7 @@ def _write(
 def write_exposition(
     clusters: list[_Cluster], out: TextIO, *, ksm_version: str = "2.19.1", node_labels: bool = True
 ) -> dict[str, dict[str, int]]:
-    """Write clusters built elsewhere on this model (router/worlds.py builds random ones) as KSM text.
+    """Write clusters built elsewhere on this model (router/sim/worlds.py builds random ones) as KSM text.
 
     The model classes are exported below under public names for that purpose; returns the
     series counts per cluster label and family.

@@ -1,4 +1,4 @@
-"""Real failure timelines as alert specs for the Alertmanager simulator (router/storm.py).
+"""Real failure timelines as alert specs for the Alertmanager simulator (router/sim/storm.py).
 
 Alert names, severities, annotations and the labels each alert really carries come from the
 kube-prometheus rule catalogue (tests/fixtures/reference/kubernetes-alerts.json); the timings follow the

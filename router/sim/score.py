@@ -1,4 +1,4 @@
-"""Score a correlation engine on generated worlds (router/worlds.py), through its public contract
+"""Score a correlation engine on generated worlds (router/sim/worlds.py), through its public contract
 only: the recorded stream goes in, the notifications of `router.replay` (the code `alert-router
 replay` runs) come out, and each figure compares them with the world's ground truth.
 

@@ -8,9 +8,9 @@ carries them, and the ground truth to score a correlation engine against (docs/w
 A world is a pure function of an integer seed (one `random.Random`, no clock, no global random
 state): same seed, same bytes. It is built in this order:
 
-1. a random cluster (router/worldcluster.py), written as a kube-state-metrics dump and, in some
+1. a random cluster (router/sim/cluster.py), written as a kube-state-metrics dump and, in some
    worlds, a topology file of service-to-service `depends_on` edges;
-2. one fault, or two unrelated ones overlapping in time (router/worldfaults.py): node down, zone
+2. one fault, or two unrelated ones overlapping in time (router/sim/faults.py): node down, zone
    down, node blip, cluster DNS down, bad rollout, full volume, full node disk, etcd quorum loss,
    transient trouble; each with its root entity, whether it must page, and its alerts split
    into alerts on the root and symptoms;
@@ -20,7 +20,7 @@ state): same seed, same bytes. It is built in this order:
    CPUThrottlingHigh (info) of a few pods, the InfoInhibitor alerts that follow from them
    (computed from every alert of the world, as the rule does), and on managed control planes
    KubeSchedulerDown / KubeControllerManagerDown firing since long before the recording;
-5. delivery through router/storm.py's Alertmanager simulator with kube-prometheus routing
+5. delivery through router/sim/storm.py's Alertmanager simulator with kube-prometheus routing
    (group_by namespace, group_wait 30s, group_interval 5m, repeat 12h) and an HA pair whose
    replicas both deliver, 15 s apart: the recorded stream of docs/contracts.md.
 

@@ -94,7 +94,7 @@ from the break to firing: TargetDown 8-9, KubeletInstanceUnreachable 10, CoreDNS
 KSM 15m alerts 11-12, NodeFilesystemAlmostOutOfSpace 21-22, NodeFilesystemSpaceFillingUp 41-42;
 after the heals everything but Watchdog resolved within ~4s (scale_ranges=True).
 
-Where this differs from router/scenarios.py (which follows a real cluster's timeline):
+Where this differs from router/sim/scenarios.py (which follows a real cluster's timeline):
 - no node-monitor grace period (50s) and no CrashLoopBackOff delay: KSM-side status changes at
   once, so KSM alerts trail the up-based ones by their `for:` difference only;
 - no eviction: stop_node adds KubeDeploymentReplicasMismatch for Deployments with a pod there;

@@ -4,7 +4,7 @@ One Prometheus (Debian's /usr/bin/prometheus) scrapes an E2ECluster every second
 the whole reference catalogue with every `for:` (and range window) scaled by FACTOR. The
 timeline runs once per module: healthy -> three independent breaks at once on different nodes
 (stop worker-5, crash CoreDNS on worker-0/1, fill worker-2's root disk) -> heal. The tests
-read what it recorded. The expected label sets come from router/scenarios.py (what a real
+read what it recorded. The expected label sets come from router/sim/scenarios.py (what a real
 cluster's alerts carry), plus the differences the model documents (tests/e2e/cluster.py).
 """
 
