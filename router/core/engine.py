@@ -86,65 +86,42 @@ a live service and a replay of its inputs agree.
 
 from __future__ import annotations
 
-import hashlib
-import heapq
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from ground.times import format_time, parse_time
-from router.core.events import AlertRef, CheckRequest, Event, Notification, SymptomRef
+from ground.times import format_time
+from router.core import views
+from router.core.alerts import AlertIntake, AlertState, Seen
+from router.core.events import CheckRequest, Event, Notification, SymptomRef
+from router.core.failures import FailureIndex
+from router.core.heartbeat import Heartbeats
 from router.core.inference import Evidence, infer, inference_kind
+from router.core.lifecycle import (
+    LIVE_STATES,
+    URGENCY_RANK,
+    Incident,
+    IncidentBook,
+    State,
+    count_firing,
+    enter,
+    leave,
+    recount,
+)
 from router.core.model import AlertPayload, Delivery
 from router.core.reach import Reach
 from router.core.settings import EngineSettings
+from router.core.timers import Timers
+from router.core.watch import DependencyWatch
 from router.core.wording import count_kinds, describe, span
-from rules.ruleset import Classification, RuleSet
+from rules.ruleset import RuleSet
 from rules.schema import severity_rank
 from topology import entities
 from topology.graph import Topology
 
-
-class State(StrEnum):
-    OPEN = "open"
-    PAGED = "paged"
-    RECOVERED = "recovered"
-    RESOLVING = "resolving"
-    CLOSED = "closed"
-    MERGED = "merged"
-
-
-# (state, trigger) -> new state. The one table of the incident lifecycle.
-TRANSITIONS: dict[tuple[State, str], State] = {
-    (State.OPEN, "escalate"): State.PAGED,
-    (State.OPEN, "root_resolved"): State.RECOVERED,
-    (State.OPEN, "merged"): State.MERGED,
-    (State.OPEN, "human_resolve"): State.CLOSED,
-    (State.OPEN, "withdrawn"): State.CLOSED,  # an inferred root the evidence no longer supports
-    (State.RECOVERED, "root_refired"): State.OPEN,
-    (State.RECOVERED, "escalate"): State.PAGED,  # flapping
-    (State.RECOVERED, "settled"): State.CLOSED,  # with a notice
-    (State.RECOVERED, "merged"): State.MERGED,
-    (State.RECOVERED, "human_resolve"): State.CLOSED,
-    (State.PAGED, "root_resolved"): State.RESOLVING,
-    (State.PAGED, "merged"): State.MERGED,
-    (State.PAGED, "human_resolve"): State.CLOSED,
-    (State.PAGED, "restored"): State.CLOSED,  # a lost heartbeat came back
-    (State.RESOLVING, "root_refired"): State.PAGED,
-    (State.RESOLVING, "settled"): State.CLOSED,  # with a resolve
-    (State.RESOLVING, "merged"): State.MERGED,
-    (State.RESOLVING, "human_resolve"): State.CLOSED,
-    (State.CLOSED, "reopened"): State.PAGED,  # an escalated root fired again soon after it resolved
-}
-
-LIVE_STATES = frozenset({State.OPEN, State.PAGED, State.RECOVERED, State.RESOLVING})
 # Groups that are a cluster function of their own: when all their members fail, the group is
 # the root (cluster DNS, not the CoreDNS Deployment).
 INFRASTRUCTURE_GROUPS = frozenset({"dns", "apiserver", "etcd", "scheduler", "controller-manager"})
-URGENCY_RANK = {"quiet": 0, "notice": 1, "page": 2}
 # Below this many open incidents an inference pass is cheap enough to run on every new root.
 INFER_AT_ONCE_UP_TO = 256
 # What the second witness is asked about an inferred root, by the root's kind.
@@ -156,129 +133,34 @@ DEPENDENCY_CHECKS = {
 }
 
 
-@dataclass(slots=True)
-class AlertState:
-    fingerprint: str
-    starts_at: str
-    labels: dict[str, str]
-    alertname: str  # the `alertname` label, read once: every event and symptom names it
-    annotations: dict[str, str]
-    generator_url: str
-    cls: Classification
-    entity: str
-    first_seen: datetime
-    last_seen: datetime
-    firing: bool = True
-    resolved_at: datetime | None = None
-    ends_at: str | None = None
-    incident: str | None = None
-    path: tuple[str, ...] = ()
-    judged_at: datetime | None = None  # when it was last judged afresh (detached from a root)
-
-    @property
-    def hold_due(self) -> datetime:
-        """When its hold for a cause ends (its arrival, for alerts that are not held)."""
-        return (self.judged_at or self.first_seen) + self.cls.hold
-
-    @property
-    def due(self) -> datetime:
-        """When this alert may escalate its incident: after its grace (time to heal) and its
-        hold (time for a cause to show). Never later than it would have paged on its own."""
-        return (self.judged_at or self.first_seen) + max(self.cls.escalate_after, self.cls.hold)
-
-    def ref(self) -> AlertRef:
-        return AlertRef(self.fingerprint, self.alertname, self.labels)
-
-
-@dataclass(slots=True)
-class Incident:
-    id: str
-    root: str
-    opened_at: datetime
-    grace_until: datetime  # the earliest moment it may escalate (shown in views and events)
-    inferred: bool = False
-    inferred_reason: str = ""
-    # What an inferred root rests on: the roots of the incidents merged into it. Re-checked on
-    # every inference pass until it pages or an alert of its own confirms it.
-    evidence: dict[str, None] = field(default_factory=dict)
-    state: State = State.OPEN
-    alerts: dict[str, None] = field(default_factory=dict)  # ordered set of fingerprints
-    root_alerts: dict[str, None] = field(default_factory=dict)  # those on the root entity itself
-    paged_at: datetime | None = None
-    noticed: bool = False
-    flapping: bool = False
-    flap_count: int = 0  # fires within the flap window when it was found flapping
-    root_resolved_at: datetime | None = None
-    closed_at: datetime | None = None
-    merged_into: str | None = None
-    acknowledged_by: str | None = None
-    silenced_by: str | None = None
-    notified: dict[str, None] = field(default_factory=dict)  # symptoms already told to people
-    pending: dict[str, None] = field(default_factory=dict)  # symptoms to tell in the next update
-    pending_reasons: list[str] = field(default_factory=list)
-    severity_told: str | None = None
-    seq: int = 0
-    # Kept up to date as alerts enter, leave and resolve, so no decision scans the incident.
-    firing: int = 0  # firing alerts attached
-    firing_roots: int = 0  # firing alerts on the root entity itself
-    firing_lagging: int = 0  # firing symptoms whose rule lets them lag long after the root
-    has_root_alert: bool = False  # an inferred root stops being "inferred-only" once it alerts
-    root_urgency: str = "quiet"  # highest urgency among the alerts on the root entity itself
-    top_severity: str = "none"
-    top_urgency: str = "quiet"
-    # When it may page / post a notice: the earliest due of its alerts of that urgency (and an
-    # inferred root's own grace). Alerts of lower urgency never bring a page forward, so an old
-    # quiet incident does not hand its age to a new page.
-    page_due: datetime | None = None
-    notice_due: datetime | None = None
-    not_before: datetime | None = None  # an inferred root's own grace
-    merged_due: datetime | None = None  # when an incident merged into it would have escalated
-    witness: str | None = None  # "confirmed" or "refuted" by the second witness
-    deferred: bool = False  # the page was put off once because the witness refuted the root
-    checks: int = 0
-
-
 class Engine:
     def __init__(self, topology: Topology, rules: RuleSet, settings: EngineSettings | None = None) -> None:
         self.topology = topology
         self.rules = rules
         self.settings = settings or EngineSettings()
         self.reach = Reach(topology)
-        self.alerts: dict[str, AlertState] = {}  # fingerprint -> latest instance
-        self._resolved_instances: dict[tuple[str, str], datetime] = {}
-        self._forget_threshold = 50_000
-        self._incidents: dict[str, Incident] = {}
-        self._by_root: dict[str, str] = {}  # root entity -> live incident id
-        self._live: dict[str, None] = {}  # ids of incidents in a live state
-        self._failing: dict[str, int] = {}  # entity -> number of firing propagating alerts
-        self._entity_alerts: dict[str, dict[str, None]] = {}  # entity -> firing fingerprints
-        self._watchers: dict[str, dict[str, None]] = {}  # entity -> live incidents whose root reaches it
-        # entity -> groups it can tip into failing (a member, or what a member depends on), for
-        # the groups some incident's root reaches: when it starts failing, they are re-checked.
-        self._group_triggers: dict[str, set[str]] = {}
-        self._indexed_groups: set[str] = set()
+        # Collaborators, each owning its state: what alerts came in, which entities fail, the
+        # incidents and their lifecycle, what to re-judge when something fails, the timers, the
+        # Watchdog. They return facts and decisions; only the engine combines them.
+        self.intake = AlertIntake(self.settings.forget_resolved_after)
+        self.alerts: dict[str, AlertState] = self.intake.latest  # fingerprint -> latest instance
+        self.failures = FailureIndex(self.reach)
+        self.book = IncidentBook()
+        self.watch = DependencyWatch(self.reach)
+        self.timers = Timers()
+        self.heartbeats = Heartbeats()
         self._changed: dict[str, None] = {}  # entities that started failing since the last settle
         self._dirty: dict[str, None] = {}  # escalated incidents with something new to tell
         self._touched: dict[str, None] = {}  # incidents to consider for escalation after the input
         self._new_roots = False
         self._last_inference: datetime | None = None
         self._inference_pending = False
-        self._flaps: dict[str, list[datetime]] = {}  # fingerprint -> when its instances fired
         self._withdrawn: dict[str, datetime] = {}  # inferred root -> when it was last withdrawn
-        # entity -> (incident, when) its last propagating alert resolved: alerts that lag behind
-        # their cause (burn rates over long windows) may fire after it healed.
-        self._stopped_failing: dict[str, tuple[str, datetime]] = {}
         self._node_trouble: dict[str, dict[str, datetime]] = {}  # zone -> node -> last alert on it
-        self._recently_resolved: dict[str, tuple[str, datetime]] = {}  # root -> (incident, closed at)
-        self._heartbeats: dict[str, datetime] = {}  # fingerprint -> last seen
-        self._heartbeat_checks = True
-        self._timers: list[tuple[datetime, int, str, tuple[Any, ...]]] = []
-        self._timer_seq = 0
         self._events: list[Event] = []
         self._checks: list[CheckRequest] = []
         self._out: list[Notification] = []
         self._clock: datetime | None = None
-        self._group_cache: dict[str, bool] = {}
         self.counters: dict[str, int] = {
             "deliveries": 0,
             "alerts_received": 0,
@@ -311,11 +193,11 @@ class Engine:
 
     def finish(self, now: datetime) -> list[Notification]:
         """End of a recording: stop the heartbeat check, run timers until nothing is pending."""
-        self._heartbeat_checks = False
+        self.heartbeats.checking = False
         self._advance(now, inclusive=True)
         limit = now + self.settings.drain_limit
-        while self._timers and self._timers[0][0] <= limit:
-            self._advance(self._timers[0][0], inclusive=True)
+        while (due := self.timers.next_due()) is not None and due <= limit:
+            self._advance(due, inclusive=True)
         self._settle(self._clock or now)
         return self._take()
 
@@ -324,7 +206,7 @@ class Engine:
     ) -> list[Notification]:
         """A human acted on an incident: acknowledge, resolve or silence."""
         self._advance(now)
-        incident = self._survivor(self._incidents[incident_id])
+        incident = self.book.survivor(self.book[incident_id])
         who = user or "someone"
         if action == "acknowledge":
             incident.acknowledged_by = who
@@ -355,9 +237,9 @@ class Engine:
         """The second witness answered a check (None: it could not tell, e.g. a timeout)."""
         self._advance(now)
         incident_id, _, _ = check_id.partition("/")
-        if incident_id not in self._incidents:
+        if incident_id not in self.book.all:
             raise KeyError(incident_id)
-        incident = self._survivor(self._incidents[incident_id])
+        incident = self.book.survivor(self.book[incident_id])
         self._event(now, "witness_answered", incident, check=check_id, confirmed=confirmed, detail=detail)
         if confirmed is True:
             incident.witness = "confirmed"
@@ -373,15 +255,14 @@ class Engine:
         """Swap in a refreshed graph (live discovery). Alerts keep the entities they were
         classified with; what depends on what is the new graph's from now on. Not an input of
         the recorded stream: a replay uses the topology it is given."""
-        for incident_id in self._live:
-            self._unwatch(self._incidents[incident_id])
+        for incident_id in self.book.live:
+            self.watch.unwatch(incident_id, self.book[incident_id].root)
         self.topology = topology
         self.reach = Reach(topology)
-        self._group_cache.clear()
-        self._group_triggers.clear()
-        self._indexed_groups.clear()
-        for incident_id in self._live:
-            self._watch(self._incidents[incident_id])
+        self.failures.use(self.reach)
+        self.watch.use(self.reach)
+        for incident_id in self.book.live:
+            self.watch.watch(incident_id, self.book[incident_id].root)
 
     def drain_checks(self) -> list[CheckRequest]:
         checks, self._checks = self._checks, []
@@ -392,39 +273,23 @@ class Engine:
         return events
 
     def next_deadline(self) -> datetime | None:
-        return self._timers[0][0] if self._timers else None
+        return self.timers.next_due()
 
     # ------------------------------------------------------------ alert intake
 
     def _observe(self, payload: AlertPayload, now: datetime) -> None:
-        fp = payload.fingerprint
-        current = self.alerts.get(fp)
-        same_instance = current is not None and current.starts_at == payload.startsAt
-        if payload.status == "firing":
-            if current is not None and current.firing:
-                # A re-send, or Prometheus restarted and reported a new startsAt: same alert.
-                self.counters["duplicates"] += 1
-                current.last_seen = now
-                current.starts_at = payload.startsAt
-                if current.cls.heartbeat:
-                    self._heartbeat_seen(current, now)
-                return
-            if same_instance or (fp, payload.startsAt) in self._resolved_instances:
-                self.counters["stale"] += 1  # firing re-sent after we saw it resolve
-                return
+        seen, alert = self.intake.see(payload, now)
+        if seen == Seen.NEW:
             self._fire(self._new_instance(payload, now), now)
-            return
-        # resolved
-        if current is not None and same_instance and current.firing:
-            current.ends_at = payload.endsAt
-            self._resolve(current, now)
-        elif current is not None and current.firing and parse_time(payload.endsAt):
-            # Resolved under a startsAt we did not see (restart of Prometheus): it ends ours.
-            current.ends_at = payload.endsAt
-            self._resolve(current, now)
+        elif seen == Seen.RESOLVED:
+            assert alert is not None
+            self._resolve(alert, now)
+        elif seen == Seen.STALE:
+            self.counters["stale"] += 1  # firing re-sent after we saw it resolve
         else:
             self.counters["duplicates"] += 1
-            self._resolved_instances.setdefault((fp, payload.startsAt), now)
+            if seen == Seen.RESENT and alert is not None and alert.cls.heartbeat:
+                self._heartbeat_seen(alert, now)
 
     def _new_instance(self, payload: AlertPayload, now: datetime) -> AlertState:
         labels = dict(payload.labels)
@@ -447,8 +312,7 @@ class Engine:
         )
 
     def _fire(self, alert: AlertState, now: datetime) -> None:
-        self.alerts[alert.fingerprint] = alert
-        self._flaps.setdefault(alert.fingerprint, []).append(now)
+        self.intake.fired(alert, now)
         self._note_trouble(alert.entity, now)
         self._event(
             now,
@@ -465,22 +329,16 @@ class Engine:
         if alert.cls.heartbeat:
             self._heartbeat_seen(alert, now)
             return
-        self._entity_alerts.setdefault(alert.entity, {})[alert.fingerprint] = None
-        if alert.cls.propagates:
-            count = self._failing.get(alert.entity, 0)
-            self._failing[alert.entity] = count + 1
-            if count == 0:
-                self._mark_changed(alert.entity)
+        if self.failures.alert_fired(alert):
+            self._mark_changed(alert.entity)
         self._place(alert, now)
 
     def _resolve(self, alert: AlertState, now: datetime) -> None:
-        alert.firing = False
-        alert.resolved_at = now
-        self._resolved_instances[(alert.fingerprint, alert.starts_at)] = now
+        self.intake.resolved(alert, now)
         self._event(
             now,
             "alert_resolved",
-            self._incidents.get(alert.incident or ""),
+            self.book.get(alert.incident or ""),
             fingerprint=alert.fingerprint,
             alertname=alert.alertname,
             entity=alert.entity,
@@ -489,21 +347,8 @@ class Engine:
         if alert.cls.heartbeat:
             self._heartbeat_lost(alert, now, "the Watchdog alert resolved")
             return
-        firing_here = self._entity_alerts.get(alert.entity)
-        if firing_here is not None:
-            firing_here.pop(alert.fingerprint, None)
-            if not firing_here:
-                del self._entity_alerts[alert.entity]
-        if alert.cls.propagates:
-            count = self._failing.get(alert.entity, 0) - 1
-            if count <= 0:
-                self._failing.pop(alert.entity, None)
-                if alert.incident is not None:
-                    self._stopped_failing[alert.entity] = (alert.incident, now)
-            else:
-                self._failing[alert.entity] = count
-            self._group_cache.clear()
-        incident = self._incidents.get(alert.incident or "")
+        self.failures.alert_resolved(alert, now)
+        incident = self.book.get(alert.incident or "")
         if incident is not None and alert.fingerprint in incident.alerts:
             self._count_firing(incident, alert, -1)
         if incident is not None and incident.state in LIVE_STATES:
@@ -511,61 +356,42 @@ class Engine:
 
     # ------------------------------------------------------------- attribution
 
-    def _survivor(self, incident: Incident) -> Incident:
-        while incident.state == State.MERGED and incident.merged_into:
-            incident = self._incidents[incident.merged_into]
-        return incident
-
     def _is_failing(self, entity: str) -> bool:
-        if entity in self._failing:  # holds only positive counts
+        if entity in self.failures.failing:  # holds only positive counts
             return True
-        incident_id = self._by_root.get(entity)
+        incident_id = self.book.by_root.get(entity)
         if incident_id is not None:
-            incident = self._incidents[incident_id]
+            incident = self.book[incident_id]
             if incident.inferred and incident.state in (State.OPEN, State.PAGED):
                 return True
-        return self.reach.has_members(entity) and self._group_failing(entity)
+        return self.reach.has_members(entity) and self.failures.group_failing(entity)
 
     def _is_failing_real(self, entity: str) -> bool:
         """Failing for a reason that does not rest on an unconfirmed inference."""
-        if entity in self._failing:
+        if entity in self.failures.failing:
             return True
-        incident_id = self._by_root.get(entity)
+        incident_id = self.book.by_root.get(entity)
         if incident_id is not None:
-            incident = self._incidents[incident_id]
+            incident = self.book[incident_id]
             if incident.inferred and incident.state in (State.OPEN, State.PAGED):
                 return not self._is_hypothesis(incident)
-        return self.reach.has_members(entity) and self._group_failing(entity)
+        return self.reach.has_members(entity) and self.failures.group_failing(entity)
 
     def _real_explanation(self, entity: str, hypothesis: Incident) -> str | None:
         """A failing dependency of `entity`, other than `hypothesis`, that does not rest on an
         unconfirmed inference: the explanation that makes `entity` no evidence for it."""
         keys = self.reach.of(entity).keys()
-        for dependency in sorted(keys & self._failing.keys()):  # alerting: the common case, in C
+        for dependency in sorted(keys & self.failures.failing.keys()):  # alerting: the common case, in C
             return dependency
-        for dependency in sorted((keys & self._by_root.keys()) | (keys & self.reach.group_entities)):
+        for dependency in sorted((keys & self.book.by_root.keys()) | (keys & self.reach.group_entities)):
             if dependency != hypothesis.root and self._is_failing_real(dependency):
                 return dependency
         return None
 
-    def _group_failing(self, group: str) -> bool:
-        cached = self._group_cache.get(group)
-        if cached is not None:
-            return cached
-        members = self.reach.members(group)
-        result = bool(members) and all(self._member_failing(m) for m in members)
-        self._group_cache[group] = result
-        return result
-
-    def _member_failing(self, member: str) -> bool:
-        if self._failing.get(member):
-            return True
-        return not self._failing.keys().isdisjoint(self.reach.hard(member))
-
     def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """The incident that explains a failure of `entity`, and the path to its root."""
         members: tuple[str, ...] | list[str] = ()
-        if self._is_infrastructure_group(entity) and self._group_failing(entity):
+        if self._is_infrastructure_group(entity) and self.failures.group_failing(entity):
             # Every member fails: the group itself is down (every CoreDNS pod crash-looping)
             # and stands as the root; one member does not explain it.
             reach = self.reach.hard(entity)
@@ -578,8 +404,8 @@ class Engine:
         # Set operations on the dictionaries' keys run in C: a Deployment reaches hundreds of
         # entities, and few of them fail.
         keys = reach.keys()
-        failing = keys & self._failing.keys()
-        for candidate in (keys & self._by_root.keys()) | (keys & self.reach.group_entities):
+        failing = keys & self.failures.failing.keys()
+        for candidate in (keys & self.book.by_root.keys()) | (keys & self.reach.group_entities):
             if candidate not in failing and self._is_failing(candidate):
                 failing.add(candidate)
         if not failing:
@@ -625,17 +451,17 @@ class Engine:
 
     def _incident_of_failing(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """For a failing entity: the live incident its failure belongs to, and the path from it."""
-        for fp in self._entity_alerts.get(entity, ()):
+        for fp in self.failures.alerting.get(entity, ()):
             alert = self.alerts[fp]
             if not alert.cls.propagates:
                 continue
-            incident = self._incidents.get(alert.incident or "")
+            incident = self.book.get(alert.incident or "")
             if incident is not None and incident.state in LIVE_STATES:
                 return incident, alert.path or (entity,)
-        incident_id = self._by_root.get(entity)
-        if incident_id is not None and self._incidents[incident_id].state in LIVE_STATES:
-            return self._incidents[incident_id], (entity,)
-        if self._group_failing(entity):
+        incident_id = self.book.by_root.get(entity)
+        if incident_id is not None and self.book[incident_id].state in LIVE_STATES:
+            return self.book[incident_id], (entity,)
+        if self.failures.group_failing(entity):
             return self._group_incident(entity)
         return None
 
@@ -643,7 +469,7 @@ class Engine:
         """All members of a group fail: one incident explains them all, or the group is a root."""
         tails: list[tuple[Incident, tuple[str, ...]]] = []
         for member in self.reach.members(group):
-            explained = self._incident_of_failing(member) if self._failing.get(member) else None
+            explained = self._incident_of_failing(member) if self.failures.failing.get(member) else None
             if explained is None:
                 explained = self._explanation(member)
             if explained is None:
@@ -667,26 +493,26 @@ class Engine:
         )
         self._mark_changed(group)
         for member in members:
-            own = self._by_root.get(member)
-            incident = self._survivor(incident)
-            if own is not None and own != incident.id and self._incidents[own].state in LIVE_STATES:
-                self._merge(self._incidents[own], incident, (member, group), now)
+            own = self.book.by_root.get(member)
+            incident = self.book.survivor(incident)
+            if own is not None and own != incident.id and self.book[own].state in LIVE_STATES:
+                self._merge(self.book[own], incident, (member, group), now)
         return incident, (group,)
 
     def _recently_resolved_incident(self, alert: AlertState, now: datetime) -> Incident | None:
         """The escalated incident this same alert was the root of, if it resolved moments ago:
         the alert firing again is the same problem back (another alert is another problem)."""
-        recent = self._recently_resolved.get(alert.entity)
+        recent = self.book.recently_resolved.get(alert.entity)
         if recent is None or now - recent[1] > self.settings.reopen_window:
             return None
-        incident = self._incidents[recent[0]]
+        incident = self.book[recent[0]]
         if incident.state != State.CLOSED or alert.fingerprint not in incident.alerts:
             return None
         return incident
 
     def _reopen(self, incident: Incident, now: datetime) -> None:
         """On-call already knows this one: the same incident (and thread) reopens, no new page."""
-        self._recently_resolved.pop(incident.root, None)
+        self.book.recently_resolved.pop(incident.root, None)
         gap = span(now - incident.closed_at) if incident.closed_at else "moments"
         self._transition(incident, "reopened", now)
         incident.closed_at = None
@@ -709,11 +535,11 @@ class Engine:
         for group in self.reach.groups_of(entity):
             if not self._is_infrastructure_group(group):
                 continue
-            incident_id = self._by_root.get(group)
+            incident_id = self.book.by_root.get(group)
             if incident_id is None or not self._is_failing(group):
                 continue
-            if self._incidents[incident_id].state in (State.OPEN, State.PAGED):
-                return self._incidents[incident_id]
+            if self.book[incident_id].state in (State.OPEN, State.PAGED):
+                return self.book[incident_id]
         return None
 
     def _place(self, alert: AlertState, now: datetime) -> None:
@@ -725,9 +551,9 @@ class Engine:
             incident, path = explained
             self._attach(incident, alert, path, now)
             return
-        incident_id = self._by_root.get(alert.entity)
-        if incident_id is not None and self._incidents[incident_id].state in LIVE_STATES:
-            incident = self._incidents[incident_id]
+        incident_id = self.book.by_root.get(alert.entity)
+        if incident_id is not None and self.book[incident_id].state in LIVE_STATES:
+            incident = self.book[incident_id]
         elif (recent := self._recently_resolved_incident(alert, now)) is not None:
             incident = recent
             self._reopen(incident, now)
@@ -747,14 +573,14 @@ class Engine:
         cause healed: a dependency that stopped failing within the alert's lag explains it."""
         best: tuple[datetime, str] | None = None
         for dependency in self.reach.of(alert.entity):
-            stopped = self._stopped_failing.get(dependency)
+            stopped = self.failures.stopped.get(dependency)
             lags = stopped is not None and now - stopped[1] <= alert.cls.outlive_root
             if lags and (best is None or (stopped[1], dependency) > best):  # type: ignore[index]
                 best = (stopped[1], dependency)  # type: ignore[index]
         if best is None:
             return None
         dependency = best[1]
-        incident = self._survivor(self._incidents[self._stopped_failing[dependency][0]])
+        incident = self.book.survivor(self.book[self.failures.stopped[dependency][0]])
         return incident, self.reach.path(alert.entity, dependency)
 
     def _attach(self, incident: Incident, alert: AlertState, path: tuple[str, ...], now: datetime) -> None:
@@ -791,7 +617,7 @@ class Engine:
                 reason=f"{alert.entity} depends on {incident.root}",
             )
             if incident.state in (State.RECOVERED, State.RESOLVING) and alert.firing:
-                self._schedule(now + alert.cls.outlive_root, "outlive", (incident.id, alert.fingerprint))
+                self.timers.set(now + alert.cls.outlive_root, "outlive", (incident.id, alert.fingerprint))
         # Correlation never pages later than this alert would have paged on its own.
         self._bring_forward(incident, alert.cls.urgency, alert.due)
         if self._told(incident):
@@ -818,7 +644,7 @@ class Engine:
         else:
             return
         incident.grace_until = min(d for d in (incident.page_due, incident.notice_due) if d is not None)
-        self._schedule(due, "grace", (incident.id,))
+        self.timers.set(due, "grace", (incident.id,))
 
     def _why_root(self, alert: AlertState) -> str:
         if alert.cls.entity is None:
@@ -828,10 +654,7 @@ class Engine:
     def _root_fired(self, incident: Incident, alert: AlertState, now: datetime) -> None:
         # Flapping is one alert firing again and again (new instances after resolves), not
         # several alerts on one entity, nor one alert attached again after re-attribution.
-        history = self._flaps.get(alert.fingerprint, [])
-        horizon = now - self.settings.flap_window
-        while history and history[0] < horizon:
-            history.pop(0)
+        history = self.intake.recent_fires(alert.fingerprint, now - self.settings.flap_window)
         if incident.state in (State.RECOVERED, State.RESOLVING):
             self._event(now, "root_refired", incident, reason="its root fired again")
             if incident.state == State.RECOVERED:
@@ -867,13 +690,13 @@ class Engine:
         inferred: bool = False,
         reason: str = "",
     ) -> Incident:
-        existing = self._by_root.get(root)
-        if existing is not None and self._incidents[existing].state in LIVE_STATES:
-            return self._incidents[existing]
+        existing = self.book.by_root.get(root)
+        if existing is not None and self.book[existing].state in LIVE_STATES:
+            return self.book[existing]
         if grace is None:
             grace = self.settings.inference.escalate_after
         incident = Incident(
-            id=self._incident_id(root, now),
+            id=self.book.new_id(root, now),
             root=root,
             opened_at=now,
             grace_until=now + grace,
@@ -885,11 +708,9 @@ class Engine:
             # and pages no earlier than its evidence would have (alerts held for their cause
             # wait out their hold: the cause may still show itself and be a better root).
             incident.not_before = incident.grace_until
-        self._incidents[incident.id] = incident
-        self._live[incident.id] = None
-        self._by_root[root] = incident.id
+        self.book.add(incident)
         self._new_roots = True
-        self._watch(incident)
+        self.watch.watch(incident.id, root)
         self._event(
             now,
             "root_inferred" if inferred else "incident_opened",
@@ -899,13 +720,13 @@ class Engine:
             reason=reason or "no failing dependency explains it",
         )
         if inferred:
-            self._schedule(incident.grace_until, "grace", (incident.id,))
+            self.timers.set(incident.grace_until, "grace", (incident.id,))
             self._touched[incident.id] = None
         if self.settings.witness.enabled:
             if inferred and (kind := DEPENDENCY_CHECKS.get(entities.kind_of(root))):
                 self._ask(incident, kind, root, {}, now)
             elif not inferred:
-                self._schedule(
+                self.timers.set(
                     max(now, incident.grace_until - self.settings.witness.lead), "witness", (incident.id,)
                 )
         return incident
@@ -916,104 +737,26 @@ class Engine:
         self._checks.append(check)
         self._event(now, "witness_asked", incident, check=check.id, question=kind, entity=entity)
 
-    def _incident_id(self, root: str, now: datetime) -> str:
-        salt = 0
-        while True:
-            digest = hashlib.sha256(f"{root}|{format_time(now)}|{salt}".encode()).hexdigest()
-            candidate = f"inc-{digest[:6]}"
-            if candidate not in self._incidents:
-                return candidate
-            salt += 1
-
     def _transition(self, incident: Incident, trigger: str, now: datetime) -> None:
-        key = (incident.state, trigger)
-        if key not in TRANSITIONS:
-            raise RuntimeError(f"incident {incident.id}: no transition {trigger!r} from {incident.state}")
-        was_live = incident.state in LIVE_STATES
-        incident.state = TRANSITIONS[key]
-        if was_live and incident.state not in LIVE_STATES:
-            incident.closed_at = now
-            self._live.pop(incident.id, None)
-            if self._by_root.get(incident.root) == incident.id:
-                del self._by_root[incident.root]
-            self._unwatch(incident)
-            if trigger == "settled" and incident.paged_at is not None:
-                self._recently_resolved[incident.root] = (incident.id, now)
-        elif not was_live and incident.state in LIVE_STATES:
-            self._live[incident.id] = None
-            self._by_root[incident.root] = incident.id
-            self._watch(incident)
-
-    def _watch(self, incident: Incident) -> None:
-        """Index a live incident under everything its root depends on, to re-judge it when one
-        of them starts failing."""
-        for dependency in self.reach.of(incident.root):
-            self._watchers.setdefault(dependency, {})[incident.id] = None
-            if dependency not in self._indexed_groups and self.reach.has_members(dependency):
-                self._index_group(dependency)
-
-    def _index_group(self, group: str) -> None:
-        """A group fails when all its members do, and a member fails with what it depends on:
-        index the group under those, so that their failure re-checks the group's watchers."""
-        self._indexed_groups.add(group)
-        for member in self.reach.members(group):
-            self._group_triggers.setdefault(member, set()).add(group)
-            for dependency in self.reach.hard(member):
-                self._group_triggers.setdefault(dependency, set()).add(group)
-
-    def _unwatch(self, incident: Incident) -> None:
-        for dependency in self.reach.of(incident.root):
-            watchers = self._watchers.get(dependency)
-            if watchers is not None:
-                watchers.pop(incident.id, None)
-
-    def _count_firing(self, incident: Incident, alert: AlertState, delta: int) -> None:
-        incident.firing += delta
-        if alert.entity == incident.root:
-            incident.firing_roots += delta
-        elif alert.cls.outlive_root > self.settings.lagging_symptom:
-            incident.firing_lagging += delta
+        moved = self.book.transition(incident, trigger, now)
+        if moved == "closed":
+            self.watch.unwatch(incident.id, incident.root)
+        elif moved == "reopened":
+            self.watch.watch(incident.id, incident.root)
 
     def _enter(self, incident: Incident, alert: AlertState) -> None:
-        incident.alerts[alert.fingerprint] = None
-        if alert.firing:
-            self._count_firing(incident, alert, +1)
-        if alert.entity == incident.root:
-            incident.root_alerts[alert.fingerprint] = None
-            incident.has_root_alert = True
-            if URGENCY_RANK.get(alert.cls.urgency, 2) > URGENCY_RANK[incident.root_urgency]:
-                incident.root_urgency = alert.cls.urgency
-        if severity_rank(alert.cls.severity) > severity_rank(incident.top_severity):
-            incident.top_severity = alert.cls.severity
-        if URGENCY_RANK.get(alert.cls.urgency, 2) > URGENCY_RANK[incident.top_urgency]:
-            incident.top_urgency = alert.cls.urgency
+        enter(incident, alert, self.settings.lagging_symptom)
 
     def _leave(self, incident: Incident, alert: AlertState) -> None:
-        incident.alerts.pop(alert.fingerprint, None)
-        incident.root_alerts.pop(alert.fingerprint, None)
-        if alert.firing:
-            self._count_firing(incident, alert, -1)
+        leave(incident, alert, self.settings.lagging_symptom)
 
-    def _recount(self, incident: Incident) -> None:
-        """After the root changed: which attached alerts are on the root is new."""
-        incident.firing = incident.firing_roots = incident.firing_lagging = 0
-        for fp in incident.alerts:
-            if self.alerts[fp].firing:
-                self._count_firing(incident, self.alerts[fp], +1)
-        on_root = [self.alerts[fp] for fp in incident.alerts if self.alerts[fp].entity == incident.root]
-        incident.root_alerts = {a.fingerprint: None for a in on_root}
-        incident.has_root_alert = bool(on_root)
-        incident.root_urgency = max(
-            (a.cls.urgency for a in on_root), key=URGENCY_RANK.__getitem__, default="quiet"
-        )
+    def _count_firing(self, incident: Incident, alert: AlertState, delta: int) -> None:
+        count_firing(incident, alert, delta, self.settings.lagging_symptom)
 
     def _root_firing(self, incident: Incident) -> bool:
         if incident.inferred and not incident.has_root_alert:
             return incident.firing > 0  # an inferred root fires while its evidence does
         return incident.firing_roots > 0
-
-    def _urgency(self, incident: Incident) -> str:
-        return incident.top_urgency
 
     def _firing_urgency(self, incident: Incident) -> str:
         """What still fires decides whether to wake someone, not what already resolved."""
@@ -1027,9 +770,6 @@ class Engine:
                 if best == "page":
                     break
         return best
-
-    def _severity(self, incident: Incident) -> str:
-        return incident.top_severity
 
     def _maybe_escalate(self, incident: Incident, now: datetime) -> None:
         if incident.state not in (State.OPEN, State.RECOVERED):
@@ -1053,7 +793,7 @@ class Engine:
             incident.deferred = True
             until = now + self.settings.witness.defer
             incident.page_due = incident.grace_until = until
-            self._schedule(until, "grace", (incident.id,))
+            self.timers.set(until, "grace", (incident.id,))
             self._event(
                 now,
                 "page_deferred",
@@ -1066,7 +806,13 @@ class Engine:
             self._page(incident, now)
         elif urgency == "notice" and not incident.noticed and incident.state == State.OPEN:
             incident.noticed = True
-            self._notify(now, "notice", incident, self._symptoms(incident), self._page_reason(incident, now))
+            self._notify(
+                now,
+                "notice",
+                incident,
+                views.symptoms(incident, self.alerts),
+                self._page_reason(incident, now),
+            )
 
     def _due_urgency(self, incident: Incident, now: datetime) -> str:
         """The loudest urgency among firing alerts whose time has come (quiet if none)."""
@@ -1094,7 +840,7 @@ class Engine:
             later = [self.alerts[fp].due for fp in incident.alerts if self._pending_page(fp, now)]
             incident.page_due = min(later) if later else None
             if incident.page_due is not None:
-                self._schedule(incident.page_due, "grace", (incident.id,))
+                self.timers.set(incident.page_due, "grace", (incident.id,))
         return best
 
     def _inferred_due_urgency(self, incident: Incident, now: datetime) -> str:
@@ -1104,13 +850,13 @@ class Engine:
         if incident.merged_due is not None and incident.merged_due <= now:
             return self._firing_urgency(incident)
         if incident.not_before is not None and now < incident.not_before:
-            self._schedule(incident.not_before, "grace", (incident.id,))
+            self.timers.set(incident.not_before, "grace", (incident.id,))
             return "quiet"
         settles = self._zone_settles(incident.root)
         if settles is not None and now < settles:
             # Other nodes of its zone are failing too: the zone may be the root, and its nodes'
             # alerts arrive up to a group interval apart. Let that picture settle first.
-            self._schedule(settles, "grace", (incident.id,))
+            self.timers.set(settles, "grace", (incident.id,))
             return "quiet"
         waiting: datetime | None = None
         for fp in incident.alerts:
@@ -1122,7 +868,7 @@ class Engine:
             if waiting is None or alert.hold_due < waiting:
                 waiting = alert.hold_due
         if waiting is not None:
-            self._schedule(waiting, "grace", (incident.id,))
+            self.timers.set(waiting, "grace", (incident.id,))
         return "quiet"
 
     def _pending_page(self, fingerprint: str, now: datetime) -> bool:
@@ -1132,38 +878,21 @@ class Engine:
     def _page(self, incident: Incident, now: datetime) -> None:
         self._transition(incident, "escalate", now)
         incident.paged_at = now
-        symptoms = self._symptoms(incident)
+        symptoms = views.symptoms(incident, self.alerts)
         reason = self._page_reason(incident, now)
-        self._event(now, "paged", incident, severity=self._severity(incident), reason=reason)
+        self._event(now, "paged", incident, severity=incident.top_severity, reason=reason)
         incident.notified.update((s.fingerprint, None) for s in symptoms)
         incident.pending.clear()
         incident.pending_reasons.clear()
-        incident.severity_told = self._severity(incident)
+        incident.severity_told = incident.top_severity
         self._notify(now, "page", incident, symptoms, reason)
         if not self._root_firing(incident):
             # Paged for flapping while the root is momentarily resolved.
             self._root_resolved(incident, now)
 
-    def _symptoms(self, incident: Incident, only: Iterable[str] | None = None) -> tuple[SymptomRef, ...]:
-        chosen = incident.alerts if only is None else only
-        out = []
-        for fp in chosen:
-            alert = self.alerts[fp]
-            if alert.entity == incident.root or alert.incident != incident.id:
-                continue
-            out.append(SymptomRef(fp, alert.alertname, alert.entity, alert.path))
-        return tuple(out)
-
-    def _primary_root_alert(self, incident: Incident) -> AlertState | None:
-        roots = [self.alerts[fp] for fp in incident.root_alerts]
-        if not roots:
-            return None
-        roots.sort(key=lambda a: (not a.firing, -severity_rank(a.cls.severity), a.first_seen, a.fingerprint))
-        return roots[0]
-
     def _page_reason(self, incident: Incident, now: datetime) -> str:
-        root_alert = self._primary_root_alert(incident)
-        symptoms = self._symptoms(incident)
+        root_alert = views.primary_root_alert(incident, self.alerts)
+        symptoms = views.symptoms(incident, self.alerts)
         if incident.inferred and root_alert is None:
             head = f"{describe(incident.root)} inferred as root cause: {incident.inferred_reason}"
         elif root_alert is not None and entities.kind_of(incident.root) == "alert":
@@ -1196,12 +925,12 @@ class Engine:
         incident.root_resolved_at = now
         self._event(now, "root_recovered", incident, reason="its root stopped firing")
         self._transition(incident, "root_resolved", now)
-        self._schedule(now + self.settings.reopen_window, "reopen", (incident.id, format_time(now)))
+        self.timers.set(now + self.settings.reopen_window, "reopen", (incident.id, format_time(now)))
         for fp in incident.alerts:
             alert = self.alerts[fp]
             if alert.firing and alert.entity != incident.root:
-                self._schedule(now + alert.cls.outlive_root, "outlive", (incident.id, fp))
-        self._group_cache.clear()
+                self.timers.set(now + alert.cls.outlive_root, "outlive", (incident.id, fp))
+        self.failures.invalidate()
 
     def _maybe_settle(self, incident: Incident, now: datetime) -> None:
         """Close a recovered/resolving incident once its root stayed quiet and nothing fires."""
@@ -1223,15 +952,15 @@ class Engine:
         else:
             reason = self._recovery_reason(incident)
             self._event(now, "noticed", incident, reason=reason)
-            if self._urgency(incident) != "quiet":
-                self._notify(now, "notice", incident, self._symptoms(incident), reason)
+            if incident.top_urgency != "quiet":
+                self._notify(now, "notice", incident, views.symptoms(incident, self.alerts), reason)
 
     def _recovery_reason(self, incident: Incident) -> str:
-        root_alert = self._primary_root_alert(incident)
+        root_alert = views.primary_root_alert(incident, self.alerts)
         what = root_alert.alertname if root_alert else "failure"
         resolved = incident.root_resolved_at or incident.opened_at
         lasted = span(resolved - incident.opened_at)
-        symptoms = self._symptoms(incident)
+        symptoms = views.symptoms(incident, self.alerts)
         text = f"{what} on {describe(incident.root)} recovered by itself after {lasted}, within its grace"
         if symptoms:
             text += f"; {len(symptoms)} symptoms went with it"
@@ -1317,7 +1046,7 @@ class Engine:
         if target.state in (State.RECOVERED, State.RESOLVING):
             for fp in moved:
                 if self.alerts[fp].firing:
-                    self._schedule(now + self.alerts[fp].cls.outlive_root, "outlive", (target.id, fp))
+                    self.timers.set(now + self.alerts[fp].cls.outlive_root, "outlive", (target.id, fp))
         self._touched[target.id] = None
 
     def _adopt(self, paged: Incident, cause: Incident, bridge: tuple[str, ...], now: datetime) -> None:
@@ -1341,15 +1070,15 @@ class Engine:
         cause.merged_into = paged.id
         self._transition(cause, "merged", now)
         # Re-index the surviving incident under its new root.
-        self._unwatch(paged)
-        if self._by_root.get(old_root) == paged.id:
-            del self._by_root[old_root]
+        self.watch.unwatch(paged.id, paged.root)
+        if self.book.by_root.get(old_root) == paged.id:
+            del self.book.by_root[old_root]
         paged.root = cause.root
-        self._recount(paged)
+        recount(paged, self.alerts, self.settings.lagging_symptom)
         paged.inferred = cause.inferred
         paged.inferred_reason = cause.inferred_reason
-        self._by_root[paged.root] = paged.id
-        self._watch(paged)
+        self.book.by_root[paged.root] = paged.id
+        self.watch.watch(paged.id, paged.root)
         for fp in paged.alerts:
             if self.alerts[fp].entity == old_root:
                 paged.pending[fp] = None
@@ -1371,7 +1100,7 @@ class Engine:
 
     def _mark_changed(self, entity: str) -> None:
         self._changed[entity] = None
-        self._group_cache.clear()
+        self.failures.invalidate()
 
     def _note_trouble(self, entity: str, now: datetime) -> None:
         """Remember when something on a node (the node, its agents, its pods) last alerted."""
@@ -1414,7 +1143,7 @@ class Engine:
         # One input is one decision: escalate only once the whole delivery is attributed.
         touched, self._touched = self._touched, {}
         for incident_id in touched:
-            self._maybe_escalate(self._survivor(self._incidents[incident_id]), now)
+            self._maybe_escalate(self.book.survivor(self.book[incident_id]), now)
         self._flush_updates(now)
 
     def _rejudge(self, changed: list[str], now: datetime) -> None:
@@ -1422,12 +1151,12 @@ class Engine:
             self._absorb_members(entity, now)
         candidates: dict[str, None] = {}
         for entity in changed:
-            candidates.update(self._watchers.get(entity, {}))
-            for group in sorted(self._group_triggers.get(entity, ())):
-                if self._group_failing(group):
-                    candidates.update(self._watchers.get(group, {}))
-        for incident_id in sorted(candidates, key=lambda i: (self._incidents[i].opened_at, i)):
-            incident = self._incidents[incident_id]
+            candidates.update(self.watch.watchers(entity))
+            for group in self.watch.groups_tipped_by(entity):
+                if self.failures.group_failing(group):
+                    candidates.update(self.watch.watchers(group))
+        for incident_id in sorted(candidates, key=lambda i: (self.book[i].opened_at, i)):
+            incident = self.book[incident_id]
             if incident.state not in (State.OPEN, State.PAGED):
                 continue  # a root that already healed is not explained by what fails now
             explained = self._explanation(incident.root)
@@ -1484,15 +1213,15 @@ class Engine:
         (the CoreDNS pods that crash-loop) tell why, so they join the group's incident."""
         if not self._is_infrastructure_group(group):
             return
-        incident_id = self._by_root.get(group)
+        incident_id = self.book.by_root.get(group)
         if incident_id is None or not self._is_failing(group):
             return
         for member in self.reach.members(group):
-            target = self._survivor(self._incidents[incident_id])
-            own = self._by_root.get(member)
+            target = self.book.survivor(self.book[incident_id])
+            own = self.book.by_root.get(member)
             if own is None or own == target.id:
                 continue
-            incident = self._incidents[own]
+            incident = self.book[own]
             if incident.state in (State.OPEN, State.PAGED) and self._explanation(member) is None:
                 self._merge(incident, target, (member, group), now)
 
@@ -1502,9 +1231,9 @@ class Engine:
         # A pass costs the open incidents plus what standing inferences rest on (a zone on its
         # thousand nodes). The interval stretches with the square root of that: a pass over
         # 20,000 every 90 s rather than every 10 s (on the engine's clock: replay agrees).
-        weight = len(self._live) + sum(
+        weight = len(self.book.live) + sum(
             len(incident.evidence)
-            for incident in map(self._incidents.__getitem__, self._live)
+            for incident in map(self.book.__getitem__, self.book.live)
             if incident.inferred
         )
         interval = self.settings.inference.interval * max(1, math.isqrt(weight // INFER_AT_ONCE_UP_TO))
@@ -1514,7 +1243,7 @@ class Engine:
             self._infer(now)
         elif not self._inference_pending:
             self._inference_pending = True
-            self._schedule(self._last_inference + interval, "infer", ())
+            self.timers.set(self._last_inference + interval, "infer", ())
 
     def _timer_infer(self, due: datetime) -> None:
         self._inference_pending = False
@@ -1526,12 +1255,12 @@ class Engine:
         far: an unconfirmed hypothesis that the evidence no longer supports is withdrawn."""
         hypotheses = [
             incident
-            for incident in map(self._incidents.__getitem__, self._live)
+            for incident in map(self.book.__getitem__, self.book.live)
             if self._is_hypothesis(incident)
         ]
         evidence = [
             Evidence(incident.id, incident.root)
-            for incident in map(self._incidents.__getitem__, self._live)
+            for incident in map(self.book.__getitem__, self.book.live)
             if incident.state in (State.OPEN, State.PAGED)
             and not self._is_hypothesis(incident)
             # Inferred roots are evidence too (nodes inferred from their pods point at a zone);
@@ -1553,14 +1282,14 @@ class Engine:
             self._is_failing_real,
             self.settings.inference,
             standing=[h.root for h in hypotheses],
-            alerting=self._entity_alerts.__contains__,
+            alerting=self.failures.alerting.__contains__,
         )
         # Never infer again, at the same instant, what was just withdrawn: evidence moving
         # back and forth between two hypotheses must not spin.
         found = [f for f in found if self._withdrawn.get(f.entity) != now]
         kept = {inferred.entity for inferred in found}
         for inferred in found:
-            existing = self._by_root.get(inferred.entity)
+            existing = self.book.by_root.get(inferred.entity)
             incident = self._open_incident(inferred.entity, now, inferred=True, reason=inferred.reason)
             if incident.id != existing:
                 self._mark_changed(inferred.entity)
@@ -1568,8 +1297,8 @@ class Engine:
             elif incident.inferred and not incident.has_root_alert:
                 incident.inferred_reason = inferred.reason
             for item in inferred.evidence:
-                source = self._incidents[item.incident]
-                incident = self._survivor(incident)  # a paged source may have adopted it
+                source = self.book[item.incident]
+                incident = self.book.survivor(incident)  # a paged source may have adopted it
                 if source.state not in LIVE_STATES or source is incident or self._is_hypothesis(source):
                     continue  # a withdrawn hypothesis's alerts find their way on their own
                 if self._is_workload_inference(source) and self._split_workload(source, incident, now):
@@ -1612,9 +1341,9 @@ class Engine:
     def _claim_root_alerts(self, incident: Incident, now: datetime) -> None:
         """An inferred root (a workload whose pods all fail) may already have alerts of its own,
         attached elsewhere as symptoms: they are its root alerts now."""
-        for fp in list(self._entity_alerts.get(incident.root, ())):
+        for fp in list(self.failures.alerting.get(incident.root, ())):
             alert = self.alerts[fp]
-            holder = self._incidents.get(alert.incident or "")
+            holder = self.book.get(alert.incident or "")
             if holder is None or holder is incident or holder.state not in LIVE_STATES:
                 continue
             self._leave(holder, alert)
@@ -1624,17 +1353,17 @@ class Engine:
     def _flush_updates(self, now: datetime) -> None:
         dirty, self._dirty = self._dirty, {}
         for incident_id in dirty:
-            incident = self._incidents[incident_id]
+            incident = self.book[incident_id]
             if not self._told(incident):
                 incident.pending.clear()
                 incident.pending_reasons.clear()
                 continue
-            severity = self._severity(incident)
+            severity = incident.top_severity
             raised = severity_rank(severity) > severity_rank(incident.severity_told)
             if not incident.pending and not incident.pending_reasons and not raised:
                 continue
             fresh = [fp for fp in incident.pending if self.alerts[fp].incident == incident.id]
-            symptoms = self._symptoms(incident, fresh)
+            symptoms = views.symptoms(incident, self.alerts, fresh)
             reasons = list(dict.fromkeys(incident.pending_reasons))
             if symptoms:
                 reasons.append(
@@ -1651,10 +1380,6 @@ class Engine:
 
     # ----------------------------------------------------------------- timers
 
-    def _schedule(self, due: datetime, kind: str, args: tuple[Any, ...]) -> None:
-        self._timer_seq += 1
-        heapq.heappush(self._timers, (due, self._timer_seq, kind, args))
-
     def _advance(self, now: datetime, *, inclusive: bool = False) -> None:
         """Fire the timers due before `now` (also those due at `now` when `inclusive`).
 
@@ -1663,14 +1388,13 @@ class Engine:
         then close with an inclusive advance, so live ticks and replay agree."""
         if self._clock is None or now > self._clock:
             self._clock = now
-        while self._timers and (self._timers[0][0] < now or (inclusive and self._timers[0][0] == now)):
-            due, _, kind, args = heapq.heappop(self._timers)
+        for due, kind, args in self.timers.pop_due(now, inclusive=inclusive):
             getattr(self, f"_timer_{kind}")(due, *args)
             self._settle(due)
-        self._forget_old(now)
+        self.intake.forget_old(now)
 
     def _timer_grace(self, due: datetime, incident_id: str) -> None:
-        incident = self._incidents[incident_id]
+        incident = self.book[incident_id]
         if incident.state != State.OPEN:
             return
         if due in (incident.page_due, incident.notice_due, incident.not_before):
@@ -1678,19 +1402,19 @@ class Engine:
         self._maybe_escalate(incident, due)
 
     def _timer_witness(self, due: datetime, incident_id: str) -> None:
-        incident = self._incidents[incident_id]
-        root_alert = self._primary_root_alert(incident)
+        incident = self.book[incident_id]
+        root_alert = views.primary_root_alert(incident, self.alerts)
         if incident.state == State.OPEN and root_alert is not None and root_alert.firing:
             self._ask(incident, "alert_firing", incident.root, root_alert.labels, due)
 
     def _timer_reopen(self, due: datetime, incident_id: str, resolved_at: str) -> None:
-        incident = self._incidents[incident_id]
+        incident = self.book[incident_id]
         if incident.root_resolved_at is None or format_time(incident.root_resolved_at) != resolved_at:
             return
         self._maybe_settle(incident, due)
 
     def _timer_outlive(self, due: datetime, incident_id: str, fingerprint: str) -> None:
-        incident = self._incidents[incident_id]
+        incident = self.book[incident_id]
         alert = self.alerts.get(fingerprint)
         if (
             incident.state not in (State.RECOVERED, State.RESOLVING, State.CLOSED)
@@ -1706,9 +1430,9 @@ class Engine:
 
     def _timer_heartbeat(self, due: datetime, fingerprint: str, seen: str) -> None:
         alert = self.alerts.get(fingerprint)
-        if not self._heartbeat_checks or alert is None or not alert.firing:
+        if alert is None or not alert.firing:
             return
-        if format_time(self._heartbeats.get(fingerprint, alert.last_seen)) != seen:
+        if not self.heartbeats.still_missing(fingerprint, seen, alert.last_seen):
             return
         self._heartbeat_lost(
             alert, due, f"the Watchdog alert was not received for {span(self.settings.heartbeat_timeout)}"
@@ -1716,18 +1440,15 @@ class Engine:
 
     # ------------------------------------------------------------- heartbeat
 
-    def _pipeline_entity(self, alert: AlertState) -> str:
-        return entities.singleton("pipeline", entities.cluster_of(alert.labels))
-
     def _heartbeat_seen(self, alert: AlertState, now: datetime) -> None:
-        self._heartbeats[alert.fingerprint] = now
-        self._schedule(
+        self.heartbeats.seen(alert.fingerprint, now)
+        self.timers.set(
             now + self.settings.heartbeat_timeout, "heartbeat", (alert.fingerprint, format_time(now))
         )
-        incident_id = self._by_root.get(self._pipeline_entity(alert))
+        incident_id = self.book.by_root.get(self.heartbeats.pipeline_entity(alert.labels))
         if incident_id is None:
             return
-        incident = self._incidents[incident_id]
+        incident = self.book[incident_id]
         if incident.state not in LIVE_STATES:
             return
         self._event(now, "heartbeat_restored", incident, reason="the Watchdog alert is back")
@@ -1743,9 +1464,9 @@ class Engine:
             )
 
     def _heartbeat_lost(self, alert: AlertState, now: datetime, why: str) -> None:
-        root = self._pipeline_entity(alert)
-        existing = self._by_root.get(root)
-        if existing is not None and self._incidents[existing].state in LIVE_STATES:
+        root = self.heartbeats.pipeline_entity(alert.labels)
+        existing = self.book.by_root.get(root)
+        if existing is not None and self.book[existing].state in LIVE_STATES:
             return
         incident = self._open_incident(root, now, grace=timedelta(0), reason=why)
         incident.inferred = True
@@ -1769,12 +1490,12 @@ class Engine:
         reason: str,
         severity: str | None = None,
     ) -> None:
-        root_alert = self._primary_root_alert(incident)
+        root_alert = views.primary_root_alert(incident, self.alerts)
         notification = Notification(
             at=now,
             action=action,  # type: ignore[arg-type]
             incident=incident.id,
-            severity=severity or self._severity(incident),
+            severity=severity or incident.top_severity,
             root_entity=incident.root,
             root_alert=root_alert.ref() if root_alert else None,
             symptoms=symptoms,
@@ -1795,68 +1516,15 @@ class Engine:
         out, self._out = self._out, []
         return out
 
-    def _forget_old(self, now: datetime) -> None:
-        """Bound memory: drop resolved instances and closed incidents' alerts long past."""
-        if len(self._resolved_instances) > self._forget_threshold:
-            horizon = now - self.settings.forget_resolved_after
-            kept = {k: v for k, v in self._resolved_instances.items() if v >= horizon}
-            self._resolved_instances = kept
-            self._forget_threshold = max(50_000, 2 * len(kept))  # amortised: no rebuild per tick
-
     # ------------------------------------------------------------- read views
 
     def incident(self, incident_id: str) -> dict[str, Any] | None:
-        incident = self._incidents.get(incident_id)
-        if incident is None:
-            return None
-        root_alert = self._primary_root_alert(incident)
-        return {
-            "id": incident.id,
-            "state": incident.state.value,
-            "severity": self._severity(incident),
-            "urgency": self._urgency(incident),
-            "root": {"entity": incident.root, "alert": root_alert.ref().to_dict() if root_alert else None},
-            "inferred": incident.inferred,
-            "opened_at": format_time(incident.opened_at),
-            "grace_until": format_time(incident.grace_until),
-            "paged_at": _fmt(incident.paged_at),
-            "root_resolved_at": _fmt(incident.root_resolved_at),
-            "closed_at": _fmt(incident.closed_at),
-            "merged_into": incident.merged_into,
-            "acknowledged_by": incident.acknowledged_by,
-            "silenced_by": incident.silenced_by,
-            "flapping": incident.flapping,
-            "alerts": [self._alert_view(self.alerts[fp]) for fp in incident.alerts],
-            "symptoms": [s.to_dict() for s in self._symptoms(incident)],
-        }
+        incident = self.book.get(incident_id)
+        return views.incident_view(incident, self.alerts) if incident is not None else None
 
     def incidents(self, state: str | None = None) -> list[dict[str, Any]]:
-        out = []
-        for incident in self._incidents.values():
-            if state is not None and incident.state.value != state:
-                continue
-            view = self.incident(incident.id)
-            assert view is not None
-            out.append(view)
-        return out
-
-    def _alert_view(self, alert: AlertState) -> dict[str, Any]:
-        return {
-            "fingerprint": alert.fingerprint,
-            "alertname": alert.alertname,
-            "entity": alert.entity,
-            "severity": alert.cls.severity,
-            "status": "firing" if alert.firing else "resolved",
-            "starts_at": alert.starts_at,
-            "first_seen": format_time(alert.first_seen),
-            "resolved_at": _fmt(alert.resolved_at),
-            "path": list(alert.path),
-            "labels": alert.labels,
-            "annotations": alert.annotations,
-            "generator_url": alert.generator_url,
-            "rule": alert.cls.rule,
-        }
-
-
-def _fmt(value: datetime | None) -> str | None:
-    return format_time(value) if value else None
+        return [
+            views.incident_view(incident, self.alerts)
+            for incident in self.book.all.values()
+            if state is None or incident.state.value == state
+        ]
