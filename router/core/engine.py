@@ -86,17 +86,18 @@ a live service and a replay of its inputs agree.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from ground.times import format_time
 from router.core import views
 from router.core.alerts import AlertIntake, AlertState, Seen
+from router.core.attribution import Attribution, OpenGroup, is_hypothesis
 from router.core.events import CheckRequest, Event, Notification, SymptomRef
 from router.core.failures import FailureIndex
 from router.core.heartbeat import Heartbeats
-from router.core.inference import Evidence, infer, inference_kind
+from router.core.hypotheses import InferencePasses
+from router.core.inference import inference_kind
 from router.core.lifecycle import (
     LIVE_STATES,
     URGENCY_RANK,
@@ -119,11 +120,6 @@ from rules.schema import severity_rank
 from topology import entities
 from topology.graph import Topology
 
-# Groups that are a cluster function of their own: when all their members fail, the group is
-# the root (cluster DNS, not the CoreDNS Deployment).
-INFRASTRUCTURE_GROUPS = frozenset({"dns", "apiserver", "etcd", "scheduler", "controller-manager"})
-# Below this many open incidents an inference pass is cheap enough to run on every new root.
-INFER_AT_ONCE_UP_TO = 256
 # What the second witness is asked about an inferred root, by the root's kind.
 DEPENDENCY_CHECKS = {
     "node": "node_not_ready",
@@ -147,16 +143,16 @@ class Engine:
         self.failures = FailureIndex(self.reach)
         self.book = IncidentBook()
         self.watch = DependencyWatch(self.reach)
+        self.attribution = Attribution(self.reach, self.failures, self.book, self.alerts)
+        self.passes = InferencePasses(
+            topology, self.reach, self.book, self.failures, self.attribution, self.settings.inference
+        )
         self.timers = Timers()
         self.heartbeats = Heartbeats()
         self._changed: dict[str, None] = {}  # entities that started failing since the last settle
         self._dirty: dict[str, None] = {}  # escalated incidents with something new to tell
         self._touched: dict[str, None] = {}  # incidents to consider for escalation after the input
         self._new_roots = False
-        self._last_inference: datetime | None = None
-        self._inference_pending = False
-        self._withdrawn: dict[str, datetime] = {}  # inferred root -> when it was last withdrawn
-        self._node_trouble: dict[str, dict[str, datetime]] = {}  # zone -> node -> last alert on it
         self._events: list[Event] = []
         self._checks: list[CheckRequest] = []
         self._out: list[Notification] = []
@@ -261,6 +257,8 @@ class Engine:
         self.reach = Reach(topology)
         self.failures.use(self.reach)
         self.watch.use(self.reach)
+        self.attribution.use(self.reach)
+        self.passes.use(topology, self.reach)
         for incident_id in self.book.live:
             self.watch.watch(incident_id, self.book[incident_id].root)
 
@@ -313,7 +311,7 @@ class Engine:
 
     def _fire(self, alert: AlertState, now: datetime) -> None:
         self.intake.fired(alert, now)
-        self._note_trouble(alert.entity, now)
+        self.passes.note_trouble(alert.entity, now)
         self._event(
             now,
             "alert_fired",
@@ -356,149 +354,6 @@ class Engine:
 
     # ------------------------------------------------------------- attribution
 
-    def _is_failing(self, entity: str) -> bool:
-        if entity in self.failures.failing:  # holds only positive counts
-            return True
-        incident_id = self.book.by_root.get(entity)
-        if incident_id is not None:
-            incident = self.book[incident_id]
-            if incident.inferred and incident.state in (State.OPEN, State.PAGED):
-                return True
-        return self.reach.has_members(entity) and self.failures.group_failing(entity)
-
-    def _is_failing_real(self, entity: str) -> bool:
-        """Failing for a reason that does not rest on an unconfirmed inference."""
-        if entity in self.failures.failing:
-            return True
-        incident_id = self.book.by_root.get(entity)
-        if incident_id is not None:
-            incident = self.book[incident_id]
-            if incident.inferred and incident.state in (State.OPEN, State.PAGED):
-                return not self._is_hypothesis(incident)
-        return self.reach.has_members(entity) and self.failures.group_failing(entity)
-
-    def _real_explanation(self, entity: str, hypothesis: Incident) -> str | None:
-        """A failing dependency of `entity`, other than `hypothesis`, that does not rest on an
-        unconfirmed inference: the explanation that makes `entity` no evidence for it."""
-        keys = self.reach.of(entity).keys()
-        for dependency in sorted(keys & self.failures.failing.keys()):  # alerting: the common case, in C
-            return dependency
-        for dependency in sorted((keys & self.book.by_root.keys()) | (keys & self.reach.group_entities)):
-            if dependency != hypothesis.root and self._is_failing_real(dependency):
-                return dependency
-        return None
-
-    def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
-        """The incident that explains a failure of `entity`, and the path to its root."""
-        members: tuple[str, ...] | list[str] = ()
-        if self._is_infrastructure_group(entity) and self.failures.group_failing(entity):
-            # Every member fails: the group itself is down (every CoreDNS pod crash-looping)
-            # and stands as the root; one member does not explain it.
-            reach = self.reach.hard(entity)
-        else:
-            reach = self.reach.of(entity)
-            if self._is_infrastructure_group(entity):
-                # A member explains the group's trouble only through what makes the member fail
-                # (the node it ran on); a member failing by itself is the group failing.
-                members = self.reach.members(entity)
-        # Set operations on the dictionaries' keys run in C: a Deployment reaches hundreds of
-        # entities, and few of them fail.
-        keys = reach.keys()
-        failing = keys & self.failures.failing.keys()
-        for candidate in (keys & self.book.by_root.keys()) | (keys & self.reach.group_entities):
-            if candidate not in failing and self._is_failing(candidate):
-                failing.add(candidate)
-        if not failing:
-            return None
-        # Failing dependencies grouped by the incident their failure belongs to (often one: a
-        # zone's pods, nodes and agents all lead to the zone), each with the length of its path
-        # (paths are built only for the one chosen: most alerts have several candidates).
-        options: dict[str, tuple[Incident, list[tuple[int, str, tuple[str, ...]]]]] = {}
-        for dependency in sorted(failing):
-            found = self._incident_of_failing(dependency)
-            if found is None:
-                continue
-            incident, tail = found
-            if incident.root == entity or incident.root in members:
-                continue  # a group of which we are a member: not an explanation of ourselves
-            if len(tail) > 1:
-                path = self.reach.path(entity, dependency) + tail[1:]
-                if len(set(path)) != len(path):
-                    continue  # a cycle through ourselves explains nothing
-                length = len(path)
-            else:
-                length = self.reach.depth(entity, dependency)
-            options.setdefault(incident.id, (incident, []))[1].append((length, dependency, tail))
-        best: tuple[tuple[bool, int, int, int, str], Incident, tuple[int, str, tuple[str, ...]]] | None = None
-        for incident, candidates in options.values():
-            # For one root, the shortest path explains best (pod -> node, not pod -> CNI agent
-            # pod -> node). An incident that rests on an alert beats one that rests on an
-            # unconfirmed inference (a replica's dead node, not the healthy node inferred from
-            # replicas elsewhere); then the deepest root wins (farthest down what we depend on).
-            shortest = min(candidates, key=lambda c: c[0])
-            if len(options) == 1:  # the common case: every failure beneath leads to one incident
-                best = ((False, 0, 0, 0, ""), incident, shortest)
-                break
-            hypothetical = self._is_hypothesis(incident)
-            depth = self.reach.depth(entity, incident.root) if incident.root in reach else shortest[0]
-            score = (hypothetical, -depth, shortest[0], -len(incident.alerts), incident.id)
-            if best is None or score < best[0]:
-                best = (score, incident, shortest)
-        if best is None:
-            return None
-        _, dependency, tail = best[2]
-        return best[1], self.reach.path(entity, dependency) + tail[1:]
-
-    def _incident_of_failing(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
-        """For a failing entity: the live incident its failure belongs to, and the path from it."""
-        for fp in self.failures.alerting.get(entity, ()):
-            alert = self.alerts[fp]
-            if not alert.cls.propagates:
-                continue
-            incident = self.book.get(alert.incident or "")
-            if incident is not None and incident.state in LIVE_STATES:
-                return incident, alert.path or (entity,)
-        incident_id = self.book.by_root.get(entity)
-        if incident_id is not None and self.book[incident_id].state in LIVE_STATES:
-            return self.book[incident_id], (entity,)
-        if self.failures.group_failing(entity):
-            return self._group_incident(entity)
-        return None
-
-    def _group_incident(self, group: str) -> tuple[Incident, tuple[str, ...]] | None:
-        """All members of a group fail: one incident explains them all, or the group is a root."""
-        tails: list[tuple[Incident, tuple[str, ...]]] = []
-        for member in self.reach.members(group):
-            explained = self._incident_of_failing(member) if self.failures.failing.get(member) else None
-            if explained is None:
-                explained = self._explanation(member)
-            if explained is None:
-                break
-            tails.append((explained[0], (member, *explained[1][1:]) if explained[1] else (member,)))
-        if tails and len({t[0].id for t in tails}) == 1 and len(tails) == len(self.reach.members(group)):
-            incident, tail = tails[0]
-            return incident, (group, *tail)
-        if not self._is_infrastructure_group(group):
-            # An application's Service is only its pods' front door: when they all fail, what
-            # makes them fail (their workload, their nodes) is the root, never the Service.
-            if not tails:
-                return None
-            incident, tail = tails[0]
-            return incident, (group, *tail)
-        # Members fail for different reasons, or on their own: the group itself is the root.
-        now = self._clock_now()
-        members = self.reach.members(group)
-        incident = self._open_incident(
-            group, now, inferred=True, reason=f"all {len(members)} members of it are failing"
-        )
-        self._mark_changed(group)
-        for member in members:
-            own = self.book.by_root.get(member)
-            incident = self.book.survivor(incident)
-            if own is not None and own != incident.id and self.book[own].state in LIVE_STATES:
-                self._merge(self.book[own], incident, (member, group), now)
-        return incident, (group,)
-
     def _recently_resolved_incident(self, alert: AlertState, now: datetime) -> Incident | None:
         """The escalated incident this same alert was the root of, if it resolved moments ago:
         the alert firing again is the same problem back (another alert is another problem)."""
@@ -522,31 +377,34 @@ class Engine:
             incident, f"reopened: {describe(incident.root)} fired again {gap} after it resolved"
         )
 
-    def _is_infrastructure_group(self, entity: str) -> bool:
-        """Cluster DNS and the control plane: groups that stand as a root when all their
-        members fail. An application's Service does not: its workload or nodes do."""
-        return self.reach.has_members(entity) and self.reach.kind(entity) in INFRASTRUCTURE_GROUPS
+    def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
+        """The incident that explains a failure of `entity`, and the path to its root."""
+        while True:
+            found = self.attribution.explanation(entity)
+            if not isinstance(found, OpenGroup):
+                return found
+            self._open_group(found.group)
 
-    def _failing_group_of(self, entity: str) -> Incident | None:
-        """The incident of a failing infrastructure group this entity is a member of (cluster
-        DNS down, all its CoreDNS pods crash-looping): a member's alert tells why the group
-        fails. A group that merely has an alert that does not propagate (TargetDown) does not
-        count, nor an application's Service (its pods' own failures are a better root)."""
-        for group in self.reach.groups_of(entity):
-            if not self._is_infrastructure_group(group):
-                continue
-            incident_id = self.book.by_root.get(group)
-            if incident_id is None or not self._is_failing(group):
-                continue
-            if self.book[incident_id].state in (State.OPEN, State.PAGED):
-                return self.book[incident_id]
-        return None
+    def _open_group(self, group: str) -> None:
+        """All members of a cluster function fail, for different reasons or on their own: the
+        function itself is the root. Its members' incidents tell why, so they join it."""
+        now = self._clock_now()
+        members = self.reach.members(group)
+        incident = self._open_incident(
+            group, now, inferred=True, reason=f"all {len(members)} members of it are failing"
+        )
+        self._mark_changed(group)
+        for member in members:
+            own = self.book.by_root.get(member)
+            incident = self.book.survivor(incident)
+            if own is not None and own != incident.id and self.book[own].state in LIVE_STATES:
+                self._merge(self.book[own], incident, (member, group), now)
 
     def _place(self, alert: AlertState, now: datetime) -> None:
         """Attach a new alert to the incident that explains it, or to its own entity's incident."""
         explained = self._explanation(alert.entity)
         if explained is None and alert.cls.outlive_root > self.settings.lagging_symptom:
-            explained = self._lagging_explanation(alert, now)
+            explained = self.attribution.lagging_explanation(alert, now)
         if explained is not None:
             incident, path = explained
             self._attach(incident, alert, path, now)
@@ -557,7 +415,7 @@ class Engine:
         elif (recent := self._recently_resolved_incident(alert, now)) is not None:
             incident = recent
             self._reopen(incident, now)
-        elif (group := self._failing_group_of(alert.entity)) is not None:
+        elif (group := self.attribution.failing_group_of(alert.entity)) is not None:
             # A member of a group that already has its incident (cluster DNS, a Service):
             # its alert tells why the group fails, so it belongs there.
             self._attach(group, alert, (alert.entity, group.root), now)
@@ -565,23 +423,6 @@ class Engine:
         else:
             incident = self._open_incident(alert.entity, now, grace=alert.cls.escalate_after)
         self._attach(incident, alert, (alert.entity,), now)
-
-    def _lagging_explanation(
-        self, alert: AlertState, now: datetime
-    ) -> tuple[Incident, tuple[str, ...]] | None:
-        """An alert that lags behind its cause (a burn rate over hours) may first fire after the
-        cause healed: a dependency that stopped failing within the alert's lag explains it."""
-        best: tuple[datetime, str] | None = None
-        for dependency in self.reach.of(alert.entity):
-            stopped = self.failures.stopped.get(dependency)
-            lags = stopped is not None and now - stopped[1] <= alert.cls.outlive_root
-            if lags and (best is None or (stopped[1], dependency) > best):  # type: ignore[index]
-                best = (stopped[1], dependency)  # type: ignore[index]
-        if best is None:
-            return None
-        dependency = best[1]
-        incident = self.book.survivor(self.book[self.failures.stopped[dependency][0]])
-        return incident, self.reach.path(alert.entity, dependency)
 
     def _attach(self, incident: Incident, alert: AlertState, path: tuple[str, ...], now: datetime) -> None:
         alert.incident = incident.id
@@ -604,7 +445,7 @@ class Engine:
             self._root_fired(incident, alert, now)
         else:
             self.counters["symptoms"] += 1
-            if self._is_hypothesis(incident) and not any(map(self._is_failing_real, path[1:-1])):
+            if is_hypothesis(incident) and not any(map(self.attribution.is_failing_real, path[1:-1])):
                 incident.evidence[alert.entity] = None  # nothing with an alert lies between
             self._event(
                 now,
@@ -852,7 +693,7 @@ class Engine:
         if incident.not_before is not None and now < incident.not_before:
             self.timers.set(incident.not_before, "grace", (incident.id,))
             return "quiet"
-        settles = self._zone_settles(incident.root)
+        settles = self.passes.zone_settles(incident.root)
         if settles is not None and now < settles:
             # Other nodes of its zone are failing too: the zone may be the root, and its nodes'
             # alerts arrive up to a group interval apart. Let that picture settle first.
@@ -1102,30 +943,6 @@ class Engine:
         self._changed[entity] = None
         self.failures.invalidate()
 
-    def _note_trouble(self, entity: str, now: datetime) -> None:
-        """Remember when something on a node (the node, its agents, its pods) last alerted."""
-        kind = self.reach.kind(entity)
-        if kind == "node":
-            node = entity
-        elif kind == "node-component":
-            node = entity.rsplit("/", 1)[0]
-        elif kind == "pod" and (where := self.topology.attrs(entity).get("node")):
-            node = str(where)
-        else:
-            return
-        if zone := self.topology.attrs(node).get("zone"):
-            self._node_trouble.setdefault(str(zone), {})[node] = now
-
-    def _zone_settles(self, node: str) -> datetime | None:
-        """For an inferred node: when the picture of its zone has settled, if other nodes of the
-        zone had alerts lately (the zone may be the root, and its nodes' alerts arrive up to a
-        group interval apart)."""
-        if self.reach.kind(node) != "node" or not (zone := self.topology.attrs(node).get("zone")):
-            return None
-        troubled = self._node_trouble.get(str(zone), {})
-        latest = max((at for other, at in troubled.items() if other != node), default=None)
-        return latest + self.settings.inference.zone_settle if latest else None
-
     def _settle(self, now: datetime) -> None:
         """After inputs: re-judge incidents a new failure may explain, infer hidden roots, and
         tell people what changed (one update per incident per burst)."""
@@ -1211,10 +1028,10 @@ class Engine:
     def _absorb_members(self, group: str, now: datetime) -> None:
         """A group started failing (CoreDNSDown on cluster DNS): its members' own incidents
         (the CoreDNS pods that crash-loop) tell why, so they join the group's incident."""
-        if not self._is_infrastructure_group(group):
+        if not self.attribution.is_infrastructure_group(group):
             return
         incident_id = self.book.by_root.get(group)
-        if incident_id is None or not self._is_failing(group):
+        if incident_id is None or not self.attribution.is_failing(group):
             return
         for member in self.reach.members(group):
             target = self.book.survivor(self.book[incident_id])
@@ -1226,67 +1043,21 @@ class Engine:
                 self._merge(incident, target, (member, group), now)
 
     def _maybe_infer(self, now: datetime) -> None:
-        """Infer at once on new evidence, then at most once per interval while a storm goes on:
-        each pass looks at every open incident, so it must not run for every new alert."""
-        # A pass costs the open incidents plus what standing inferences rest on (a zone on its
-        # thousand nodes). The interval stretches with the square root of that: a pass over
-        # 20,000 every 90 s rather than every 10 s (on the engine's clock: replay agrees).
-        weight = len(self.book.live) + sum(
-            len(incident.evidence)
-            for incident in map(self.book.__getitem__, self.book.live)
-            if incident.inferred
-        )
-        interval = self.settings.inference.interval * max(1, math.isqrt(weight // INFER_AT_ONCE_UP_TO))
-        cheap = weight <= INFER_AT_ONCE_UP_TO
-        if cheap or self._last_inference is None or now >= self._last_inference + interval:
-            self._last_inference = now
+        """Infer at once on new evidence, then at most once per interval while a storm goes on."""
+        when = self.passes.when(now)
+        if when == now:
             self._infer(now)
-        elif not self._inference_pending:
-            self._inference_pending = True
-            self.timers.set(self._last_inference + interval, "infer", ())
+        elif when is not None:
+            self.timers.set(when, "infer", ())
 
     def _timer_infer(self, due: datetime) -> None:
-        self._inference_pending = False
-        self._last_inference = due
+        self.passes.timer_fired(due)
         self._infer(due)
 
     def _infer(self, now: datetime) -> None:
         """Infer hidden roots from what nothing explains, and re-check the inferences made so
         far: an unconfirmed hypothesis that the evidence no longer supports is withdrawn."""
-        hypotheses = [
-            incident
-            for incident in map(self.book.__getitem__, self.book.live)
-            if self._is_hypothesis(incident)
-        ]
-        evidence = [
-            Evidence(incident.id, incident.root)
-            for incident in map(self.book.__getitem__, self.book.live)
-            if incident.state in (State.OPEN, State.PAGED)
-            and not self._is_hypothesis(incident)
-            # Inferred roots are evidence too (nodes inferred from their pods point at a zone);
-            # info-level noise is not evidence of an outage.
-            and (incident.inferred or incident.root_urgency != "quiet")
-            and incident.root in self.topology
-        ]
-        for hypothesis in hypotheses:
-            for entity in hypothesis.evidence:
-                # Explain away first: evidence that a real failure explains is not evidence.
-                if entity in self.topology and self._real_explanation(entity, hypothesis) is None:
-                    evidence.append(Evidence(hypothesis.id, entity))
-        if not evidence and not hypotheses:
-            return
-        found = infer(
-            evidence,
-            self.topology,
-            self.reach,
-            self._is_failing_real,
-            self.settings.inference,
-            standing=[h.root for h in hypotheses],
-            alerting=self.failures.alerting.__contains__,
-        )
-        # Never infer again, at the same instant, what was just withdrawn: evidence moving
-        # back and forth between two hypotheses must not spin.
-        found = [f for f in found if self._withdrawn.get(f.entity) != now]
+        found, hypotheses = self.passes.run(now)
         kept = {inferred.entity for inferred in found}
         for inferred in found:
             existing = self.book.by_root.get(inferred.entity)
@@ -1299,7 +1070,7 @@ class Engine:
             for item in inferred.evidence:
                 source = self.book[item.incident]
                 incident = self.book.survivor(incident)  # a paged source may have adopted it
-                if source.state not in LIVE_STATES or source is incident or self._is_hypothesis(source):
+                if source.state not in LIVE_STATES or source is incident or is_hypothesis(source):
                     continue  # a withdrawn hypothesis's alerts find their way on their own
                 if self._is_workload_inference(source) and self._split_workload(source, incident, now):
                     continue
@@ -1309,12 +1080,8 @@ class Engine:
                     bridge = (source.root, incident.root)
                 self._merge(source, incident, bridge, now)
         for hypothesis in hypotheses:
-            if hypothesis.root not in kept and self._is_hypothesis(hypothesis):
+            if hypothesis.root not in kept and is_hypothesis(hypothesis):
                 self._withdraw(hypothesis, now)
-
-    def _is_hypothesis(self, incident: Incident) -> bool:
-        """An inferred root nobody was told about and no alert of its own confirms."""
-        return incident.inferred and not incident.has_root_alert and incident.state == State.OPEN
 
     def _withdraw(self, hypothesis: Incident, now: datetime) -> None:
         """The evidence no longer supports an inferred root: close it, and let each of its
@@ -1326,7 +1093,7 @@ class Engine:
             entity=hypothesis.root,
             reason="the evidence no longer points at it: a better explanation was found or it faded",
         )
-        self._withdrawn[hypothesis.root] = now
+        self.passes.withdrew(hypothesis.root, now)
         alerts = [self.alerts[fp] for fp in hypothesis.alerts]
         hypothesis.alerts.clear()
         hypothesis.root_alerts.clear()

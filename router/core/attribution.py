@@ -1,0 +1,237 @@
+"""Attribution: which failing incident explains an alert on an entity, and by which path.
+
+An alert on entity E is a symptom when something E depends on is failing (`router.core.reach`:
+hard edges, and a group's members only from E itself). Its explanation is that failing
+entity's incident, with the dependency chain from E to the incident's root. Among several, one
+that rests on an alert beats one that rests on an unconfirmed inference, then the deepest root
+wins, then the shortest path. Cluster DNS and the control plane are cluster functions: when all
+their members fail they are the root, and a member explains them only through what makes the
+member fail. An application's Service is never a root when its pods fail: the workload is.
+
+Attribution reads the failure index and the incident book and changes neither. When the answer
+is a cluster function that has no incident yet (every CoreDNS pod failing, for different
+reasons), it says so (`OpenGroup`): the engine opens that incident and asks again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from router.core.alerts import AlertState
+from router.core.failures import FailureIndex
+from router.core.lifecycle import LIVE_STATES, Incident, IncidentBook, State
+from router.core.reach import Reach
+
+# Groups that are a cluster function of their own: when all their members fail, the group is
+# the root (cluster DNS, not the CoreDNS Deployment).
+INFRASTRUCTURE_GROUPS = frozenset({"dns", "apiserver", "etcd", "scheduler", "controller-manager"})
+
+
+def is_hypothesis(incident: Incident) -> bool:
+    """An inferred root nobody was told about and no alert of its own confirms."""
+    return incident.inferred and not incident.has_root_alert and incident.state == State.OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class OpenGroup:
+    """The explanation is a cluster function whose members all fail and which has no incident
+    yet: open it (an inferred root), then ask again."""
+
+    group: str
+
+
+class _OpenGroup(Exception):
+    def __init__(self, group: str) -> None:
+        self.group = group
+
+
+class Attribution:
+    def __init__(
+        self, reach: Reach, failures: FailureIndex, book: IncidentBook, alerts: Mapping[str, AlertState]
+    ) -> None:
+        self.reach = reach
+        self.failures = failures
+        self.book = book
+        self.alerts = alerts
+
+    def use(self, reach: Reach) -> None:
+        self.reach = reach
+
+    def explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | OpenGroup | None:
+        """The incident that explains a failure of `entity` and the path to its root; or the
+        cluster function to open first; or None: nothing `entity` depends on is failing."""
+        try:
+            return self._explain(entity)
+        except _OpenGroup as opening:
+            return OpenGroup(opening.group)
+
+    def is_failing(self, entity: str) -> bool:
+        if entity in self.failures.failing:  # holds only positive counts
+            return True
+        incident_id = self.book.by_root.get(entity)
+        if incident_id is not None:
+            incident = self.book[incident_id]
+            if incident.inferred and incident.state in (State.OPEN, State.PAGED):
+                return True
+        return self.reach.has_members(entity) and self.failures.group_failing(entity)
+
+    def is_failing_real(self, entity: str) -> bool:
+        """Failing for a reason that does not rest on an unconfirmed inference."""
+        if entity in self.failures.failing:
+            return True
+        incident_id = self.book.by_root.get(entity)
+        if incident_id is not None:
+            incident = self.book[incident_id]
+            if incident.inferred and incident.state in (State.OPEN, State.PAGED):
+                return not is_hypothesis(incident)
+        return self.reach.has_members(entity) and self.failures.group_failing(entity)
+
+    def real_explanation(self, entity: str, hypothesis: Incident) -> str | None:
+        """A failing dependency of `entity`, other than `hypothesis`, that does not rest on an
+        unconfirmed inference: the explanation that makes `entity` no evidence for it."""
+        keys = self.reach.of(entity).keys()
+        for dependency in sorted(keys & self.failures.failing.keys()):  # alerting: the common case, in C
+            return dependency
+        for dependency in sorted((keys & self.book.by_root.keys()) | (keys & self.reach.group_entities)):
+            if dependency != hypothesis.root and self.is_failing_real(dependency):
+                return dependency
+        return None
+
+    def _explain(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
+        """The incident that explains a failure of `entity`, and the path to its root."""
+        members: tuple[str, ...] | list[str] = ()
+        if self.is_infrastructure_group(entity) and self.failures.group_failing(entity):
+            # Every member fails: the group itself is down (every CoreDNS pod crash-looping)
+            # and stands as the root; one member does not explain it.
+            reach = self.reach.hard(entity)
+        else:
+            reach = self.reach.of(entity)
+            if self.is_infrastructure_group(entity):
+                # A member explains the group's trouble only through what makes the member fail
+                # (the node it ran on); a member failing by itself is the group failing.
+                members = self.reach.members(entity)
+        # Set operations on the dictionaries' keys run in C: a Deployment reaches hundreds of
+        # entities, and few of them fail.
+        keys = reach.keys()
+        failing = keys & self.failures.failing.keys()
+        for candidate in (keys & self.book.by_root.keys()) | (keys & self.reach.group_entities):
+            if candidate not in failing and self.is_failing(candidate):
+                failing.add(candidate)
+        if not failing:
+            return None
+        # Failing dependencies grouped by the incident their failure belongs to (often one: a
+        # zone's pods, nodes and agents all lead to the zone), each with the length of its path
+        # (paths are built only for the one chosen: most alerts have several candidates).
+        options: dict[str, tuple[Incident, list[tuple[int, str, tuple[str, ...]]]]] = {}
+        for dependency in sorted(failing):
+            found = self.incident_of_failing(dependency)
+            if found is None:
+                continue
+            incident, tail = found
+            if incident.root == entity or incident.root in members:
+                continue  # a group of which we are a member: not an explanation of ourselves
+            if len(tail) > 1:
+                path = self.reach.path(entity, dependency) + tail[1:]
+                if len(set(path)) != len(path):
+                    continue  # a cycle through ourselves explains nothing
+                length = len(path)
+            else:
+                length = self.reach.depth(entity, dependency)
+            options.setdefault(incident.id, (incident, []))[1].append((length, dependency, tail))
+        best: tuple[tuple[bool, int, int, int, str], Incident, tuple[int, str, tuple[str, ...]]] | None = None
+        for incident, candidates in options.values():
+            # For one root, the shortest path explains best (pod -> node, not pod -> CNI agent
+            # pod -> node). An incident that rests on an alert beats one that rests on an
+            # unconfirmed inference (a replica's dead node, not the healthy node inferred from
+            # replicas elsewhere); then the deepest root wins (farthest down what we depend on).
+            shortest = min(candidates, key=lambda c: c[0])
+            if len(options) == 1:  # the common case: every failure beneath leads to one incident
+                best = ((False, 0, 0, 0, ""), incident, shortest)
+                break
+            hypothetical = is_hypothesis(incident)
+            depth = self.reach.depth(entity, incident.root) if incident.root in reach else shortest[0]
+            score = (hypothetical, -depth, shortest[0], -len(incident.alerts), incident.id)
+            if best is None or score < best[0]:
+                best = (score, incident, shortest)
+        if best is None:
+            return None
+        _, dependency, tail = best[2]
+        return best[1], self.reach.path(entity, dependency) + tail[1:]
+
+    def incident_of_failing(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
+        """For a failing entity: the live incident its failure belongs to, and the path from it."""
+        for fp in self.failures.alerting.get(entity, ()):
+            alert = self.alerts[fp]
+            if not alert.cls.propagates:
+                continue
+            incident = self.book.get(alert.incident or "")
+            if incident is not None and incident.state in LIVE_STATES:
+                return incident, alert.path or (entity,)
+        incident_id = self.book.by_root.get(entity)
+        if incident_id is not None and self.book[incident_id].state in LIVE_STATES:
+            return self.book[incident_id], (entity,)
+        if self.failures.group_failing(entity):
+            return self.group_incident(entity)
+        return None
+
+    def group_incident(self, group: str) -> tuple[Incident, tuple[str, ...]] | None:
+        """All members of a group fail: one incident explains them all, or the group is a root."""
+        tails: list[tuple[Incident, tuple[str, ...]]] = []
+        for member in self.reach.members(group):
+            explained = self.incident_of_failing(member) if self.failures.failing.get(member) else None
+            if explained is None:
+                explained = self._explain(member)
+            if explained is None:
+                break
+            tails.append((explained[0], (member, *explained[1][1:]) if explained[1] else (member,)))
+        if tails and len({t[0].id for t in tails}) == 1 and len(tails) == len(self.reach.members(group)):
+            incident, tail = tails[0]
+            return incident, (group, *tail)
+        if not self.is_infrastructure_group(group):
+            # An application's Service is only its pods' front door: when they all fail, what
+            # makes them fail (their workload, their nodes) is the root, never the Service.
+            if not tails:
+                return None
+            incident, tail = tails[0]
+            return incident, (group, *tail)
+        # Members fail for different reasons, or on their own: the group itself is the root.
+        raise _OpenGroup(group)
+
+    def is_infrastructure_group(self, entity: str) -> bool:
+        """Cluster DNS and the control plane: groups that stand as a root when all their
+        members fail. An application's Service does not: its workload or nodes do."""
+        return self.reach.has_members(entity) and self.reach.kind(entity) in INFRASTRUCTURE_GROUPS
+
+    def failing_group_of(self, entity: str) -> Incident | None:
+        """The incident of a failing infrastructure group this entity is a member of (cluster
+        DNS down, all its CoreDNS pods crash-looping): a member's alert tells why the group
+        fails. A group that merely has an alert that does not propagate (TargetDown) does not
+        count, nor an application's Service (its pods' own failures are a better root)."""
+        for group in self.reach.groups_of(entity):
+            if not self.is_infrastructure_group(group):
+                continue
+            incident_id = self.book.by_root.get(group)
+            if incident_id is None or not self.is_failing(group):
+                continue
+            if self.book[incident_id].state in (State.OPEN, State.PAGED):
+                return self.book[incident_id]
+        return None
+
+    def lagging_explanation(
+        self, alert: AlertState, now: datetime
+    ) -> tuple[Incident, tuple[str, ...]] | None:
+        """An alert that lags behind its cause (a burn rate over hours) may first fire after the
+        cause healed: a dependency that stopped failing within the alert's lag explains it."""
+        best: tuple[datetime, str] | None = None
+        for dependency in self.reach.of(alert.entity):
+            stopped = self.failures.stopped.get(dependency)
+            lags = stopped is not None and now - stopped[1] <= alert.cls.outlive_root
+            if lags and (best is None or (stopped[1], dependency) > best):  # type: ignore[index]
+                best = (stopped[1], dependency)  # type: ignore[index]
+        if best is None:
+            return None
+        dependency = best[1]
+        incident = self.book.survivor(self.book[self.failures.stopped[dependency][0]])
+        return incident, self.reach.path(alert.entity, dependency)

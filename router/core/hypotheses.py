@@ -1,0 +1,137 @@
+"""Inference passes: when to look for hidden roots, and what one pass finds.
+
+A pass gathers the evidence (every open incident that is not a hypothesis and not info-level
+noise, plus what standing hypotheses rest on once a real failure explains none of it: explaining
+away comes first) and asks `router.core.inference` for the hidden roots it supports. Passes run
+at once on new evidence while few incidents are open, then at most once per interval, which
+stretches with the square root of what a pass costs (a zone resting on a thousand nodes): on the
+engine's clock, so a replay agrees. The engine applies what a pass finds (opens the inferred
+incidents, merges their evidence, withdraws what is no longer supported); this remembers what
+was withdrawn, so that evidence moving back and forth between two hypotheses does not spin, and
+when each zone's nodes last showed trouble (an inferred node waits while its zone settles).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from router.core.attribution import Attribution, is_hypothesis
+from router.core.failures import FailureIndex
+from router.core.inference import Evidence, Inferred, infer
+from router.core.lifecycle import Incident, IncidentBook, State
+from router.core.reach import Reach
+from router.core.settings import InferenceSettings
+from topology.graph import Topology
+
+# Below this weight (open incidents plus what standing inferences rest on) a pass is cheap
+# enough to run on every new root.
+INFER_AT_ONCE_UP_TO = 256
+
+
+class InferencePasses:
+    def __init__(
+        self,
+        topology: Topology,
+        reach: Reach,
+        book: IncidentBook,
+        failures: FailureIndex,
+        attribution: Attribution,
+        settings: InferenceSettings,
+    ) -> None:
+        self.topology = topology
+        self.reach = reach
+        self.book = book
+        self.failures = failures
+        self.attribution = attribution
+        self.settings = settings
+        self._last_pass: datetime | None = None
+        self._pending = False  # a timer for the next pass is set
+        self._withdrawn: dict[str, datetime] = {}  # inferred root -> when it was last withdrawn
+        self._node_trouble: dict[str, dict[str, datetime]] = {}  # zone -> node -> last alert on it
+
+    def use(self, topology: Topology, reach: Reach) -> None:
+        self.topology = topology
+        self.reach = reach
+
+    def when(self, now: datetime) -> datetime | None:
+        """`now` to pass now; a later time to set a timer for; None: a timer is set already."""
+        book = self.book
+        weight = len(book.live) + sum(
+            len(incident.evidence) for incident in map(book.__getitem__, book.live) if incident.inferred
+        )
+        interval = self.settings.interval * max(1, math.isqrt(weight // INFER_AT_ONCE_UP_TO))
+        cheap = weight <= INFER_AT_ONCE_UP_TO
+        if cheap or self._last_pass is None or now >= self._last_pass + interval:
+            self._last_pass = now
+            return now
+        if self._pending:
+            return None
+        self._pending = True
+        return self._last_pass + interval
+
+    def timer_fired(self, due: datetime) -> None:
+        self._pending = False
+        self._last_pass = due
+
+    def run(self, now: datetime) -> tuple[list[Inferred], list[Incident]]:
+        """The hidden roots the evidence supports now, and the standing hypotheses (those not
+        found again are to be withdrawn once what was found is applied)."""
+        live = [self.book[incident_id] for incident_id in self.book.live]
+        hypotheses = [incident for incident in live if is_hypothesis(incident)]
+        evidence = [
+            Evidence(incident.id, incident.root)
+            for incident in live
+            if incident.state in (State.OPEN, State.PAGED)
+            and not is_hypothesis(incident)
+            # Inferred roots are evidence too (nodes inferred from their pods point at a zone);
+            # info-level noise is not evidence of an outage.
+            and (incident.inferred or incident.root_urgency != "quiet")
+            and incident.root in self.topology
+        ]
+        for hypothesis in hypotheses:
+            for entity in hypothesis.evidence:
+                # Explain away first: evidence that a real failure explains is not evidence.
+                if entity in self.topology and self.attribution.real_explanation(entity, hypothesis) is None:
+                    evidence.append(Evidence(hypothesis.id, entity))
+        if not evidence and not hypotheses:
+            return [], []
+        found = infer(
+            evidence,
+            self.topology,
+            self.reach,
+            self.attribution.is_failing_real,
+            self.settings,
+            standing=[h.root for h in hypotheses],
+            alerting=self.failures.alerting.__contains__,
+        )
+        # Never infer again, at the same instant, what was just withdrawn: evidence moving
+        # back and forth between two hypotheses must not spin.
+        return [f for f in found if self._withdrawn.get(f.entity) != now], hypotheses
+
+    def withdrew(self, root: str, now: datetime) -> None:
+        self._withdrawn[root] = now
+
+    def note_trouble(self, entity: str, now: datetime) -> None:
+        """Remember when something on a node (the node, its agents, its pods) last alerted."""
+        kind = self.reach.kind(entity)
+        if kind == "node":
+            node = entity
+        elif kind == "node-component":
+            node = entity.rsplit("/", 1)[0]
+        elif kind == "pod" and (where := self.topology.attrs(entity).get("node")):
+            node = str(where)
+        else:
+            return
+        if zone := self.topology.attrs(node).get("zone"):
+            self._node_trouble.setdefault(str(zone), {})[node] = now
+
+    def zone_settles(self, node: str) -> datetime | None:
+        """For an inferred node: when the picture of its zone has settled, if other nodes of the
+        zone had alerts lately (the zone may be the root, and its nodes' alerts arrive up to a
+        group interval apart)."""
+        if self.reach.kind(node) != "node" or not (zone := self.topology.attrs(node).get("zone")):
+            return None
+        troubled = self._node_trouble.get(str(zone), {})
+        latest = max((at for other, at in troubled.items() if other != node), default=None)
+        return latest + self.settings.zone_settle if latest else None
