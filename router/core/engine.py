@@ -93,6 +93,7 @@ from ground.times import format_time
 from router.core import views
 from router.core.alerts import AlertIntake, AlertState, Seen
 from router.core.attribution import Attribution, OpenGroup, is_hypothesis
+from router.core.escalation import EscalationPolicy, root_firing
 from router.core.events import CheckRequest, Event, Notification, SymptomRef
 from router.core.failures import FailureIndex
 from router.core.heartbeat import Heartbeats
@@ -100,7 +101,6 @@ from router.core.hypotheses import InferencePasses
 from router.core.inference import inference_kind
 from router.core.lifecycle import (
     LIVE_STATES,
-    URGENCY_RANK,
     Incident,
     IncidentBook,
     State,
@@ -135,9 +135,11 @@ class Engine:
         self.rules = rules
         self.settings = settings or EngineSettings()
         self.reach = Reach(topology)
-        # Collaborators, each owning its state: what alerts came in, which entities fail, the
-        # incidents and their lifecycle, what to re-judge when something fails, the timers, the
-        # Watchdog. They return facts and decisions; only the engine combines them.
+        # Collaborators, each owning its state: what alerts came in (intake), which entities
+        # fail (failures), the incidents and their lifecycle (book), what to re-judge when
+        # something fails (watch), which incident explains an alert (attribution), hidden roots
+        # (passes), when to escalate (policy), the timers, the Watchdog. They read each other's
+        # state and return facts and decisions; none calls the engine, which alone acts.
         self.intake = AlertIntake(self.settings.forget_resolved_after)
         self.alerts: dict[str, AlertState] = self.intake.latest  # fingerprint -> latest instance
         self.failures = FailureIndex(self.reach)
@@ -147,6 +149,7 @@ class Engine:
         self.passes = InferencePasses(
             topology, self.reach, self.book, self.failures, self.attribution, self.settings.inference
         )
+        self.policy = EscalationPolicy(self.alerts, self.passes.zone_settles)
         self.timers = Timers()
         self.heartbeats = Heartbeats()
         self._changed: dict[str, None] = {}  # entities that started failing since the last settle
@@ -594,24 +597,6 @@ class Engine:
     def _count_firing(self, incident: Incident, alert: AlertState, delta: int) -> None:
         count_firing(incident, alert, delta, self.settings.lagging_symptom)
 
-    def _root_firing(self, incident: Incident) -> bool:
-        if incident.inferred and not incident.has_root_alert:
-            return incident.firing > 0  # an inferred root fires while its evidence does
-        return incident.firing_roots > 0
-
-    def _firing_urgency(self, incident: Incident) -> str:
-        """What still fires decides whether to wake someone, not what already resolved."""
-        if incident.root_urgency == "page" and incident.firing_roots:
-            return "page"
-        best = "quiet"
-        for fp in incident.alerts:
-            alert = self.alerts[fp]
-            if alert.firing and URGENCY_RANK.get(alert.cls.urgency, 2) > URGENCY_RANK[best]:
-                best = alert.cls.urgency
-                if best == "page":
-                    break
-        return best
-
     def _maybe_escalate(self, incident: Incident, now: datetime) -> None:
         if incident.state not in (State.OPEN, State.RECOVERED):
             return
@@ -619,14 +604,20 @@ class Engine:
         confirmed = incident.witness == "confirmed" and incident.inferred
         if not (flapping or confirmed) and incident.state != State.OPEN:
             return
-        if not flapping and not self._root_firing(incident):
+        if not flapping and not root_firing(incident):
             return
         if flapping:
             urgency = incident.root_urgency  # flapping is not healing, but info stays info
         elif confirmed:
-            urgency = self._firing_urgency(incident)
+            urgency = self.policy.firing_urgency(incident)
         else:
-            urgency = self._due_urgency(incident, now)
+            verdict = self.policy.due(incident, now)
+            if verdict.page_due_lapsed:
+                # A page-urgency alert was due but resolved: a later one waits for its own due.
+                incident.page_due = verdict.page_due
+            for wake in verdict.wake:
+                self.timers.set(wake, "grace", (incident.id,))
+            urgency = verdict.urgency
         if urgency == "quiet":
             return
         if incident.witness == "refuted" and not incident.deferred and not flapping:
@@ -652,113 +643,30 @@ class Engine:
                 "notice",
                 incident,
                 views.symptoms(incident, self.alerts),
-                self._page_reason(incident, now),
+                views.page_reason(incident, self.alerts, now, self.settings.flap_window),
             )
-
-    def _due_urgency(self, incident: Incident, now: datetime) -> str:
-        """The loudest urgency among firing alerts whose time has come (quiet if none)."""
-        if incident.inferred:
-            # The inference is evidence too: a workload inferred from its failing pods pages on
-            # the inference's grace even when its own (slower) alert has joined it since.
-            urgency = self._inferred_due_urgency(incident, now)
-            if urgency != "quiet" or not incident.has_root_alert:
-                return urgency
-        page_due = incident.page_due is not None and incident.page_due <= now
-        notice_due = incident.notice_due is not None and incident.notice_due <= now
-        if not (page_due or notice_due):
-            return "quiet"
-        best = "quiet"
-        for fp in incident.alerts:
-            alert = self.alerts[fp]
-            if not alert.firing or alert.due > now:
-                continue
-            if alert.cls.urgency == "page":
-                return "page"
-            if alert.cls.urgency == "notice":
-                best = "notice"
-        if best == "quiet" and page_due:
-            # A page-urgency alert was due but resolved: a later one waits for its own due.
-            later = [self.alerts[fp].due for fp in incident.alerts if self._pending_page(fp, now)]
-            incident.page_due = min(later) if later else None
-            if incident.page_due is not None:
-                self.timers.set(incident.page_due, "grace", (incident.id,))
-        return best
-
-    def _inferred_due_urgency(self, incident: Incident, now: datetime) -> str:
-        """An inferred root pages after the inference's own grace, once some of its evidence is
-        past its hold (alerts that usually precede their cause give the cause time to show and be
-        a better root); or as soon as an incident merged into it would have paged on its own."""
-        if incident.merged_due is not None and incident.merged_due <= now:
-            return self._firing_urgency(incident)
-        if incident.not_before is not None and now < incident.not_before:
-            self.timers.set(incident.not_before, "grace", (incident.id,))
-            return "quiet"
-        settles = self.passes.zone_settles(incident.root)
-        if settles is not None and now < settles:
-            # Other nodes of its zone are failing too: the zone may be the root, and its nodes'
-            # alerts arrive up to a group interval apart. Let that picture settle first.
-            self.timers.set(settles, "grace", (incident.id,))
-            return "quiet"
-        waiting: datetime | None = None
-        for fp in incident.alerts:
-            alert = self.alerts[fp]
-            if not alert.firing or alert.cls.urgency == "quiet":
-                continue
-            if alert.hold_due <= now:
-                return self._firing_urgency(incident)
-            if waiting is None or alert.hold_due < waiting:
-                waiting = alert.hold_due
-        if waiting is not None:
-            self.timers.set(waiting, "grace", (incident.id,))
-        return "quiet"
-
-    def _pending_page(self, fingerprint: str, now: datetime) -> bool:
-        alert = self.alerts[fingerprint]
-        return alert.firing and alert.cls.urgency == "page" and alert.due > now
 
     def _page(self, incident: Incident, now: datetime) -> None:
         self._transition(incident, "escalate", now)
         incident.paged_at = now
         symptoms = views.symptoms(incident, self.alerts)
-        reason = self._page_reason(incident, now)
+        reason = views.page_reason(incident, self.alerts, now, self.settings.flap_window)
         self._event(now, "paged", incident, severity=incident.top_severity, reason=reason)
         incident.notified.update((s.fingerprint, None) for s in symptoms)
         incident.pending.clear()
         incident.pending_reasons.clear()
         incident.severity_told = incident.top_severity
         self._notify(now, "page", incident, symptoms, reason)
-        if not self._root_firing(incident):
+        if not root_firing(incident):
             # Paged for flapping while the root is momentarily resolved.
             self._root_resolved(incident, now)
-
-    def _page_reason(self, incident: Incident, now: datetime) -> str:
-        root_alert = views.primary_root_alert(incident, self.alerts)
-        symptoms = views.symptoms(incident, self.alerts)
-        if incident.inferred and root_alert is None:
-            head = f"{describe(incident.root)} inferred as root cause: {incident.inferred_reason}"
-        elif root_alert is not None and entities.kind_of(incident.root) == "alert":
-            head = f"{root_alert.alertname} (no entity could be identified from its labels)"
-        elif root_alert is not None:
-            head = f"{root_alert.alertname} on {describe(incident.root)}"
-        else:
-            head = f"{describe(incident.root)} is failing"
-        if incident.flapping:
-            head += f"; flapping: fired {incident.flap_count} times " + (
-                f"within {span(self.settings.flap_window)}"
-            )
-        else:
-            head += f"; still firing after {span(now - incident.opened_at)}"
-        if symptoms:
-            kinds = count_kinds(s.entity for s in symptoms)
-            head += f"; {len(symptoms)} alerts on what depends on it are its symptoms ({kinds})"
-        return head
 
     def _queue_update(self, incident: Incident, reason: str) -> None:
         incident.pending_reasons.append(reason)
         self._dirty[incident.id] = None
 
     def _after_alert_resolved(self, incident: Incident, alert: AlertState, now: datetime) -> None:
-        if incident.state in (State.OPEN, State.PAGED) and not self._root_firing(incident):
+        if incident.state in (State.OPEN, State.PAGED) and not root_firing(incident):
             self._root_resolved(incident, now)
         self._maybe_settle(incident, now)
 
@@ -791,21 +699,10 @@ class Engine:
             self._event(now, "resolved", incident, reason=f"root and symptoms resolved after {duration}")
             self._notify(now, "resolve", incident, (), f"root and all symptoms resolved; lasted {duration}")
         else:
-            reason = self._recovery_reason(incident)
+            reason = views.recovery_reason(incident, self.alerts)
             self._event(now, "noticed", incident, reason=reason)
             if incident.top_urgency != "quiet":
                 self._notify(now, "notice", incident, views.symptoms(incident, self.alerts), reason)
-
-    def _recovery_reason(self, incident: Incident) -> str:
-        root_alert = views.primary_root_alert(incident, self.alerts)
-        what = root_alert.alertname if root_alert else "failure"
-        resolved = incident.root_resolved_at or incident.opened_at
-        lasted = span(resolved - incident.opened_at)
-        symptoms = views.symptoms(incident, self.alerts)
-        text = f"{what} on {describe(incident.root)} recovered by itself after {lasted}, within its grace"
-        if symptoms:
-            text += f"; {len(symptoms)} symptoms went with it"
-        return text
 
     def _detach(self, incident: Incident, alert: AlertState, now: datetime) -> None:
         """A symptom outlived its root's hold: judge it afresh as an alert of its own. Under a
@@ -934,7 +831,7 @@ class Engine:
             reason=f"{old_root} depends on {paged.root}, which is failing",
         )
         self._queue_update(paged, f"root cause re-attributed to {describe(paged.root)}")
-        if paged.state == State.RESOLVING and self._root_firing(paged):
+        if paged.state == State.RESOLVING and root_firing(paged):
             self._transition(paged, "root_refired", now)
 
     # -------------------------------------------------------- settle & infer
@@ -1165,7 +1062,7 @@ class Engine:
         if incident.state != State.OPEN:
             return
         if due in (incident.page_due, incident.notice_due, incident.not_before):
-            self._event(due, "grace_elapsed", incident, firing=self._root_firing(incident))
+            self._event(due, "grace_elapsed", incident, firing=root_firing(incident))
         self._maybe_escalate(incident, due)
 
     def _timer_witness(self, due: datetime, incident_id: str) -> None:

@@ -4,14 +4,16 @@ the API, Slack and the exports show. Pure functions of an incident and the alert
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ground.times import format_time
 from router.core.alerts import AlertState
 from router.core.events import SymptomRef
 from router.core.lifecycle import Incident
+from router.core.wording import count_kinds, describe, span
 from rules.schema import severity_rank
+from topology import entities
 
 
 def primary_root_alert(incident: Incident, alerts: Mapping[str, AlertState]) -> AlertState | None:
@@ -35,6 +37,43 @@ def symptoms(
             continue
         out.append(SymptomRef(fp, alert.alertname, alert.entity, alert.path))
     return tuple(out)
+
+
+def page_reason(
+    incident: Incident, alerts: Mapping[str, AlertState], now: datetime, flap_window: timedelta
+) -> str:
+    """Why people are paged: the root, how long it has fired (or flapped), what it explains."""
+    root_alert = primary_root_alert(incident, alerts)
+    attached = symptoms(incident, alerts)
+    if incident.inferred and root_alert is None:
+        head = f"{describe(incident.root)} inferred as root cause: {incident.inferred_reason}"
+    elif root_alert is not None and entities.kind_of(incident.root) == "alert":
+        head = f"{root_alert.alertname} (no entity could be identified from its labels)"
+    elif root_alert is not None:
+        head = f"{root_alert.alertname} on {describe(incident.root)}"
+    else:
+        head = f"{describe(incident.root)} is failing"
+    if incident.flapping:
+        head += f"; flapping: fired {incident.flap_count} times " + (f"within {span(flap_window)}")
+    else:
+        head += f"; still firing after {span(now - incident.opened_at)}"
+    if attached:
+        kinds = count_kinds(s.entity for s in attached)
+        head += f"; {len(attached)} alerts on what depends on it are its symptoms ({kinds})"
+    return head
+
+
+def recovery_reason(incident: Incident, alerts: Mapping[str, AlertState]) -> str:
+    """Why a root that healed within its grace is only a notice."""
+    root_alert = primary_root_alert(incident, alerts)
+    what = root_alert.alertname if root_alert else "failure"
+    resolved = incident.root_resolved_at or incident.opened_at
+    lasted = span(resolved - incident.opened_at)
+    attached = symptoms(incident, alerts)
+    text = f"{what} on {describe(incident.root)} recovered by itself after {lasted}, within its grace"
+    if attached:
+        text += f"; {len(attached)} symptoms went with it"
+    return text
 
 
 def incident_view(incident: Incident, alerts: Mapping[str, AlertState]) -> dict[str, Any]:

@@ -1,0 +1,119 @@
+"""When an incident may escalate, and how loud.
+
+An incident pages (urgency `page`) once one of its firing alerts of page urgency is due, or posts
+a notice (`notice`); `quiet` alerts (info/none) never bring an escalation forward, so an old
+quiet incident does not hand its age to a new alert. An alert is due after its grace (time to
+heal) and its rule's hold (time for its cause to show). An inferred root waits for the
+inference's own grace, for some of its evidence to be past its hold, and for its zone's picture
+to settle; it pages as soon as an incident merged into it would have paged on its own.
+
+The policy reads incidents and alerts and returns a verdict: how loud, and when to look again.
+Applying it (timers, pages, notices) is the engine's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from router.core.alerts import AlertState
+from router.core.lifecycle import URGENCY_RANK, Incident
+
+
+@dataclass(slots=True)
+class Verdict:
+    urgency: str = "quiet"
+    wake: list[datetime] = field(default_factory=list)  # look again at these times, in order
+    # A page-urgency alert was due but resolved: the incident's page waits for the next one.
+    page_due: datetime | None = None
+    page_due_lapsed: bool = False
+
+
+def root_firing(incident: Incident) -> bool:
+    if incident.inferred and not incident.has_root_alert:
+        return incident.firing > 0  # an inferred root fires while its evidence does
+    return incident.firing_roots > 0
+
+
+class EscalationPolicy:
+    def __init__(
+        self, alerts: Mapping[str, AlertState], zone_settles: Callable[[str], datetime | None]
+    ) -> None:
+        self.alerts = alerts
+        self.zone_settles = zone_settles
+
+    def firing_urgency(self, incident: Incident) -> str:
+        """What still fires decides whether to wake someone, not what already resolved."""
+        if incident.root_urgency == "page" and incident.firing_roots:
+            return "page"
+        best = "quiet"
+        for fp in incident.alerts:
+            alert = self.alerts[fp]
+            if alert.firing and URGENCY_RANK.get(alert.cls.urgency, 2) > URGENCY_RANK[best]:
+                best = alert.cls.urgency
+                if best == "page":
+                    break
+        return best
+
+    def due(self, incident: Incident, now: datetime) -> Verdict:
+        """The loudest urgency among firing alerts whose time has come (quiet if none)."""
+        verdict = Verdict()
+        if incident.inferred:
+            # The inference is evidence too: a workload inferred from its failing pods pages on
+            # the inference's grace even when its own (slower) alert has joined it since.
+            self._inferred_due(incident, now, verdict)
+            if verdict.urgency != "quiet" or not incident.has_root_alert:
+                return verdict
+        page_due = incident.page_due is not None and incident.page_due <= now
+        notice_due = incident.notice_due is not None and incident.notice_due <= now
+        if not (page_due or notice_due):
+            return verdict
+        best = "quiet"
+        for fp in incident.alerts:
+            alert = self.alerts[fp]
+            if not alert.firing or alert.due > now:
+                continue
+            if alert.cls.urgency == "page":
+                verdict.urgency = "page"
+                return verdict
+            if alert.cls.urgency == "notice":
+                best = "notice"
+        verdict.urgency = best
+        if best == "quiet" and page_due:
+            later = [self.alerts[fp].due for fp in incident.alerts if self._pending_page(fp, now)]
+            verdict.page_due_lapsed = True
+            verdict.page_due = min(later) if later else None
+            if verdict.page_due is not None:
+                verdict.wake.append(verdict.page_due)
+        return verdict
+
+    def _inferred_due(self, incident: Incident, now: datetime, verdict: Verdict) -> None:
+        if incident.merged_due is not None and incident.merged_due <= now:
+            verdict.urgency = self.firing_urgency(incident)
+            return
+        if incident.not_before is not None and now < incident.not_before:
+            verdict.wake.append(incident.not_before)
+            return
+        settles = self.zone_settles(incident.root)
+        if settles is not None and now < settles:
+            # Other nodes of its zone are failing too: the zone may be the root, and its nodes'
+            # alerts arrive up to a group interval apart. Let that picture settle first.
+            verdict.wake.append(settles)
+            return
+        waiting: datetime | None = None
+        for fp in incident.alerts:
+            alert = self.alerts[fp]
+            if not alert.firing or alert.cls.urgency == "quiet":
+                continue
+            if alert.hold_due <= now:
+                verdict.urgency = self.firing_urgency(incident)
+                return
+            if waiting is None or alert.hold_due < waiting:
+                waiting = alert.hold_due
+        if waiting is not None:
+            verdict.wake.append(waiting)
+
+    def _pending_page(self, fingerprint: str, now: datetime) -> bool:
+        alert = self.alerts[fingerprint]
+        return alert.firing and alert.cls.urgency == "page" and alert.due > now
