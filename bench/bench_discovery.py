@@ -45,7 +45,7 @@ def _peak_rss_mb() -> float:
 
 
 def _discover(url: str) -> dict[str, Any]:
-    from integrations.prometheus import PrometheusClient
+    from integrations.prometheus.client import PrometheusClient
     from topology.discovery import PrometheusDiscovery
 
     client = PrometheusClient(url, timeout=300.0)
@@ -78,7 +78,7 @@ async def _service_under_refresh(url: str, period: float) -> dict[str, Any]:
     import aiohttp
 
     from ground.times import format_time
-    from integrations.prometheus import PrometheusClient
+    from integrations.prometheus.client import PrometheusClient
     from router.cli.cmd_serve import run
     from router.service.config import load_settings
     from router.service.webhook import PATH

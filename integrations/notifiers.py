@@ -1,6 +1,6 @@
 """Notifiers the outbox sends to: the log, and a generic outbound webhook with an HMAC signature.
 
-Interface (shared with integrations.slack.SlackNotifier): `name`, `async send(notification, key)`
+Interface (shared with integrations.slack.notifier.SlackNotifier): `name`, `async send(notification, key)`
 raising on failure, `async close()`. An exception whose `retryable` attribute is False means a
 retry will not help (the outbox marks the notification failed instead of retrying it).
 

@@ -44,7 +44,7 @@ import yaml
 
 from ground.errors import InputError
 from ground.times import parse_duration
-from integrations.slack_interactions import INTERACTIONS_PATH
+from integrations.slack.interactions import INTERACTIONS_PATH
 from router.cli.main import build_parser
 from router.core.settings import EngineSettings
 from router.service.config import load_settings

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from integrations.prometheus import PrometheusClient, PrometheusError, _VectorDecoder
+from integrations.prometheus.client import PrometheusClient, PrometheusError, _VectorDecoder
 from rules.ruleset import RuleSet
 from tests.promharness import Harness, HarnessError, PrometheusProcess, TestCluster, render
 from topology.discovery import DiscoveryError, PrometheusDiscovery

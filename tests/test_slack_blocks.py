@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integrations.slack_blocks import (
+from integrations.slack.blocks import (
     MessageState,
     RenderContext,
     escape,

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from ground.errors import InputError
-from integrations.slack_config import SlackSettings, mention_markup, routing_keys
+from integrations.slack.config import SlackSettings, mention_markup, routing_keys
 
 TOKEN = "xoxb-1111-2222-secretvalue"
 

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from ground.times import parse_time
 from integrations.alertmanager import AlertmanagerClient
-from integrations.slack_config import SlackSettings
-from integrations.slack_interactions import (
+from integrations.slack.config import SlackSettings
+from integrations.slack.interactions import (
     INTERACTIONS_PATH,
     SlackInteractions,
     create_interactions,
@@ -332,7 +332,7 @@ def test_create_interactions_needs_a_signing_secret(monkeypatch):
 
 
 async def test_a_body_that_trickles_in_or_is_too_large_is_refused(setup, monkeypatch):
-    import integrations.slack_interactions as module
+    import integrations.slack.interactions as module
 
     client, act, _ = setup
     monkeypatch.setattr(module, "READ_TIMEOUT", 0.5)

@@ -12,8 +12,8 @@ import logging
 
 import pytest
 
-from integrations.slack import SlackNotifier, SlackSendError
-from integrations.slack_config import SlackSettings
+from integrations.slack.config import SlackSettings
+from integrations.slack.notifier import SlackNotifier, SlackSendError
 from tests.slack_standin import TOKEN, SlackStandIn
 from tests.test_slack_blocks import texts
 

@@ -8,7 +8,7 @@ import json
 from aiohttp import ClientSession, web
 
 from integrations.alertmanager import AlertmanagerClient
-from integrations.slack_interactions import INTERACTIONS_PATH, SlackInteractions
+from integrations.slack.interactions import INTERACTIONS_PATH, SlackInteractions
 from tests.amharness import running_alertmanager
 from tests.test_slack_interactions import INC, SECRET, VIEWS, Recorder, form, sign
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from integrations.slack import SlackNotifier, SlackSendError
-from integrations.slack_config import SlackSettings
-from integrations.slack_interactions import INTERACTIONS_PATH, SlackInteractions
+from integrations.slack.config import SlackSettings
+from integrations.slack.interactions import INTERACTIONS_PATH, SlackInteractions
+from integrations.slack.notifier import SlackNotifier, SlackSendError
 from router.core.engine import Engine
 from rules.ruleset import RuleSet
 from tests.slack_standin import TOKEN, SlackStandIn

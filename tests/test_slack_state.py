@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from integrations.slack_state import MessageRecord, SlackState
+from integrations.slack.state import MessageRecord, SlackState
 
 
 def test_messages_and_posts_survive_reopening(tmp_path):

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from integrations.prometheus import PrometheusClient
-from integrations.witness import Witness, WitnessAnswer
+from integrations.prometheus.client import PrometheusClient
+from integrations.prometheus.witness import Witness, WitnessAnswer
 from router.core.engine import Engine
 from router.core.settings import EngineSettings
 from rules.ruleset import RuleSet

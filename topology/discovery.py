@@ -34,10 +34,10 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from integrations.prometheus import PrometheusClient, PrometheusError, promql_string
 from topology import entities, ksm
 from topology.graph import Topology
 from topology.k8s import ClusterBuilder, paused_gc
+from topology.promql import SeriesSource, SourceError, promql_string
 from topology.promtext import Series
 
 # Server-side filters: what `ksm.collect` would drop anyway is not transferred.
@@ -96,7 +96,7 @@ class DiscoveryResult:
 class PrometheusDiscovery:
     def __init__(
         self,
-        client: PrometheusClient,
+        client: SeriesSource,
         *,
         clusters: Sequence[str] | None = None,
         default_cluster: str | None = None,
@@ -155,7 +155,7 @@ class PrometheusDiscovery:
                         + ": is kube-state-metrics scraped (and up)?"
                     )
                 topology = builder.build()
-        except PrometheusError as exc:
+        except SourceError as exc:
             raise DiscoveryError(str(exc)) from None
         finished = time.perf_counter()
         stats.build_seconds = finished - collected

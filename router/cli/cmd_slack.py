@@ -29,7 +29,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ground.errors import InputError, describe_validation_error
-from integrations.slack_config import SlackSettings
+from integrations.slack.config import SlackSettings
 
 # Scopes the bot needs: (any of these, what for, required?)
 SCOPES = (

@@ -107,7 +107,7 @@ def register(subparsers: Any) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from integrations.prometheus import PrometheusClient
+    from integrations.prometheus.client import PrometheusClient
     from topology.discovery import DiscoveryError, PrometheusDiscovery
 
     headers = {}

@@ -16,21 +16,13 @@ from typing import Any
 
 from aiohttp import web
 
+from ground.httpio import ErrorAnswer, Refusal, error, read_body
 from ground.jsonio import JsonError, loads
 from router.export import TimelineNotFound, TimelineRequestError, render_timeline
 from router.export.store_source import StoreSource
 from router.service.metrics import CONTENT_TYPE
 from router.service.store import StorageUnavailable
-from router.service.webhook import (
-    PATH,
-    Authenticator,
-    ErrorAnswer,
-    Refusal,
-    WebhookHandler,
-    error,
-    read_body,
-    unauthorized,
-)
+from router.service.webhook import PATH, Authenticator, WebhookHandler, unauthorized
 
 # An action's body is a name and a note: anything much larger is not one.
 ACTION_BODY_LIMIT = 64 * 1024

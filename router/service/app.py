@@ -249,7 +249,7 @@ class Service:
                 self._spawn(self._reconcile_loop(settings.alertmanager.reconcile_interval.total_seconds()))
         secret = settings.slack.resolved_signing_secret() if settings.slack.enabled else None
         if secret is not None:
-            from integrations.slack_interactions import SlackInteractions
+            from integrations.slack.interactions import SlackInteractions
 
             self.slack_interactions = SlackInteractions(
                 secret,
@@ -343,7 +343,7 @@ class Service:
                 )
             )
         if self._extra_notifiers is None and settings.slack.enabled:
-            from integrations.slack import SlackNotifier
+            from integrations.slack.notifier import SlackNotifier
 
             assert self.engine is not None
             out.append(

@@ -36,7 +36,7 @@ from pydantic_settings.exceptions import SettingsError
 from ground.errors import InputError
 from ground.secrets import read_secret
 from ground.times import parse_duration
-from integrations.slack_config import SlackSettings
+from integrations.slack.config import SlackSettings
 from router.core.settings import EngineSettings
 
 ENV_PREFIX = "ALERT_ROUTER_"

@@ -16,8 +16,8 @@ import json
 import logging
 from typing import Any
 
-from integrations.prometheus import PrometheusClient
-from integrations.witness import Witness
+from integrations.prometheus.client import PrometheusClient
+from integrations.prometheus.witness import Witness
 from router.core.events import CheckRequest
 from router.service.config import PrometheusSettings
 from topology.discovery import DiscoveryResult, PrometheusDiscovery

@@ -34,11 +34,11 @@ from aiohttp import web
 from pydantic import SecretStr
 from slack_sdk.signature import Clock, SignatureVerifier
 
+from ground.httpio import Refusal, error, read_body
 from ground.jsonio import loads
 from ground.times import format_time
-from integrations.slack_blocks import ACTIONS, SILENCE_HOURS
-from integrations.slack_config import SlackSettings
-from router.service.webhook import Refusal, error, read_body
+from integrations.slack.blocks import ACTIONS, SILENCE_HOURS
+from integrations.slack.config import SlackSettings
 
 log = logging.getLogger("alert_router.slack")
 

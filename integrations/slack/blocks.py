@@ -7,7 +7,7 @@ boundary with an ellipsis and long lists end with "… and N more": a message is
 mid-word and never rejected by Slack, whatever the size of the incident.
 
 `MessageState` is what the incident's parent message shows, folded from the notifications
-(page/notice/update/resolve, `docs/contracts.md`); it is stored as JSON (integrations/slack_state.py)
+(page/notice/update/resolve, `docs/contracts.md`); it is stored as JSON (integrations/slack/state.py)
 so that a restart renders the same message. An optional engine view (`Engine.incident(id)`)
 adds what notifications do not carry: the root alert's annotations (runbook, summary),
 its generatorURL, and the opening time.

@@ -49,7 +49,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ground.errors import InputError
 from ground.times import parse_time
-from integrations.slack_blocks import (
+from integrations.slack.blocks import (
     Message,
     MessageState,
     RenderContext,
@@ -58,8 +58,8 @@ from integrations.slack_blocks import (
     pointer_message,
     thread_reply,
 )
-from integrations.slack_config import Destination, SlackSettings, mention_markup, routing_keys
-from integrations.slack_state import MessageRecord, PostRecord, SlackState
+from integrations.slack.config import Destination, SlackSettings, mention_markup, routing_keys
+from integrations.slack.state import MessageRecord, PostRecord, SlackState
 
 log = logging.getLogger("alert_router.slack")
 

@@ -9,7 +9,7 @@ types, so the schema moves to another database unchanged):
   *before* `chat.postMessage` (an intent, no `ts`) and completed with the `ts` in the same
   transaction that records the incident's message. A row without `ts` after a failure means
   "maybe posted": the notifier looks the message up in Slack by its metadata before posting
-  again (see integrations/slack.py and docs/slack.md).
+  again (see integrations/slack/notifier.py and docs/slack.md).
 
 Calls are synchronous and short (a local file, WAL); the notifier makes a handful per send.
 """

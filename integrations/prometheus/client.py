@@ -44,13 +44,14 @@ from prometheus_api_client import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
+from topology.promql import SourceError
+
 CHUNK_BYTES = 256 * 1024
 # One result element never comes close to this; a buffer beyond it means a broken response.
 MAX_ELEMENT_BYTES = 16 * 1024 * 1024
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 
 
-class PrometheusError(Exception):
+class PrometheusError(SourceError):
     """Prometheus could not answer a query (unreachable, slow, an error status, bad JSON)."""
 
 
@@ -380,15 +381,3 @@ def _describe(exc: Exception) -> str:
 
 def _shorten(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def promql_string(value: str) -> str:
-    """A PromQL string literal (double quotes; backslash, quote and control chars escaped)."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def matchers(labels: Mapping[str, str], *, regex: Mapping[str, str] | None = None) -> str:
-    """`{a="1",b=~"x|y"}` from equality and regex matchers; invalid label names are skipped."""
-    parts = [f"{k}={promql_string(v)}" for k, v in labels.items() if _LABEL_NAME.match(k)]
-    parts += [f"{k}=~{promql_string(v)}" for k, v in (regex or {}).items() if _LABEL_NAME.match(k)]
-    return "{" + ",".join(parts) + "}"

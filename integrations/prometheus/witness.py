@@ -37,8 +37,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from integrations.prometheus import PrometheusClient, PrometheusError, Sample, matchers, promql_string
+from integrations.prometheus.client import PrometheusClient, PrometheusError, Sample
 from topology import entities
+from topology.promql import matchers, promql_string
 
 KINDS = ("alert_firing", "node_not_ready", "dns_down", "apiserver_down", "etcd_down")
 # Labels Alertmanager's alerts may carry that Prometheus' ALERTS series do not: external labels

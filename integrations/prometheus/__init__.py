@@ -1,0 +1,1 @@
+"""Prometheus: the query client and the second witness that asks it what it sees."""
