@@ -211,7 +211,7 @@ def reconcile_payload(
             )
     if not alerts:
         return None, 0, 0
-    payload = {
+    payload: dict[str, Any] = {
         "receiver": RECONCILE_RECEIVER,
         "status": "firing" if sent_firing else "resolved",
         "alerts": alerts,

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 
@@ -65,7 +65,7 @@ class LogNotifier:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else None
-        self._handle = None
+        self._handle: TextIO | None = None
 
     async def send(self, notification: dict[str, Any], key: str) -> None:
         log.info(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 OPERATORS = ("=~", "!~", "!=", "=")  # longest first: `=~` must not be read as `=`
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -67,6 +68,18 @@ def quote(value: str) -> str:
     return f'"{escaped}"'
 
 
+def _not_in(accepted: frozenset[str], value: str) -> bool:
+    return value not in accepted
+
+
+def _matches(fullmatch: Callable[[str], re.Match[str] | None], value: str) -> bool:
+    return fullmatch(value) is not None
+
+
+def _misses(fullmatch: Callable[[str], re.Match[str] | None], value: str) -> bool:
+    return fullmatch(value) is None
+
+
 def make_matcher(name: str, op: str, value: str, *, text: str | None = None, value_pos: int = 0) -> Matcher:
     """Compile one matcher; `text`/`value_pos` only improve the error message of a bad regex."""
     if op not in OPERATORS:
@@ -86,7 +99,7 @@ def make_matcher(name: str, op: str, value: str, *, text: str | None = None, val
                 literals = accepted
                 test = accepted.__contains__
             else:
-                test = lambda v, s=accepted: v not in s  # noqa: E731
+                test = partial(_not_in, accepted)
         else:
             try:
                 pattern = re.compile(f"(?:{value})")
@@ -96,10 +109,7 @@ def make_matcher(name: str, op: str, value: str, *, text: str | None = None, val
                 shown = text if text is not None else f"{name}{op}{quote(value)}"
                 raise ValueError(f"invalid regex in matcher {shown!r}: {exc.msg}{where}") from None
             fullmatch = pattern.fullmatch
-            if op == "=~":
-                test = lambda v, m=fullmatch: m(v) is not None  # noqa: E731
-            else:
-                test = lambda v, m=fullmatch: m(v) is None  # noqa: E731
+            test = partial(_matches, fullmatch) if op == "=~" else partial(_misses, fullmatch)
     return Matcher(name, op, value, literals, test)
 
 

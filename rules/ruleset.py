@@ -184,7 +184,7 @@ def check_text(text: str, shown: str, path: Path | None = None) -> tuple[SourceF
         return None, [
             Problem(shown, 1, None, "a rule file must be a mapping with rules:, defaults:, unmapped:")
         ]
-    rules_raw: list[Any] = data.get("rules") if isinstance(data.get("rules"), list) else []
+    rules_raw: list[Any] = data["rules"] if isinstance(data.get("rules"), list) else []
     _duplicate_keys(root, add)
     for key in data:
         # `x-...` keys hold YAML anchors shared by rules (as in docker-compose files).
@@ -377,6 +377,18 @@ class _Spec:
         "singleton",
         "via",
     )
+    component: str | None
+    how: str
+    how_found: str
+    how_kept: str
+    how_plain: str
+    kind: str
+    name: _Template | None
+    namespace: _Template | None
+    namespaced: bool
+    plain_fallback: bool
+    singleton: str | None
+    via: str
 
     @classmethod
     def compile(cls, spec: EntitySpec, prefix: str, *, plain_fallback: bool = True) -> _Spec:

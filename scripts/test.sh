@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up and run the whole test suite: lint, then every test (unit, scenario, property, end to end).
+# Set up and run the whole test suite: lint, import contracts, type check, then every test (unit, scenario, property, end to end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,4 +9,6 @@ fi
 bash scripts/install-k8s-tools.sh   # helm, kubectl (kustomize) for tests/test_deploy.py
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports            # the architecture's import contracts (pyproject.toml)
+.venv/bin/mypy                    # the type check (pyproject.toml [tool.mypy])
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -197,7 +197,9 @@ def _check_selector(selector: str) -> str:
 
 
 def _split_matchers(text: str) -> list[str]:
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for char in text:
         if escaped:
             escaped = False

@@ -7,6 +7,8 @@ alert's `cluster` label, or `default` when there is none.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 DEFAULT_CLUSTER = "default"
 
 NAMESPACED_KINDS = frozenset(
@@ -58,7 +60,7 @@ CONTROLLER_MANAGER = "kube-controller-manager"
 ALERTING_PIPELINE = "alerting-pipeline"
 
 
-def cluster_of(labels: dict[str, str]) -> str:
+def cluster_of(labels: Mapping[str, str]) -> str:
     return labels.get("cluster") or DEFAULT_CLUSTER
 
 

@@ -379,7 +379,7 @@ class _Build:
             elif not owner and name.startswith(DNS_POD_PREFIXES):
                 fallback[cluster].add(key)
         for cluster in self.spec.clusters:
-            self.dns_backends.update(by_cluster.get(cluster) or fallback.get(cluster, ()))
+            self.dns_backends.update(by_cluster.get(cluster) or fallback.get(cluster) or ())
 
     def _nodes(self) -> None:
         t = self.t

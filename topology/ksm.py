@@ -91,7 +91,7 @@ def collect(series: Iterable[Series], builder: ClusterBuilder) -> None:
     """Declare the objects the series describe; nothing is linked until `builder.build()`."""
     clusters: set[str] = set()
     # (cluster, namespace, slice) -> ready pods; slice -> service from kube_endpointslice_labels.
-    slice_pods: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+    slice_pods: dict[tuple[str, str, str], list[tuple[str | None, str]]] = {}
     slice_service: dict[tuple[str, str, str], str] = {}
 
     for name, labels, value, _ in series:
@@ -215,11 +215,11 @@ def collect(series: Iterable[Series], builder: ClusterBuilder) -> None:
     for key, pods in slice_pods.items():
         cluster, namespace, endpoint_slice = key
         service = slice_service.get(key) or _service_of_slice(builder, cluster, namespace, endpoint_slice)
-        for pod_namespace, target in pods:
+        for pod_namespace, target_name in pods:
             if pod_namespace is None:
-                builder.add_endpoint_node(cluster, namespace, service, target)
+                builder.add_endpoint_node(cluster, namespace, service, target_name)
             else:
-                builder.add_endpoint_pod(cluster, namespace, service, pod_namespace, target)
+                builder.add_endpoint_pod(cluster, namespace, service, pod_namespace, target_name)
 
 
 def _service_of_slice(builder: ClusterBuilder, cluster: str, namespace: str, endpoint_slice: str) -> str:

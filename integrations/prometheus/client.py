@@ -114,11 +114,11 @@ class PrometheusClient:
         )
         self.connect = PrometheusConnect(
             url=self.url,
-            headers=self.headers or None,
+            headers=self.headers or {},
             disable_ssl=not verify,
             retry=retry,
             session=self.session,
-            timeout=timeout,
+            timeout=timeout,  # type: ignore[arg-type]  # hinted int; requests takes float seconds
         )
 
     def close(self) -> None:
@@ -135,9 +135,10 @@ class PrometheusClient:
     def query_sync(
         self, promql: str, *, at: float | None = None, timeout: float | None = None
     ) -> list[Sample]:
-        params = {"time": f"{at:.3f}"} if at is not None else None
+        params = {"time": f"{at:.3f}"} if at is not None else {}
+        seconds = timeout or self.timeout
         try:
-            rows = self.connect.custom_query(promql, params=params, timeout=timeout or self.timeout)
+            rows = self.connect.custom_query(promql, params=params, timeout=seconds)  # type: ignore[arg-type]
         except PrometheusApiClientException as exc:
             raise PrometheusError(f"query {promql!r}: {_shorten(str(exc))}") from None
         except (requests.RequestException, ValueError) as exc:

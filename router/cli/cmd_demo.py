@@ -172,7 +172,8 @@ async def demo(
     stop = stop or asyncio.Event()
     bound: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
     server = asyncio.create_task(run(settings, stop=stop, on_listening=lambda h, p: bound.set_result((h, p))))
-    await asyncio.wait({server, bound}, return_when=asyncio.FIRST_COMPLETED)
+    waiting: list[asyncio.Future[Any]] = [server, bound]
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     if server.done():
         return server.result()
     host, port = bound.result()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import yaml
 from pydantic import ValidationError
@@ -110,15 +110,15 @@ def readable_summary(result: ReplayResult, source: str) -> list[str]:
     return lines + incidents_text(result.engine.incidents() if result.engine else [])
 
 
-def _write_lines(path: str | None, rows: Iterator[dict[str, object]] | object, stdout: TextIO) -> None:
+def _write_lines(path: str | None, rows: Iterable[dict[str, Any]], stdout: TextIO) -> None:
     if path is None or path == "-":
-        for row in rows:  # type: ignore[attr-defined]
+        for row in rows:
             stdout.write(canonical_json(row) + "\n")
         stdout.flush()
         return
     try:
         with open(path, "w", encoding="utf-8") as handle:
-            for row in rows:  # type: ignore[attr-defined]
+            for row in rows:
                 handle.write(canonical_json(row) + "\n")
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -195,7 +195,7 @@ def _event_loop_runner() -> Callable[[Any], int]:
     return uvloop.run
 
 
-def _bound(site: web.TCPSite, settings: Settings) -> tuple[str, int]:
+def _bound(site: web.BaseSite, settings: Settings) -> tuple[str, int]:
     server = getattr(site, "_server", None)
     sockets = getattr(server, "sockets", None) or []
     if sockets:

@@ -178,7 +178,8 @@ def _entity_item(topology: Topology, name: str, inside: set[str] | None) -> dict
         ip = attrs.get("pod_ip")
         if ip and topology.pod_by_ip(cluster, ip) == name:
             item["ip"] = ip
-    hard, members = [], []
+    hard: list[str] = []
+    members: list[str] = []
     for dependency, data in graph.succ[name].items():
         if inside is not None and dependency not in inside:
             continue

@@ -126,8 +126,8 @@ def render_graph(t: Timeline) -> str:
         if name.startswith(kind + " "):  # the kind goes to the second line: room for the name
             name, sub = name[len(kind) + 1 :], f"{kind} · {sub}"
         if " on " in name:  # `kubelet on node w1`: the component, and where below
-            name, where = name.split(" on ", 1)
-            sub = f"on {where} · {sub}"
+            name, place = name.split(" on ", 1)
+            sub = f"on {place} · {sub}"
         if len(name) > 24 and "/" in name:  # and the namespace too
             namespace, name = name.split("/", 1)
             sub = f"{kind} in {namespace} · {sub.split(' · ', 1)[1]}"

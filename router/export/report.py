@@ -260,7 +260,7 @@ def _symptoms(t: Timeline, tz: tzinfo | None) -> Section:
     blocks: list[Block] = []
     for kind, items in sorted(by_kind.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         blocks.append(Para([Strong(f"{kind} ({len(items)})")]))
-        rows = [
+        rows: list[list[Text]] = [
             [
                 [a.alertname],
                 [Code(a.entity)],

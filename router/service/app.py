@@ -622,7 +622,7 @@ class Service:
     ) -> store.Outputs:
         created = format_time(self.clock.peek())
         events = []
-        notifications = []
+        notifications: list[tuple[str, int, str, str, str, int, str, str]] = []
         for seq, notes, evs in produced:
             for event in evs:
                 body = event.to_dict()

@@ -53,7 +53,7 @@ class _EngineCounters(Collector):
 
 
 class _Gauges(Collector):
-    def __init__(self, read: Callable[[], Mapping[str, float | dict[str, float]]]) -> None:
+    def __init__(self, read: Callable[[], Mapping[str, tuple[str, float | dict[str, float]]]]) -> None:
         self._read = read
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -140,7 +140,7 @@ class Metrics:
     ) -> None:
         self.engine._read = engine_counters
         self.engine.baseline = dict(engine_counters())
-        self.gauges._read = gauges  # type: ignore[assignment]
+        self.gauges._read = gauges
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -326,8 +326,8 @@ class Outputs:
             key, _, incident, action = self.notifications[0][:4]
             return f"{action} notification {key}", incident
         if self.events:
-            ident, _, _, kind, incident, _ = self.events[0]
-            return f"{kind} event {ident}", incident
+            ident, _, _, kind, event_incident, _ = self.events[0]
+            return f"{kind} event {ident}", event_incident
         return f"checkpoint at input {self.input_seq}", None
 
 

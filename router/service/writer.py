@@ -76,7 +76,7 @@ class Writer:
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.batches = 0
-        self.on_batch: Callable[[int, float], None] | None = None  # (writes, seconds)
+        self.on_batch: Callable[[int, float], object] | None = None  # (writes, seconds)
 
     # ------------------------------------------------------------------ loop side
 
@@ -129,7 +129,7 @@ class Writer:
                     self._cond.wait()
                 if not self._queue and self._stopping:
                     return
-                batch = []
+                batch: list[Write] = []
                 while self._queue and len(batch) < self._max_batch:
                     write = self._queue.popleft()
                     write.state = "running"

@@ -186,7 +186,7 @@ class Ctx:
         delay: tuple[float, float] = (1, 5),
     ) -> list[AlertSpec]:
         """Application alerts fire 1-5 minutes after `after`, resolve 1-2 minutes after the heal."""
-        out = []
+        out: list[AlertSpec] = []
         for service in services:
             fires = after + minutes(self.uniform(*delay))
             resolves = heal + minutes(self.uniform(1, 2)) if heal else None
@@ -205,8 +205,11 @@ def _add(out: list[AlertSpec], spec: AlertSpec | None) -> None:
         out.append(spec)
 
 
-def _split(specs: Iterable[AlertSpec], is_root: Callable[[AlertSpec], bool]) -> tuple[list, list]:
-    roots, symptoms = [], []
+def _split(
+    specs: Iterable[AlertSpec], is_root: Callable[[AlertSpec], bool]
+) -> tuple[list[AlertSpec], list[AlertSpec]]:
+    roots: list[AlertSpec] = []
+    symptoms: list[AlertSpec] = []
     for spec in specs:
         (roots if is_root(spec) else symptoms).append(spec)
     return roots, symptoms
@@ -249,13 +252,13 @@ def _pod_backed_target_downs(
         # node-exporter's TargetDown comes with the node-death ordering (router/sim/scenarios.py).
         if service.scraped and service.pods and service.name != "node-exporter":
             jobs.append((service.name, service.namespace, service.name, service.pods))
-    for job, namespace, service, pods in jobs:
+    for job, namespace, service_name, pods in jobs:
         down = sum(p.node in dead for p in pods)
         if down and 100 * down / len(pods) > 10:
             _add(
                 out,
                 ctx.target_down(
-                    job, namespace, service, t0 + sc.TARGET_DOWN_AT, clears, 100 * down / len(pods)
+                    job, namespace, service_name, t0 + sc.TARGET_DOWN_AT, clears, 100 * down / len(pods)
                 ),
             )
     return out

@@ -419,8 +419,8 @@ def _build(
         for number, workload in enumerate(app_workloads):
             for index in range(workload.replicas):
                 wanted = [zone_names[(number + index + k) % zones] for k in range(zones)]
-                zone = next(z for z in wanted if free[z])
-                place(workload, free[zone].pop(), index)
+                target = next(z for z in wanted if free[z])
+                place(workload, free[target].pop(), index)
     else:
         for workload in app_workloads:
             for index in range(workload.replicas):

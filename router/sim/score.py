@@ -255,9 +255,9 @@ def _verdict(
         page.verdict = "invented"
         counts: dict[str, int] = {}
         for symptom in note["symptoms"]:
-            owner = by_fp.get(symptom["fingerprint"])
-            if owner is not None:
-                counts[owner[0]["id"]] = counts.get(owner[0]["id"], 0) + 1
+            known = by_fp.get(symptom["fingerprint"])
+            if known is not None:
+                counts[known[0]["id"]] = counts.get(known[0]["id"], 0) + 1
         if counts:
             page.fault = max(sorted(counts), key=lambda k: counts[k])
     return page
@@ -313,7 +313,7 @@ def run_world(
     previous = signal.signal(signal.SIGALRM, _alarm) if armed else None
     error = ""
     try:
-        if armed:
+        if armed and timeout is not None:
             signal.setitimer(signal.ITIMER_REAL, timeout)
         notes, seconds = replay_world(world, rules, settings)
     except ReplayTimeout:
