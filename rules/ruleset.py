@@ -48,7 +48,9 @@ KNOWN_KINDS = entities.NAMESPACED_KINDS | entities.CLUSTER_KINDS
 TOP_LEVEL_KEYS = ("defaults", "rules", "unmapped")
 
 _SEVERITY = {s: s for s in SEVERITIES}
-_LABEL_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_")
+# Alertmanager passes UTF-8 label names through (OpenTelemetry's `service.name`, Kubernetes'
+# `app.kubernetes.io/name`): templates may name them.
+_LABEL_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_./-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,8 @@ class Classification:
     heartbeat: bool  # Watchdog-style always-firing alert
     severity: str  # normalised lower-case severity label ("warning" if missing/unknown)
     how: str  # one short phrase: why this entity (e.g. "rule node-not-ready: label node")
+    # "dependents": a failing caller explains it (starvation), not a failing dependency.
+    explained_by: str = "dependencies"
 
 
 def normalise_severity(value: str | None) -> str:
@@ -787,6 +791,7 @@ class RuleSet:
             rule.heartbeat,
             severity,
             how,
+            rule.model.explained_by,
         )
 
     def _by_default(self, labels: Mapping[str, str], topology: Topology, severity: str) -> Classification:
@@ -829,7 +834,9 @@ _GENERIC_SPECS = (
     (EntitySpec(kind="pvc", name="{persistentvolumeclaim}"), False),
     (EntitySpec(kind="service", name="{service}", via="service-by-name"), True),
     (EntitySpec(kind="service", name="{service_name}", via="service-by-name"), True),
+    (EntitySpec(kind="service", name="{service.name}", via="service-by-name"), True),
     (EntitySpec(kind="service", name="{app_kubernetes_io_name}", via="service-by-name"), True),
+    (EntitySpec(kind="service", name="{app.kubernetes.io/name}", via="service-by-name"), True),
     (EntitySpec(kind="node", name="{node}"), False),
     (EntitySpec(kind="node", name="{instance}", via="node-by-instance"), False),
     (EntitySpec(kind="pv", name="{persistentvolume}"), False),

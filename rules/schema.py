@@ -31,6 +31,10 @@ from ground.times import parse_duration
 Urgency = Literal["page", "notice", "quiet"]
 Severity = Literal["critical", "warning", "info", "none"]
 Lookup = Literal["none", "node-by-instance", "workload-of-pod", "pod-by-ip", "service-by-name"]
+# Which way a failure travels to this alert: from what its entity depends on (errors, latency:
+# a callee's trouble reaches its callers), or from what depends on it (starvation: a broken
+# caller leaves its callees without requests).
+ExplainedBy = Literal["dependencies", "dependents"]
 
 SEVERITY_ORDER: dict[str, int] = {"none": 0, "info": 1, "warning": 2, "critical": 3}
 
@@ -87,6 +91,7 @@ class Rule(_Strict):
     # their `absent()` alerts fire for ever and say nothing about an outage.
     unobserved_urgency: Urgency | None = None
     heartbeat: bool = False
+    explained_by: ExplainedBy = "dependencies"
     description: str = ""
 
     _check_durations = field_validator("escalate_after", "hold", "outlive_root", mode="before")(

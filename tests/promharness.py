@@ -472,11 +472,28 @@ class Target:
     cluster: str | None = None
 
 
+@dataclass
+class Traffic:
+    """A request counter served next to the KSM text (servicegraph, Istio, Linkerd series): it
+    grows by one per scrape while `flowing`, and stays put when the traffic stops."""
+
+    metric: str
+    labels: dict[str, str]
+    flowing: bool = True
+    value: float = 0.0
+
+    def line(self) -> str:
+        labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(self.labels.items()))
+        return f"{self.metric}{{{labels}}} {self.value:g}\n"
+
+
 class KsmServer:
-    """Serves `/ksm` (the clusters as KSM text, or a file) and `/target/<name>`."""
+    """Serves `/ksm` (the clusters as KSM text, or a file, and the `traffic` counters) and
+    `/target/<name>`."""
 
     def __init__(self) -> None:
         self.clusters: dict[str, TestCluster] = {}
+        self.traffic: list[Traffic] = []
         self.file: Path | None = None
         self.down: set[str] = set()
         self.failing = False  # /ksm answers 500 (kube-state-metrics down)
@@ -496,6 +513,12 @@ class KsmServer:
         if self.file is not None:
             return web.FileResponse(self.file, headers={"Content-Type": EXPOSITION})
         text = render(list(self.clusters.values()))
+        for metric in sorted({t.metric for t in self.traffic}):
+            text += f"# TYPE {metric} counter\n"
+            for series in self.traffic:
+                if series.metric == metric:
+                    series.value += 1 if series.flowing else 0
+                    text += series.line()
         return web.Response(body=text.encode(), headers={"Content-Type": EXPOSITION})
 
     async def _target(self, request: web.Request) -> web.Response:

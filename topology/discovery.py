@@ -24,6 +24,11 @@ the last good one. An empty family is normal (kube_endpoint_address is off by de
 KSM v2.18), but no node and no pod at all means kube-state-metrics is not scraped (or down):
 that is an error too. Warnings (Thanos partial responses) are returned, not raised; the
 refresher refuses a graph built from a partial response.
+
+Service-to-service calls come through the same connection, in the same refresh
+(topology/callgraph.py): the servicegraph connector's, Istio's and Linkerd's request counters
+over the last `call_window` (an edge ages out that long after its traffic stops). No traffic
+metrics at all is normal (no mesh, no tracing): the graph simply has no call edges.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from topology import entities, ksm
+from topology import callgraph, entities, ksm
 from topology.graph import Topology
 from topology.k8s import ClusterBuilder, paused_gc
 from topology.promql import SeriesSource, SourceError, promql_string
@@ -66,6 +71,7 @@ class DiscoveryStats:
     build_seconds: float = 0.0  # making the edges and the networkx graph
     total_seconds: float = 0.0
     clusters: list[str] = field(default_factory=list)
+    calls: callgraph.CallStats = field(default_factory=callgraph.CallStats)
 
     @property
     def prometheus_seconds(self) -> float:
@@ -82,6 +88,7 @@ class DiscoveryStats:
             "build_seconds": round(self.build_seconds, 3),
             "total_seconds": round(self.total_seconds, 3),
             "clusters": list(self.clusters),
+            "calls": self.calls.to_dict(),
         }
 
 
@@ -103,15 +110,19 @@ class PrometheusDiscovery:
         selector: str = "",
         timeout: float | None = None,
         families: Iterable[str] | None = None,
+        call_window: str | None = "1h",
     ) -> None:
         """`selector`: extra label matchers for every query, e.g. `job="kube-state-metrics"`
-        (comma-separated, without braces). `timeout`: per family query (default: the client's)."""
+        (comma-separated, without braces). `timeout`: per family query (default: the client's).
+        `call_window`: how much recent traffic makes a call edge (a PromQL duration); None:
+        no call graph."""
         self.client = client
         self.clusters = [c for c in (clusters or ()) if c]
         self.default_cluster = default_cluster
         self.selector = _check_selector(selector)
         self.timeout = timeout
         self.families = sorted(families or ksm.WANTED)
+        self.call_window = call_window
 
     def queries(self) -> dict[str, str]:
         """family -> PromQL instant query."""
@@ -155,6 +166,8 @@ class PrometheusDiscovery:
                         + ": is kube-state-metrics scraped (and up)?"
                     )
                 topology = builder.build()
+                if self.call_window:
+                    stats.calls = self._calls(topology, at, default, warnings)
         except SourceError as exc:
             raise DiscoveryError(str(exc)) from None
         finished = time.perf_counter()
@@ -163,6 +176,21 @@ class PrometheusDiscovery:
         stats.collect_seconds = collected - started - stats.prometheus_seconds
         stats.clusters = sorted(builder.clusters)
         return DiscoveryResult(topology, stats, warnings, at)
+
+    def _calls(self, topology: Topology, at: float, default: str, warnings: list[str]) -> callgraph.CallStats:
+        cluster = ""
+        if self.clusters:
+            cluster = f"cluster=~{promql_string('|'.join(re.escape(c) for c in self.clusters))}"
+        return callgraph.discover_calls(
+            self.client,
+            topology,
+            at=at,
+            window=self.call_window or "1h",
+            default_cluster=default,
+            selector=cluster,
+            timeout=self.timeout,
+            warnings=warnings,
+        )
 
     def _series(
         self, at: float, default: str, stats: DiscoveryStats, warnings: list[str]

@@ -27,6 +27,10 @@ NAMESPACED_KINDS = frozenset(
         "pdb",
         "prometheus",
         "alertmanager",
+        # Configuration: what changes (topology/changes.py) are recorded on.
+        "configmap",
+        "secret",
+        "networkpolicy",
     }
 )
 CLUSTER_KINDS = frozenset(

@@ -13,6 +13,9 @@ services:
 entities:                          # anything, by full entity name
   - name: service/prod/shop/checkout
     depends_on: [external/prod/orders-db]
+    calls: [service/prod/shop/payment]   # call edges (`via: calls`)
+changes:                           # changes discovery cannot see, as timed events
+  - {entity: configmap/prod/shop/flags, at: 2026-10-05T09:00:00Z, what: feature flag edited}
 ```
 
 The short-form sections go through the same `ClusterBuilder` as kube-state-metrics data, so a
@@ -23,6 +26,7 @@ and may add to objects of the short form. docs/topology.md is the full reference
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -108,9 +112,20 @@ class ServiceItem(_Item):
     namespace: str = "default"
     cluster: str | None = None
     pods: list[str] = Field(default_factory=list)
+    # Services this one calls: `<name>` in the same namespace, or `<namespace>/<name>`.
+    calls: list[str] = Field(default_factory=list)
     attrs: dict[str, Any] = Field(default_factory=dict)
 
     _names = field_validator("name", "namespace")(_check_object_name)
+
+    @field_validator("calls")
+    @classmethod
+    def _callees(cls, values: list[str]) -> list[str]:
+        for value in values:
+            namespace, _, name = value.rpartition("/")
+            if not name or "/" in namespace:
+                raise ValueError(f"{value!r}: write <service> or <namespace>/<service>")
+        return values
 
 
 class EntityItem(_Item):
@@ -119,11 +134,12 @@ class EntityItem(_Item):
     ip: str = ""
     aliases: list[str] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
+    calls: list[str] = Field(default_factory=list)  # call edges (`via: calls`), full entity names
     members: list[str] = Field(default_factory=list)
 
     _name = field_validator("name")(_check_entity_name)
 
-    @field_validator("depends_on", "members")
+    @field_validator("depends_on", "calls", "members")
     @classmethod
     def _names(cls, values: list[str]) -> list[str]:
         for value in values:
@@ -140,6 +156,24 @@ class EntityItem(_Item):
         return self
 
 
+class ChangeItem(_Item):
+    """A change the router cannot discover (a feature flag flipped in a ConfigMap by hand, a
+    Secret rotated by a vault sync): when, what, and on which entity."""
+
+    entity: str
+    at: datetime
+    what: str = Field(min_length=1)
+
+    _entity = field_validator("entity")(_check_entity_name)
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give the time zone (RFC 3339, e.g. 2026-10-05T09:00:00Z)")
+        return value.astimezone(UTC)
+
+
 class TopologyFile(_Item):
     kind: Literal["alert-router/topology"]
     cluster: str = entities.DEFAULT_CLUSTER
@@ -147,6 +181,7 @@ class TopologyFile(_Item):
     pods: list[PodItem] = Field(default_factory=list)
     services: list[ServiceItem] = Field(default_factory=list)
     entities: list[EntityItem] = Field(default_factory=list)
+    changes: list[ChangeItem] = Field(default_factory=list)
 
     @field_validator("cluster")
     @classmethod
@@ -205,6 +240,7 @@ def _build(document: TopologyFile) -> Topology:
     builder = ClusterBuilder()
     default = document.cluster
     extra_attrs: list[tuple[str, dict[str, Any]]] = []
+    calls: list[tuple[str, str]] = []  # (caller, callee) Service pairs
     for node in document.nodes:
         cluster = node.cluster or default
         builder.add_node(
@@ -241,6 +277,10 @@ def _build(document: TopologyFile) -> Topology:
         builder.add_service(cluster, service.namespace, service.name)
         for member in service.pods:
             builder.add_endpoint_pod(cluster, service.namespace, service.name, service.namespace, member)
+        source = entities.entity("service", cluster, service.name, service.namespace)
+        for callee in service.calls:
+            namespace, _, name = callee.rpartition("/")
+            calls.append((source, entities.entity("service", cluster, name, namespace or service.namespace)))
         if service.attrs:
             extra_attrs.append(
                 (entities.entity("service", cluster, service.name, service.namespace), service.attrs)
@@ -248,8 +288,12 @@ def _build(document: TopologyFile) -> Topology:
     topology = builder.build() if builder.clusters else Topology()
     for name, attrs in extra_attrs:
         topology.add(name, **attrs)
+    for source, callee in calls:
+        topology.depends(source, callee, via="calls")
     for item in document.entities:
         _apply_entity(topology, item)
+    for change in document.changes:
+        topology.record_change(change.entity, change.at, change.what)
     return topology
 
 
@@ -266,6 +310,8 @@ def _apply_entity(topology: Topology, item: EntityItem) -> None:
         topology.index_node_alias(cluster, alias, name)
     for dependency in item.depends_on:
         topology.depends(name, dependency)
+    for callee in item.calls:
+        topology.depends(name, callee, via="calls")
     for member in item.members:
         topology.depends(name, member, redundant=True)
 

@@ -3,25 +3,31 @@
 A `Topology` wraps a networkx `DiGraph` whose nodes are entity names (see `topology.entities`)
 and whose edges mean "depends on": `pod -> node` reads "the pod depends on the node".
 
-Edges carry one attribute, `redundant`. A redundant edge links a group to one of several
+Edges carry `redundant` and, for some, `via`. A redundant edge links a group to one of several
 interchangeable members (a Service to its endpoint pods, cluster DNS to the CoreDNS pods): one
 member failing does not take the group down. The engine crosses such an edge only from the
 alerting entity itself, or when every member of the group is failing.
 
 Everything the engine looks up is indexed (entity name, node by IP, pod by IP, node by
 instance) so that mapping an alert never scans the graph.
+
+`via: calls` marks a service-to-service call (`a -> b`: a calls b). Failures travel up such an
+edge like any other (b's errors reach a), and starvation travels down it (a broken caller leaves
+b without requests): see `callers` and `calls`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
 import networkx as nx
 
 from topology import entities
+from topology.changes import Change, ChangeLog
 
 
 class Topology:
@@ -35,6 +41,8 @@ class Topology:
         self._node_alias: dict[tuple[str, str], str] = {}
         # (kind, cluster, bare name) -> entities, built on first use (see `named`).
         self._by_bare_name: dict[tuple[str, str, str], list[str]] | None = None
+        # Rollouts and configuration changes the sources saw, as timed events.
+        self.changes = ChangeLog()
 
     # -- building -------------------------------------------------------------------------
 
@@ -53,14 +61,21 @@ class Topology:
     ) -> str:
         return self.add(entities.entity(kind, cluster, name, namespace), **attrs)
 
-    def depends(self, dependent: str, dependency: str, *, redundant: bool = False) -> None:
-        """Record that `dependent` depends on `dependency` (both are created if missing)."""
+    def depends(
+        self, dependent: str, dependency: str, *, redundant: bool = False, via: str | None = None
+    ) -> None:
+        """Record that `dependent` depends on `dependency` (both are created if missing).
+        `via` says what kind of dependency it is when that matters: `calls` for a service that
+        calls another (traffic flows both ways along it: errors up, starvation down)."""
         if dependent == dependency:
             return
         self._by_bare_name = None
         self.add(dependent)
         self.add(dependency)
-        self.graph.add_edge(dependent, dependency, redundant=redundant)
+        if via is None:
+            self.graph.add_edge(dependent, dependency, redundant=redundant)
+        else:
+            self.graph.add_edge(dependent, dependency, redundant=redundant, via=via)
 
     def add_many(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Bulk `add` (loaders of large clusters): the same result, one networkx call."""
@@ -105,7 +120,13 @@ class Topology:
         self._node_by_ip.update(other._node_by_ip)
         self._pod_by_ip.update(other._pod_by_ip)
         self._node_alias.update(other._node_alias)
+        self.changes.extend(other.changes)
         self._by_bare_name = None
+
+    def record_change(self, entity: str, at: datetime, what: str) -> None:
+        """A change of `entity` at `at` (a timezone-aware datetime); the entity need not be in
+        the graph (a ConfigMap nothing is known to mount still names a change in its namespace)."""
+        self.changes.record(Change(at, entity, what))
 
     # -- looking up -------------------------------------------------------------------------
 
@@ -166,6 +187,18 @@ class Topology:
     def dependents(self, name: str) -> Iterable[str]:
         return self.graph.pred[name] if name in self.graph else ()
 
+    def calls(self, name: str) -> list[str]:
+        """The services `name` calls (its `via: calls` dependencies), sorted."""
+        if name not in self.graph:
+            return []
+        return sorted(dep for dep, data in self.graph.succ[name].items() if is_call(name, dep, data))
+
+    def callers(self, name: str) -> list[str]:
+        """The services that call `name`, sorted."""
+        if name not in self.graph:
+            return []
+        return sorted(src for src, data in self.graph.pred[name].items() if is_call(src, name, data))
+
     def redundant_members(self, name: str) -> list[str]:
         """Members of a group entity (targets of its redundant edges)."""
         if name not in self.graph:
@@ -186,3 +219,16 @@ def host_of(instance: str) -> str:
     if instance.count(":") == 1:
         return instance.split(":", 1)[0]
     return instance
+
+
+def is_call(dependent: str, dependency: str, data: dict[str, Any]) -> bool:
+    """A call edge: marked `via: calls`, or a hand-written edge between two Services (a topology
+    file that says `service/a depends_on service/b` describes a call)."""
+    if data.get("via") == "calls":
+        return True
+    return (
+        not data.get("redundant")
+        and "via" not in data
+        and dependent.startswith("service/")
+        and dependency.startswith("service/")
+    )

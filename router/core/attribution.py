@@ -59,11 +59,14 @@ class Attribution:
     def use(self, reach: Reach) -> None:
         self.reach = reach
 
-    def explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | OpenGroup | None:
+    def explanation(
+        self, entity: str, *, starved: bool = False
+    ) -> tuple[Incident, tuple[str, ...]] | OpenGroup | None:
         """The incident that explains a failure of `entity` and the path to its root; or the
-        cluster function to open first; or None: nothing `entity` depends on is failing."""
+        cluster function to open first; or None: nothing `entity` depends on is failing. With
+        `starved`, what explains `entity` going without requests (a failing caller)."""
         try:
-            return self._explain(entity)
+            return self._explain(entity, starved=starved)
         except _OpenGroup as opening:
             return OpenGroup(opening.group)
 
@@ -99,10 +102,12 @@ class Attribution:
                 return dependency
         return None
 
-    def _explain(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
+    def _explain(self, entity: str, *, starved: bool = False) -> tuple[Incident, tuple[str, ...]] | None:
         """The incident that explains a failure of `entity`, and the path to its root."""
         members: tuple[str, ...] | list[str] = ()
-        if self.is_infrastructure_group(entity) and self.failures.group_failing(entity):
+        if starved:
+            reach = self.reach.starved(entity)
+        elif self.is_infrastructure_group(entity) and self.failures.group_failing(entity):
             # Every member fails: the group itself is down (every CoreDNS pod crash-looping)
             # and stands as the root; one member does not explain it.
             reach = self.reach.hard(entity)
@@ -133,12 +138,12 @@ class Attribution:
             if incident.root == entity or incident.root in members:
                 continue  # a group of which we are a member: not an explanation of ourselves
             if len(tail) > 1:
-                path = self.reach.path(entity, dependency) + tail[1:]
+                path = self.reach.path(entity, dependency, starved=starved) + tail[1:]
                 if len(set(path)) != len(path):
                     continue  # a cycle through ourselves explains nothing
                 length = len(path)
             else:
-                length = self.reach.depth(entity, dependency)
+                length = self.reach.depth(entity, dependency, starved=starved)
             options.setdefault(incident.id, (incident, []))[1].append((length, dependency, tail))
         best: tuple[tuple[bool, int, int, int, str], Incident, tuple[int, str, tuple[str, ...]]] | None = None
         for incident, candidates in options.values():
@@ -151,14 +156,18 @@ class Attribution:
                 best = ((False, 0, 0, 0, ""), incident, shortest)
                 break
             hypothetical = is_hypothesis(incident)
-            depth = self.reach.depth(entity, incident.root) if incident.root in reach else shortest[0]
+            depth = (
+                self.reach.depth(entity, incident.root, starved=starved)
+                if incident.root in reach
+                else shortest[0]
+            )
             score = (hypothetical, -depth, shortest[0], -len(incident.alerts), incident.id)
             if best is None or score < best[0]:
                 best = (score, incident, shortest)
         if best is None:
             return None
         _, dependency, tail = best[2]
-        return best[1], self.reach.path(entity, dependency) + tail[1:]
+        return best[1], self.reach.path(entity, dependency, starved=starved) + tail[1:]
 
     def incident_of_failing(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """For a failing entity: the live incident its failure belongs to, and the path from it."""

@@ -89,10 +89,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ground.times import format_time
+from ground.times import format_time, parse_time
 from router.core import views
 from router.core.alerts import AlertIntake, AlertState, Seen
 from router.core.attribution import Attribution, OpenGroup, is_hypothesis
+from router.core.causes import likely_cause
 from router.core.escalation import EscalationPolicy, root_firing
 from router.core.events import CheckRequest, Event, Notification, SymptomRef
 from router.core.failures import FailureIndex
@@ -118,6 +119,7 @@ from router.core.wording import count_kinds, describe, span
 from rules.ruleset import RuleSet
 from rules.schema import severity_rank
 from topology import entities
+from topology.changes import Change
 from topology.graph import Topology
 
 # What the second witness is asked about an inferred root, by the root's kind.
@@ -380,10 +382,11 @@ class Engine:
             incident, f"reopened: {describe(incident.root)} fired again {gap} after it resolved"
         )
 
-    def _explanation(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
-        """The incident that explains a failure of `entity`, and the path to its root."""
+    def _explanation(self, entity: str, *, starved: bool = False) -> tuple[Incident, tuple[str, ...]] | None:
+        """The incident that explains a failure of `entity` (with `starved`: its going without
+        requests), and the path to its root."""
         while True:
-            found = self.attribution.explanation(entity)
+            found = self.attribution.explanation(entity, starved=starved)
             if not isinstance(found, OpenGroup):
                 return found
             self._open_group(found.group)
@@ -405,7 +408,8 @@ class Engine:
 
     def _place(self, alert: AlertState, now: datetime) -> None:
         """Attach a new alert to the incident that explains it, or to its own entity's incident."""
-        explained = self._explanation(alert.entity)
+        starved = alert.cls.explained_by == "dependents"
+        explained = self._explanation(alert.entity, starved=starved)
         if explained is None and alert.cls.outlive_root > self.settings.lagging_symptom:
             explained = self.attribution.lagging_explanation(alert, now)
         if explained is not None:
@@ -424,7 +428,7 @@ class Engine:
             self._attach(group, alert, (alert.entity, group.root), now)
             return
         else:
-            incident = self._open_incident(alert.entity, now, grace=alert.cls.escalate_after)
+            incident = self._open_incident(alert.entity, now, grace=alert.cls.escalate_after, starved=starved)
         self._attach(incident, alert, (alert.entity,), now)
 
     def _attach(self, incident: Incident, alert: AlertState, path: tuple[str, ...], now: datetime) -> None:
@@ -533,6 +537,7 @@ class Engine:
         grace: timedelta | None = None,
         inferred: bool = False,
         reason: str = "",
+        starved: bool = False,
     ) -> Incident:
         existing = self.book.by_root.get(root)
         if existing is not None and self.book[existing].state in LIVE_STATES:
@@ -554,7 +559,7 @@ class Engine:
             incident.not_before = incident.grace_until
         self.book.add(incident)
         self._new_roots = True
-        self.watch.watch(incident.id, root)
+        self.watch.watch(incident.id, root, starved=starved)
         self._event(
             now,
             "root_inferred" if inferred else "incident_opened",
@@ -651,15 +656,40 @@ class Engine:
         incident.paged_at = now
         symptoms = views.symptoms(incident, self.alerts)
         reason = views.page_reason(incident, self.alerts, now, self.settings.flap_window)
+        extra: dict[str, Any] = {}
+        cause = self._likely_cause(incident)
+        if cause is not None:
+            change, path = cause
+            when = format_time(change.at)
+            reason += f"; likely cause: {change.what} on {describe(change.entity)} at {when}"
+            extra["likely_cause"] = {**change.to_dict(), "path": list(path)}
+            self._event(
+                now,
+                "likely_cause",
+                incident,
+                entity=change.entity,
+                changed_at=format_time(change.at),
+                change=change.what,
+                path=list(path),
+                reason=f"{describe(change.entity)} changed shortly before {describe(incident.root)} failed",
+            )
         self._event(now, "paged", incident, severity=incident.top_severity, reason=reason)
         incident.notified.update((s.fingerprint, None) for s in symptoms)
         incident.pending.clear()
         incident.pending_reasons.clear()
         incident.severity_told = incident.top_severity
-        self._notify(now, "page", incident, symptoms, reason)
+        self._notify(now, "page", incident, symptoms, reason, extra=extra)
         if not root_firing(incident):
             # Paged for flapping while the root is momentarily resolved.
             self._root_resolved(incident, now)
+
+    def _likely_cause(self, incident: Incident) -> tuple[Change, tuple[str, ...]] | None:
+        """A recorded change shortly before the incident's first alert fired, near its root."""
+        if not len(self.topology.changes):
+            return None
+        started = [parse_time(self.alerts[fp].starts_at) for fp in incident.alerts if fp in self.alerts]
+        failed_at = min([t for t in started if t is not None], default=incident.opened_at)
+        return likely_cause(self.topology, self.reach, incident.root, failed_at, self.settings.change_window)
 
     def _queue_update(self, incident: Incident, reason: str) -> None:
         incident.pending_reasons.append(reason)
@@ -873,7 +903,7 @@ class Engine:
             incident = self.book[incident_id]
             if incident.state not in (State.OPEN, State.PAGED):
                 continue  # a root that already healed is not explained by what fails now
-            explained = self._explanation(incident.root)
+            explained = self._explanation(incident.root, starved=self._starved(incident))
             if explained is None:
                 continue
             target, bridge = explained
@@ -882,6 +912,12 @@ class Engine:
             if self._is_workload_inference(incident) and self._split_workload(incident, target, now):
                 continue
             self._merge(incident, target, bridge, now)
+
+    def _starved(self, incident: Incident) -> bool:
+        """An incident that rests only on alerts saying its root receives no requests: a failing
+        caller explains it, not a failing dependency."""
+        roots = [self.alerts[fp] for fp in incident.root_alerts if fp in self.alerts]
+        return bool(roots) and all(a.cls.explained_by == "dependents" for a in roots)
 
     @staticmethod
     def _is_workload_inference(incident: Incident) -> bool:
@@ -1153,6 +1189,7 @@ class Engine:
         symptoms: tuple[SymptomRef, ...],
         reason: str,
         severity: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         root_alert = views.primary_root_alert(incident, self.alerts)
         notification = Notification(
@@ -1165,6 +1202,7 @@ class Engine:
             symptoms=symptoms,
             reason=reason,
             seq=incident.seq,
+            extra=extra or {},
         )
         incident.seq += 1
         self.counters[

@@ -12,13 +12,18 @@ The maps are composed from the dependencies' own maps with C-level dict updates:
 a node shares the node's tail (node, zone, region), so a new pod costs a few dict merges, not a
 graph walk. Paths are rebuilt only for the few dependencies that are failing.
 
+`starved(E)` is the other direction, for alerts that say E receives no requests: E's callers,
+transitively over call edges (a broken caller of a caller starves E too), and what each of
+them and E itself run on (their dependencies other than calls: a caller's crashed pods, E's own
+pods). A failing callee never explains E going without requests.
+
 The cache is valid for one topology; the engine builds a new one when the topology changes.
 """
 
 from __future__ import annotations
 
 from topology import entities
-from topology.graph import Topology
+from topology.graph import Topology, is_call
 
 # Bound on one entity's reach: a workload with thousands of pods is still cheap to explain.
 MAX_REACH = 50_000
@@ -29,6 +34,7 @@ class Reach:
         self.topology = topology
         self._succ = topology.graph._succ  # adjacency: entity -> {dependency: edge attributes}
         self._of: dict[str, dict[str, str]] = {}
+        self._starved: dict[str, dict[str, str]] = {}
         self._hard: dict[str, dict[str, str]] = {}
         self._in_progress: set[str] = set()
         self._groups: dict[str, tuple[str, ...]] = {}
@@ -79,9 +85,51 @@ class Reach:
         parents.pop(start, None)
         return parents
 
-    def path(self, start: str, target: str, *, hard: bool = False) -> tuple[str, ...]:
-        """The dependency chain from `start` to `target` (both included)."""
-        parents = self.hard(start) if hard else self.of(start)
+    def starved(self, entity: str) -> dict[str, str]:
+        """Caller or dependency -> parent, for everything whose failure leaves `entity` without
+        requests: its callers, transitively, and what they and `entity` run on (not calls)."""
+        cached = self._starved.get(entity)
+        if cached is not None:
+            return cached
+        parents: dict[str, str] = {}
+        order = [entity]
+        seen = {entity}
+        pred = self.topology.graph._pred
+        for current in order:  # breadth first: the nearest caller is the parent
+            for caller, data in pred.get(current, {}).items():
+                if caller not in seen and is_call(caller, current, data):
+                    seen.add(caller)
+                    parents[caller] = current
+                    order.append(caller)
+        for runner in order:
+            for dependency, parent in self._local(runner, first_hop_redundant=runner == entity).items():
+                if dependency not in parents and dependency != entity:
+                    parents[dependency] = parent
+        self._starved[entity] = parents
+        return parents
+
+    def _local(self, start: str, *, first_hop_redundant: bool) -> dict[str, str]:
+        """What `start` runs on: its dependencies over every edge but calls (breadth first)."""
+        parents: dict[str, str] = {}
+        frontier = [start]
+        seen = {start}
+        for current in frontier:
+            for dependency, data in self._succ.get(current, {}).items():
+                if dependency in seen or is_call(current, dependency, data):
+                    continue
+                if data.get("redundant") and not (first_hop_redundant and current == start):
+                    continue
+                seen.add(dependency)
+                parents[dependency] = current
+                frontier.append(dependency)
+                if len(parents) >= MAX_REACH:
+                    return parents
+        return parents
+
+    def path(self, start: str, target: str, *, hard: bool = False, starved: bool = False) -> tuple[str, ...]:
+        """The dependency chain from `start` to `target` (both included); with `starved`, the
+        chain of callers (and what the last one runs on) that leaves `start` without requests."""
+        parents = self.starved(start) if starved else self.hard(start) if hard else self.of(start)
         path = [target]
         seen = {target}
         current = target
@@ -94,9 +142,9 @@ class Reach:
         path.reverse()
         return tuple(path)
 
-    def depth(self, start: str, target: str) -> int:
+    def depth(self, start: str, target: str, *, starved: bool = False) -> int:
         """len(path(start, target)), without building the path."""
-        parents = self.of(start)
+        parents = self.starved(start) if starved else self.of(start)
         count = 1
         current = target
         while current != start and count <= len(parents) + 1:

@@ -80,5 +80,8 @@ class EngineSettings(BaseModel):
     # A symptom whose rule lets it outlive its root longer than this (burn rates over windows
     # of hours) is lagging: it stays attached for its time but does not hold the resolve up.
     lagging_symptom: Duration = timedelta(minutes=30)
+    # A recorded change (rollout, ConfigMap edit) this long before an incident's first alert
+    # fired, on its root or what the root depends on, is named in the page as its likely cause.
+    change_window: Duration = timedelta(hours=1)
     # Resolved alert instances are remembered this long (to drop stale re-sends).
     forget_resolved_after: Duration = timedelta(hours=6)

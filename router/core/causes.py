@@ -1,0 +1,78 @@
+"""Changes as causes: which recorded change most likely started an incident.
+
+Most application incidents start with a change: a rollout with a bad image, an edited feature
+flag ConfigMap, a NetworkPolicy, a rotated Secret. The topology carries the changes its sources
+saw as timed events (topology/changes.py). When an incident pages, the change named is one
+made within `change_window` before its first alert fired, ranked by how close it is to the
+incident's root:
+
+1. the root itself, or the workload that owns it (a pod's Deployment, a Deployment's ReplicaSet);
+2. something the root depends on (the ConfigMap its pods mount, a service it calls and that
+   service's own changes);
+3. anything else in the root's namespace (nothing tells what mounts a ConfigMap).
+
+Within a rank, the latest change wins (the one just before the failure), then the nearest.
+Pure: no clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from router.core.reach import Reach
+from topology import entities
+from topology.changes import Change
+from topology.graph import Topology
+
+
+def _owners(topology: Topology, entity: str) -> set[str]:
+    """The entity and the workloads that own it (pod -> ReplicaSet -> Deployment)."""
+    out = {entity}
+    frontier = [entity]
+    for current in frontier:
+        owner = topology.attrs(current).get("owner") if current in topology else None
+        found = [owner] if isinstance(owner, str) else []
+        if current.startswith("replicaset/"):
+            found += [d for d in topology.dependents(current) if d.startswith("deployment/")]
+        for name in found:
+            if name not in out:
+                out.add(name)
+                frontier.append(name)
+    return out
+
+
+def _namespace(entity: str) -> tuple[str, str | None]:
+    try:
+        _, cluster, namespace, _ = entities.split(entity)
+    except ValueError:  # an alert that names no entity stands for itself
+        return "", None
+    return cluster, namespace
+
+
+def likely_cause(
+    topology: Topology, reach: Reach, root: str, failed_at: datetime, window: timedelta
+) -> tuple[Change, tuple[str, ...]] | None:
+    """The change that most likely caused a failure of `root` first seen at `failed_at`, and
+    the dependency path from the root to what changed; None when nothing changed nearby."""
+    changes = topology.changes.between(failed_at - window, failed_at)
+    if not changes:
+        return None
+    own = _owners(topology, root)
+    dependencies = reach.of(root) if root in topology else {}
+    cluster, namespace = _namespace(root)
+    best: tuple[tuple[int, float, int, str], Change, tuple[str, ...]] | None = None
+    for change in changes:
+        path: tuple[str, ...]
+        if change.entity in own:
+            rank, depth, path = 0, 0, (root, change.entity) if change.entity != root else (root,)
+        elif change.entity in dependencies:
+            path = reach.path(root, change.entity)
+            rank, depth = 1, len(path)
+        elif namespace is not None and _namespace(change.entity) == (cluster, namespace):
+            rank, depth, path = 2, 0, (root, change.entity)
+        else:
+            continue
+        key = (rank, -change.at.timestamp(), depth, change.entity)
+        if best is None or key < best[0]:
+            best = (key, change, path)
+    return None if best is None else (best[1], best[2])

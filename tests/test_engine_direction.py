@@ -1,0 +1,193 @@
+"""Service-to-service dependencies in the engine: which way a failure travels, and changes as
+causes (docs/engine.md, "Direction" and "Changes as causes").
+
+The shop: frontend calls checkout; checkout calls payment and email. Errors and latency travel
+from callee to caller (checkout's errors are explained by a failing payment); starvation
+travels the other way (email receiving no requests is explained by a failing caller).
+"""
+
+from __future__ import annotations
+
+from router.core.engine import Engine
+from rules.ruleset import RuleSet
+from tests.world import Stream, alert, run
+from topology.fileformat import build_topology_file
+from topology.graph import Topology
+
+RULES = RuleSet.load()
+NS = "shop"
+
+
+def shop(changes: list[dict] | None = None) -> Topology:
+    services = {
+        "frontend": ["checkout"],
+        "checkout": ["payment", "email"],
+        "payment": [],
+        "email": [],
+    }
+    document = {
+        "kind": "alert-router/topology",
+        "nodes": [{"name": "w1"}, {"name": "w2"}],
+        "pods": [
+            {
+                "namespace": NS,
+                "name": f"{s}-5c8d-abcde",
+                "node": "w1" if i % 2 else "w2",
+                "owner": f"deployment/{s}",
+            }
+            for i, s in enumerate(services)
+        ],
+        "services": [
+            {"namespace": NS, "name": s, "pods": [f"{s}-5c8d-abcde"], "calls": calls}
+            for s, calls in services.items()
+        ],
+        "entities": [
+            {"name": f"deployment/default/{NS}/payment", "depends_on": [f"configmap/default/{NS}/flags"]}
+        ],
+        "changes": changes or [],
+    }
+    return build_topology_file(document, "<shop>")
+
+
+def app(fp: str, started: float, alertname: str, service: str, **kw: str) -> dict:
+    return alert(fp, started, alertname=alertname, namespace=NS, service_name=service, **kw)
+
+
+def errors(fp: str, started: float, service: str) -> dict:
+    return app(fp, started, "HighRequestErrorRate", service)
+
+
+def starving(fp: str, started: float, service: str) -> dict:
+    return app(fp, started, "NoRequestsReceived", service)
+
+
+def pages(notes):
+    return [n for n in notes if n.action == "page"]
+
+
+def test_rules_say_which_way_each_class_travels():
+    topology = shop()
+    err = RULES.classify(
+        {"alertname": "HighRequestErrorRate", "namespace": NS, "service_name": "email"}, topology
+    )
+    starve = RULES.classify(
+        {"alertname": "NoRequestsReceived", "namespace": NS, "service_name": "email"}, topology
+    )
+    lag = RULES.classify({"alertname": "HighKafkaConsumerLag", "namespace": NS, "service": "email"}, topology)
+    assert (err.rule, err.explained_by, err.propagates) == ("app-errors-latency", "dependencies", True)
+    assert (starve.rule, starve.explained_by, starve.propagates) == ("app-starvation", "dependents", False)
+    assert (lag.rule, lag.explained_by) == ("app-consumer-lag", "dependencies")
+    assert err.entity == starve.entity == f"service/default/{NS}/email"
+
+
+def test_every_service_label_spelling_names_the_service():
+    topology = shop()
+    for label in (
+        "service_name",
+        "service.name",
+        "service",
+        "app.kubernetes.io/name",
+        "app_kubernetes_io_name",
+    ):
+        for alertname in ("HighRequestLatency", "SomethingNoRuleKnows"):
+            found = RULES.classify({"alertname": alertname, "namespace": NS, label: "payment"}, topology)
+            assert found.entity == f"service/default/{NS}/payment", (label, alertname, found.how)
+    by_job = RULES.classify({"alertname": "HighRequestLatency", "namespace": NS, "job": "payment"}, topology)
+    assert by_job.entity == f"service/default/{NS}/payment"
+
+
+def test_errors_travel_from_callee_to_callers_over_call_edges():
+    s = Stream()
+    s.deliver(0, [errors("e-pay", 0, "payment")])
+    s.deliver(1, [errors("e-co", 1, "checkout"), errors("e-fe", 1, "frontend")])
+    notes = run(Engine(shop(), RULES), s, until=60)
+    [page] = pages(notes)
+    assert page.root_entity == f"service/default/{NS}/payment"
+    paths = {x.entity.rsplit("/", 1)[1]: x.path for x in page.symptoms}
+    assert paths["frontend"] == (
+        f"service/default/{NS}/frontend",
+        f"service/default/{NS}/checkout",
+        f"service/default/{NS}/payment",
+    )
+
+
+def test_starvation_is_explained_by_a_failing_caller_not_a_failing_callee():
+    s = Stream()
+    s.deliver(0, [errors("e-pay", 0, "payment"), errors("e-co", 0.5, "checkout")])
+    # email starves because checkout fails (it aborts before sending mail): a symptom of payment
+    # through checkout. checkout's own starvation would not be explained by payment (a callee).
+    s.deliver(2, [starving("s-mail", 2, "email")])
+    notes = run(Engine(shop(), RULES), s, until=60)
+    [page] = pages(notes)
+    assert page.root_entity == f"service/default/{NS}/payment"
+    [mail] = [x for x in page.symptoms if x.alertname == "NoRequestsReceived"]
+    assert mail.path == (
+        f"service/default/{NS}/email",
+        f"service/default/{NS}/checkout",
+        f"service/default/{NS}/payment",
+    )
+
+
+def test_starvation_before_its_cause_joins_it_when_the_caller_fails():
+    s = Stream()
+    s.deliver(0, [starving("s-mail", 0, "email"), starving("s-pay", 0, "payment")])
+    s.deliver(4, [errors("e-co", 4, "checkout")])
+    notes = run(Engine(shop(), RULES), s, until=90)
+    [page] = pages(notes)
+    assert page.root_entity == f"service/default/{NS}/checkout"
+    assert sorted(x.alertname + ":" + x.entity.rsplit("/", 1)[1] for x in page.symptoms) == [
+        "NoRequestsReceived:email",
+        "NoRequestsReceived:payment",
+    ]
+
+
+def test_a_failing_callee_does_not_explain_its_callers_starvation():
+    s = Stream()
+    s.deliver(0, [errors("e-pay", 0, "payment")])
+    s.deliver(1, [starving("s-fe", 1, "frontend")])  # nobody calls the frontend: its own problem
+    notes = run(Engine(shop(), RULES), s, until=90)
+    roots = sorted(p.root_entity.rsplit("/", 1)[1] for p in pages(notes))
+    assert roots == ["frontend", "payment"]
+
+
+def test_a_change_shortly_before_the_failure_is_named_as_its_likely_cause():
+    edited = {"entity": f"configmap/default/{NS}/flags", "at": "2026-10-06T00:58:00Z", "what": "edited"}
+    older = {"entity": f"deployment/default/{NS}/email", "at": "2026-10-05T22:00:00Z", "what": "rolled out"}
+    s = Stream()
+    s.deliver(0, [errors("e-pay", 0, "payment")])
+    s.deliver(1, [errors("e-co", 1, "checkout")])
+    engine = Engine(shop([edited, older]), RULES)
+    notes = run(engine, s, until=60)
+    [page] = pages(notes)
+    cause = page.extra["likely_cause"]
+    assert cause["entity"] == f"configmap/default/{NS}/flags"
+    assert cause["at"] == "2026-10-06T00:58:00.000Z"
+    assert cause["path"][0] == f"service/default/{NS}/payment" and cause["path"][-1] == cause["entity"]
+    assert "likely cause: edited on" in page.reason
+    [event] = [e for e in engine.drain_events() if e.kind == "likely_cause"]
+    assert event.incident == page.incident and event.data["entity"] == cause["entity"]
+
+
+def test_no_change_is_named_when_nothing_changed_near_the_root_in_time():
+    long_ago = {"entity": f"configmap/default/{NS}/flags", "at": "2026-10-05T20:00:00Z", "what": "edited"}
+    elsewhere = {"entity": "configmap/default/other/flags", "at": "2026-10-06T00:59:00Z", "what": "edited"}
+    s = Stream()
+    s.deliver(0, [errors("e-pay", 0, "payment")])
+    notes = run(Engine(shop([long_ago, elsewhere]), RULES), s, until=60)
+    [page] = pages(notes)
+    assert "likely_cause" not in page.extra
+    assert "likely cause" not in page.reason
+
+
+def test_a_change_to_what_the_root_runs_on_beats_a_later_one_elsewhere_in_its_namespace():
+    own = {"entity": f"deployment/default/{NS}/payment", "at": "2026-10-06T00:40:00Z", "what": "rolled out"}
+    neighbour = {
+        "entity": f"deployment/default/{NS}/frontend",
+        "at": "2026-10-06T00:59:00Z",
+        "what": "rolled out",
+    }
+    s = Stream()
+    s.deliver(0, [errors("e-pay", 0, "payment")])
+    notes = run(Engine(shop([own, neighbour]), RULES), s, until=60)
+    [page] = pages(notes)
+    assert page.extra["likely_cause"]["entity"] == own["entity"]
