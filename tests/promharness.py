@@ -484,7 +484,7 @@ class Traffic:
 
     def line(self) -> str:
         labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(self.labels.items()))
-        return f"{self.metric}{{{labels}}} {self.value:g}\n"
+        return f"{self.metric}{{{labels}}} {self.value:.17g}\n"
 
 
 class KsmServer:

@@ -1,11 +1,14 @@
-"""The call graph discovered through a real Prometheus (Debian's binary, tests/promharness.py)
-scraping the OpenTelemetry Collector's servicegraph series, Istio's and Linkerd's request
-counters next to kube-state-metrics: the edges the traffic shows, resolved onto the Services
-kube-state-metrics knows, and gone once the traffic stops for the window."""
+"""The call graph and the changes discovered through a real Prometheus (Debian's binary,
+tests/promharness.py) scraping the OpenTelemetry Collector's servicegraph series, Istio's and
+Linkerd's request counters and kube-state-metrics: the edges the traffic shows, resolved onto the
+Services kube-state-metrics knows, gone once the traffic stops for the window; ConfigMap edits,
+rollouts and new NetworkPolicies as timed changes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -75,6 +78,34 @@ def env() -> Iterator[tuple[Harness, PrometheusProcess, TestCluster]]:
             Traffic(  # the callee's own proxy: inbound traffic says nothing about whom it calls
                 "request_total",
                 {"cluster": "c1", "direction": "inbound", "namespace": "db", "deployment": "orders"},
+            ),
+        ]
+        rollout = cluster.pods_of("shop", "checkout")[0].owner_name
+        now = time.time()
+        harness.ksm.traffic += [
+            Traffic(
+                "kube_configmap_metadata_resource_version",
+                {"cluster": "c1", "namespace": "shop", "configmap": "flags"},
+                False,
+                100,
+            ),
+            Traffic(
+                "kube_networkpolicy_created",
+                {"cluster": "c1", "namespace": "web", "networkpolicy": "deny-all"},
+                False,
+                now - 60,
+            ),
+            Traffic(
+                "kube_networkpolicy_created",
+                {"cluster": "c1", "namespace": "web", "networkpolicy": "old"},
+                False,
+                now - 7200,
+            ),
+            Traffic(
+                "kube_replicaset_created",
+                {"cluster": "c1", "namespace": "shop", "replicaset": rollout},
+                False,
+                now - 120,
             ),
         ]
         try:
@@ -149,3 +180,37 @@ def test_no_call_graph_when_asked_for_none(env):
     result = PrometheusDiscovery(client, call_window=None).discover_sync()
     assert not calls(result.topology)
     assert result.stats.calls.edges == {}
+
+
+def changes(topology) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for change in topology.changes:
+        out.setdefault(change.entity, []).append(change)
+    return out
+
+
+def test_rollouts_and_new_network_policies_are_recorded_as_changes(env):
+    _, prom, _ = env
+    found = changes(discover(prom).topology)
+    [rollout] = found["deployment/c1/shop/checkout"]  # the new ReplicaSet, named on its Deployment
+    assert rollout.what.startswith("rolled out: new ReplicaSet checkout-")
+    [policy] = found["networkpolicy/c1/web/deny-all"]
+    assert policy.what == "created"
+    assert abs((datetime.now(UTC) - policy.at).total_seconds() - 60) < 30
+    assert "networkpolicy/c1/web/old" not in found  # created before the window
+    assert "configmap/c1/shop/flags" not in found  # not edited yet
+
+
+def test_a_configmap_edit_is_recorded_when_its_resource_version_moves(env):
+    harness, prom, _ = env
+    [flags] = [t for t in harness.ksm.traffic if t.labels.get("configmap") == "flags"]
+    edited = datetime.now(UTC)
+    flags.value = 101
+    deadline = time.monotonic() + 40
+    found: dict[str, list] = {}
+    while time.monotonic() < deadline and "configmap/c1/shop/flags" not in found:
+        time.sleep(1)  # the change shows at the next 15 s step of the subquery
+        found = changes(discover(prom).topology)
+    [edit] = found["configmap/c1/shop/flags"]
+    assert edit.what == "edited (new resource version)"
+    assert abs((edit.at - edited).total_seconds()) < 75  # to within the 1m of changes() and a step

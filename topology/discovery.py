@@ -28,7 +28,9 @@ refresher refuses a graph built from a partial response.
 Service-to-service calls come through the same connection, in the same refresh
 (topology/callgraph.py): the servicegraph connector's, Istio's and Linkerd's request counters
 over the last `call_window` (an edge ages out that long after its traffic stops). No traffic
-metrics at all is normal (no mesh, no tracing): the graph simply has no call edges.
+metrics at all is normal (no mesh, no tracing): the graph simply has no call edges. So do the
+rollouts and configuration changes of the last `change_window` (topology/changefeed.py), as
+timed events the engine names as an incident's likely cause.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from topology import callgraph, entities, ksm
+from topology import callgraph, changefeed, entities, ksm
 from topology.graph import Topology
 from topology.k8s import ClusterBuilder, paused_gc
 from topology.promql import SeriesSource, SourceError, promql_string
@@ -72,6 +74,7 @@ class DiscoveryStats:
     total_seconds: float = 0.0
     clusters: list[str] = field(default_factory=list)
     calls: callgraph.CallStats = field(default_factory=callgraph.CallStats)
+    changes: changefeed.ChangeStats = field(default_factory=changefeed.ChangeStats)
 
     @property
     def prometheus_seconds(self) -> float:
@@ -89,6 +92,7 @@ class DiscoveryStats:
             "total_seconds": round(self.total_seconds, 3),
             "clusters": list(self.clusters),
             "calls": self.calls.to_dict(),
+            "changes": self.changes.to_dict(),
         }
 
 
@@ -111,11 +115,13 @@ class PrometheusDiscovery:
         timeout: float | None = None,
         families: Iterable[str] | None = None,
         call_window: str | None = "1h",
+        change_window: str | None = "1h",
     ) -> None:
         """`selector`: extra label matchers for every query, e.g. `job="kube-state-metrics"`
         (comma-separated, without braces). `timeout`: per family query (default: the client's).
         `call_window`: how much recent traffic makes a call edge (a PromQL duration); None:
-        no call graph."""
+        no call graph. `change_window`: how far back rollouts and configuration changes are
+        recorded; None: none."""
         self.client = client
         self.clusters = [c for c in (clusters or ()) if c]
         self.default_cluster = default_cluster
@@ -123,6 +129,9 @@ class PrometheusDiscovery:
         self.timeout = timeout
         self.families = sorted(families or ksm.WANTED)
         self.call_window = call_window
+        self.change_window = change_window
+        if change_window:
+            changefeed.query(changefeed.FAMILIES[-1], change_window)  # ValueError naming the field
 
     def queries(self) -> dict[str, str]:
         """family -> PromQL instant query."""
@@ -168,6 +177,17 @@ class PrometheusDiscovery:
                 topology = builder.build()
                 if self.call_window:
                     stats.calls = self._calls(topology, at, default, warnings)
+                if self.change_window:
+                    stats.changes = changefeed.discover_changes(
+                        self.client,
+                        topology,
+                        at=at,
+                        window=self.change_window,
+                        default_cluster=default,
+                        selector=self._cluster_matcher(),
+                        timeout=self.timeout,
+                        warnings=warnings,
+                    )
         except SourceError as exc:
             raise DiscoveryError(str(exc)) from None
         finished = time.perf_counter()
@@ -177,10 +197,13 @@ class PrometheusDiscovery:
         stats.clusters = sorted(builder.clusters)
         return DiscoveryResult(topology, stats, warnings, at)
 
+    def _cluster_matcher(self) -> str:
+        if not self.clusters:
+            return ""
+        return f"cluster=~{promql_string('|'.join(re.escape(c) for c in self.clusters))}"
+
     def _calls(self, topology: Topology, at: float, default: str, warnings: list[str]) -> callgraph.CallStats:
-        cluster = ""
-        if self.clusters:
-            cluster = f"cluster=~{promql_string('|'.join(re.escape(c) for c in self.clusters))}"
+        cluster = self._cluster_matcher()
         return callgraph.discover_calls(
             self.client,
             topology,
