@@ -191,3 +191,27 @@ def test_a_change_to_what_the_root_runs_on_beats_a_later_one_elsewhere_in_its_na
     notes = run(Engine(shop([own, neighbour]), RULES), s, until=60)
     [page] = pages(notes)
     assert page.extra["likely_cause"]["entity"] == own["entity"]
+
+
+def test_the_one_silent_callee_of_a_failing_caller_is_named_as_unreachable():
+    s = Stream()
+    s.deliver(0, [errors("e-co", 0, "checkout")])
+    s.deliver(1, [starving("s-mail", 1, "email")])  # payment still gets its requests
+    notes = run(Engine(shop(), RULES), s, until=60)
+    [page] = pages(notes)
+    assert page.root_entity == f"service/default/{NS}/checkout"
+    cause = page.extra["likely_cause"]
+    assert (cause["kind"], cause["entity"]) == ("unreachable", f"service/default/{NS}/email")
+    assert cause["path"] == [f"service/default/{NS}/checkout", f"service/default/{NS}/email"]
+    assert "unreachable" in page.reason
+
+
+def test_a_caller_whose_callees_all_starve_broke_itself():
+    s = Stream()
+    s.deliver(0, [errors("e-co", 0, "checkout")])
+    s.deliver(1, [starving("s-mail", 1, "email"), starving("s-pay", 1, "payment")])
+    notes = run(Engine(shop(), RULES), s, until=60)
+    [page] = pages(notes)
+    assert page.root_entity == f"service/default/{NS}/checkout"
+    assert "likely_cause" not in page.extra
+    assert len(page.symptoms) == 2

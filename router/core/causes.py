@@ -12,11 +12,20 @@ incident's root:
 3. anything else in the root's namespace (nothing tells what mounts a ConfigMap).
 
 Within a rank, the latest change wins (the one just before the failure), then the nearest.
-Pure: no clock.
+
+With no change on the root or beneath it, one more pattern names a cause: the root is a
+service whose calls fail, and exactly one of the services it calls receives no requests at all
+(a starvation alert attached to the incident), while its other callees still do (so it
+calls at least two). The caller
+reaches nobody there: that callee, or the network to it, is the likely cause (a partition, a
+NetworkPolicy, a dead listener). Several starving callees say the opposite: the caller itself
+broke and stopped calling everyone. This concurrent evidence is preferred to a change beneath
+the root (circumstantial), not to a change of the root itself. Pure: no clock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from router.core.reach import Reach
@@ -49,11 +58,15 @@ def _namespace(entity: str) -> tuple[str, str | None]:
     return cluster, namespace
 
 
+NAMESPACE_RANK = 2
+
+
 def likely_cause(
     topology: Topology, reach: Reach, root: str, failed_at: datetime, window: timedelta
-) -> tuple[Change, tuple[str, ...]] | None:
-    """The change that most likely caused a failure of `root` first seen at `failed_at`, and
-    the dependency path from the root to what changed; None when nothing changed nearby."""
+) -> tuple[Change, tuple[str, ...], int] | None:
+    """The change that most likely caused a failure of `root` first seen at `failed_at`, the
+    dependency path from the root to what changed, and its rank (0 the root's own, 1 beneath it,
+    `NAMESPACE_RANK` only its namespace); None when nothing changed nearby."""
     changes = topology.changes.between(failed_at - window, failed_at)
     if not changes:
         return None
@@ -69,10 +82,22 @@ def likely_cause(
             path = reach.path(root, change.entity)
             rank, depth = 1, len(path)
         elif namespace is not None and _namespace(change.entity) == (cluster, namespace):
-            rank, depth, path = 2, 0, (root, change.entity)
+            rank, depth, path = NAMESPACE_RANK, 0, (root, change.entity)
         else:
             continue
         key = (rank, -change.at.timestamp(), depth, change.entity)
         if best is None or key < best[0]:
             best = (key, change, path)
-    return None if best is None else (best[1], best[2])
+    return None if best is None else (best[1], best[2], best[0][0])
+
+
+def unreachable_callee(
+    topology: Topology, root: str, starving: Mapping[str, datetime]
+) -> tuple[str, datetime] | None:
+    """The one service `root` calls that receives no requests (`starving`: entity -> when its
+    alert started), when it is the only one of its callees starving; else None."""
+    callees = set(topology.calls(root)) if root in topology else set()
+    silent = sorted(entity for entity in starving if entity in callees)
+    if len(silent) != 1 or len(callees) < 2:  # a caller of one service may just have stopped
+        return None
+    return silent[0], starving[silent[0]]

@@ -93,7 +93,7 @@ from ground.times import format_time, parse_time
 from router.core import views
 from router.core.alerts import AlertIntake, AlertState, Seen
 from router.core.attribution import Attribution, OpenGroup, is_hypothesis
-from router.core.causes import likely_cause
+from router.core.causes import likely_cause, unreachable_callee
 from router.core.escalation import EscalationPolicy, root_firing
 from router.core.events import CheckRequest, Event, Notification, SymptomRef
 from router.core.failures import FailureIndex
@@ -659,19 +659,21 @@ class Engine:
         extra: dict[str, Any] = {}
         cause = self._likely_cause(incident)
         if cause is not None:
-            change, path = cause
+            kind, change, path = cause
             when = format_time(change.at)
             reason += f"; likely cause: {change.what} on {describe(change.entity)} at {when}"
-            extra["likely_cause"] = {**change.to_dict(), "path": list(path)}
+            extra["likely_cause"] = {**change.to_dict(), "kind": kind, "path": list(path)}
+            why = "changed shortly before" if kind == "change" else "receives no requests while"
             self._event(
                 now,
                 "likely_cause",
                 incident,
+                cause=kind,
                 entity=change.entity,
-                changed_at=format_time(change.at),
+                changed_at=when,
                 change=change.what,
                 path=list(path),
-                reason=f"{describe(change.entity)} changed shortly before {describe(incident.root)} failed",
+                reason=f"{describe(change.entity)} {why} {describe(incident.root)} failed",
             )
         self._event(now, "paged", incident, severity=incident.top_severity, reason=reason)
         incident.notified.update((s.fingerprint, None) for s in symptoms)
@@ -683,13 +685,33 @@ class Engine:
             # Paged for flapping while the root is momentarily resolved.
             self._root_resolved(incident, now)
 
-    def _likely_cause(self, incident: Incident) -> tuple[Change, tuple[str, ...]] | None:
-        """A recorded change shortly before the incident's first alert fired, near its root."""
-        if not len(self.topology.changes):
-            return None
-        started = [parse_time(self.alerts[fp].starts_at) for fp in incident.alerts if fp in self.alerts]
-        failed_at = min([t for t in started if t is not None], default=incident.opened_at)
-        return likely_cause(self.topology, self.reach, incident.root, failed_at, self.settings.change_window)
+    def _likely_cause(self, incident: Incident) -> tuple[str, Change, tuple[str, ...]] | None:
+        """A recorded change shortly before the incident's first alert fired, near its root;
+        else the one callee of the root that receives no requests (router/core/causes.py)."""
+        found = None
+        if len(self.topology.changes):
+            started = [parse_time(self.alerts[fp].starts_at) for fp in incident.alerts if fp in self.alerts]
+            failed_at = min([t for t in started if t is not None], default=incident.opened_at)
+            found = likely_cause(
+                self.topology, self.reach, incident.root, failed_at, self.settings.change_window
+            )
+            if found is not None and found[2] == 0:  # the root's own change (a rollout of it)
+                return "change", found[0], found[1]
+        starving: dict[str, datetime] = {}
+        for fp in incident.alerts:
+            alert = self.alerts.get(fp)
+            if alert is not None and alert.firing and alert.cls.explained_by == "dependents":
+                started_at = parse_time(alert.starts_at) or alert.first_seen
+                starving[alert.entity] = min(started_at, starving.get(alert.entity, started_at))
+        silent = unreachable_callee(self.topology, incident.root, starving) if starving else None
+        if silent is not None:
+            callee, since = silent
+            what = f"unreachable: it receives no requests while {describe(incident.root)}'s calls fail"
+            return "unreachable", Change(since, callee, what), (incident.root, callee)
+        # A change beneath the root is circumstantial next to a callee silent right now; one
+        # that is only in the namespace names nothing the root is known to touch, but is all
+        # there is.
+        return None if found is None else ("change", found[0], found[1])
 
     def _queue_update(self, incident: Incident, reason: str) -> None:
         incident.pending_reasons.append(reason)

@@ -630,7 +630,9 @@ def score_case(case: Case, notifications: Iterable[Mapping[str, Any]]) -> CaseSc
             continue
         entity = note["root"]["entity"]
         cause = (note.get("likely_cause") or {}).get("entity", "")
-        correct = bool(_names(case, entity) & case.roots) or bool(
+        # Right when it names the fault: its root, or as the likely cause a change to a root
+        # cause or the component the fault hit first.
+        correct = bool((_names(case, entity) | _names(case, cause)) & case.roots) or bool(
             cause and change_matches_root(case.scenario, cause)
         )
         pages.append((entity, correct, cause))
