@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the repository importable
     sys.path.insert(0, str(ROOT))
 
-from router.sim.itbench import GROUNDTRUTH, evaluate, load_scenarios  # noqa: E402
+from router.sim.itbench import APPS, GROUNDTRUTH, evaluate, load_scenarios  # noqa: E402
 from rules.ruleset import RuleSet  # noqa: E402
 
 
@@ -41,10 +41,23 @@ def main(argv: list[str] | None = None) -> int:
     router, baseline = figures.router(), figures.baseline()
     if args.json:
         print(
-            json.dumps({"cases": figures.scenarios, "router": router, "baseline": baseline}, sort_keys=True)
+            json.dumps(
+                {
+                    "cases": figures.scenarios,
+                    "router": router,
+                    "baseline": baseline,
+                    "skipped": figures.skipped,
+                },
+                sort_keys=True,
+            )
         )
         return 0
-    print(f"{figures.scenarios} cases ({len(scenarios)} scenarios x {args.seeds} seeds)")
+    print(
+        f"{figures.scenarios} cases ({len(scenarios) - len(figures.skipped)} scenarios x {args.seeds} seeds)"
+    )
+    if figures.skipped:
+        known = ", ".join(sorted(APPS))
+        print(f"skipped (application not modelled; known: {known}): {figures.skipped}")
     print(f"{'':24} {'router':>8} {'page every alert':>17}")
     for key, label in (
         ("precision", "precision"),

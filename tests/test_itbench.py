@@ -124,3 +124,22 @@ def test_ground_truth_groups_map_onto_components():
     assert itbench.component_of(app, "frontendproxy-service-1", None) == "frontend-proxy"
     assert itbench.component_of(app, "flagd-config-1", {"filter": ["flagd-config\\b"]}) is None
     assert itbench.component_of(itbench.BOOKINFO, "reviews-v3-deployment-1", None) == "reviews-v3"
+
+
+def test_a_topology_file_giving_calls_as_depends_on_works_the_same(monkeypatch, figures):
+    """What a new user writes first: every service call as a `depends_on` between Services."""
+    written = itbench.app_topology_document
+
+    def as_depends_on(app: itbench.App) -> dict:
+        document = written(app)
+        for service in document["services"]:
+            callees = service.pop("calls")
+            if callees:
+                name = f"service/{itbench.CLUSTER}/{service['namespace']}/{service['name']}"
+                prefix = f"service/{itbench.CLUSTER}/{service['namespace']}/"
+                document["entities"].append({"name": name, "depends_on": [prefix + c for c in callees]})
+        return document
+
+    monkeypatch.setattr(itbench, "app_topology_document", as_depends_on)
+    result, _ = itbench.evaluate(SCENARIOS, seeds=(0, 1), rules=RuleSet.load())
+    assert result.router() == figures[0].router()

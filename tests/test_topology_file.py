@@ -162,6 +162,21 @@ def test_per_item_cluster_overrides_the_default(tmp_path: Path):
             HEAD + "pods:\n  - {name: a}\nservices:\n  - {name: web, pods: [a, b]}\n",
             "services[0].pods[1]: no pod default/b in cluster default is declared under pods",
         ),
+        (
+            HEAD + "services:\n  - {name: web, calls: [a/b/c]}\n",
+            "services[0].calls: 'a/b/c': write <service> or <namespace>/<service>",
+        ),
+        (
+            HEAD
+            + "changes:\n  - {entity: configmap/default/shop/flags, at: 2026-10-05T09:00:00, what: edited}\n",
+            "changes[0].at: give the time zone (RFC 3339, e.g. 2026-10-05T09:00:00Z)",
+        ),
+        (
+            HEAD
+            + "changes:\n  - {entity: configmap/default/flags, at: 2026-10-05T09:00:00Z, what: edited}\n",
+            "changes[0].entity: 'configmap/default/flags': a configmap is named "
+            "configmap/<cluster>/<namespace>/<name>",
+        ),
     ],
 )
 def test_invalid_files_name_the_file_and_field(tmp_path: Path, text: str, message: str):
@@ -201,5 +216,39 @@ def test_the_documented_example_loads(tmp_path: Path):
         "pod/prod/shop/checkout-6d8f7b9c5d-x2x9q": True,
         "deployment/prod/shop/checkout": False,
         "external/prod/orders-db": False,
+        "service/prod/shop/payment": False,  # calls
+        "service/prod/db/orders": False,
     }
+    assert topology.calls("service/prod/shop/checkout") == [
+        "service/prod/db/orders",
+        "service/prod/shop/payment",
+    ]
+    assert [c.entity for c in topology.changes] == ["configmap/prod/shop/feature-flags"]
     assert topology.node_by_instance("prod", "bastion-1.corp.example.com") == "node/prod/bastion-1"
+
+
+def test_calls_and_changes_load_as_call_edges_and_timed_changes(tmp_path: Path):
+    path = write(
+        tmp_path,
+        HEAD
+        + "pods:\n  - {namespace: shop, name: web-1}\n"
+        + "services:\n  - {namespace: shop, name: web, pods: [web-1], calls: [api, db/orders]}\n"
+        + "entities:\n  - {name: service/default/shop/api, depends_on: [service/default/shop/cache]}\n"
+        + "  - {name: service/default/shop/api, calls: [external/default/payments]}\n"
+        + "changes:\n"
+        + "  - {entity: configmap/default/shop/flags, at: 2026-10-05T11:00:00+02:00, what: flag set}\n",
+    )
+    topology = load_topology_file(path)
+    assert topology.calls("service/default/shop/web") == [
+        "service/default/db/orders",
+        "service/default/shop/api",
+    ]
+    # A hand-written Service -> Service dependency is a call too; an explicit `calls` to anything is.
+    assert topology.calls("service/default/shop/api") == [
+        "external/default/payments",
+        "service/default/shop/cache",
+    ]
+    assert topology.callers("service/default/shop/api") == ["service/default/shop/web"]
+    [change] = list(topology.changes)
+    assert (change.entity, change.what) == ("configmap/default/shop/flags", "flag set")
+    assert change.at.isoformat() == "2026-10-05T09:00:00+00:00"

@@ -6,21 +6,26 @@ saw as timed events (topology/changes.py). When an incident pages, the change na
 made within `change_window` before its first alert fired, ranked by how close it is to the
 incident's root:
 
-1. the root itself, or the workload that owns it (a pod's Deployment, a Deployment's ReplicaSet);
+1. the root itself, or the workload that runs it (a pod's ReplicaSet and Deployment, a
+   Service's Deployment);
 2. something the root depends on (the ConfigMap its pods mount, a service it calls and that
    service's own changes);
 3. anything else in the root's namespace (nothing tells what mounts a ConfigMap).
 
-Within a rank, the latest change wins (the one just before the failure), then the nearest.
+Recency matters as much as closeness: a bad image or a broken flag shows within minutes, so
+after the root's own changes, those of the last `RECENT` (15m) before the failure come first
+(beneath the root before elsewhere in the namespace), then older ones; within each, the latest
+change wins (the one just before the failure), then the nearest.
 
-With no change on the root or beneath it, one more pattern names a cause: the root is a
-service whose calls fail, and exactly one of the services it calls receives no requests at all
-(a starvation alert attached to the incident), while its other callees still do (so it
-calls at least two). The caller
-reaches nobody there: that callee, or the network to it, is the likely cause (a partition, a
-NetworkPolicy, a dead listener). Several starving callees say the opposite: the caller itself
-broke and stopped calling everyone. This concurrent evidence is preferred to a change beneath
-the root (circumstantial), not to a change of the root itself. Pure: no clock.
+One more pattern names a cause (`unreachable_callee`): the root is a service whose calls fail,
+and exactly one of the services it calls receives no requests at all (a starvation alert
+attached to the incident) while its other callees still do (so it calls at least two). The
+caller reaches nobody there: that callee, or the network to it, is the likely cause (a
+partition, a NetworkPolicy, a dead listener). Several starving callees say the opposite: the
+caller itself broke and stopped calling everyone. The engine prefers this concurrent evidence
+to a change beneath the root (circumstantial), not to a change of the root itself.
+
+Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -33,14 +38,23 @@ from topology import entities
 from topology.changes import Change
 from topology.graph import Topology
 
+_WORKLOADS = ("deployment/", "statefulset/", "daemonset/", "replicaset/")
+
 
 def _owners(topology: Topology, entity: str) -> set[str]:
-    """The entity and the workloads that own it (pod -> ReplicaSet -> Deployment)."""
+    """The entity and the workloads that run it (a pod's ReplicaSet and Deployment, a Service's
+    workloads)."""
     out = {entity}
     frontier = [entity]
     for current in frontier:
         owner = topology.attrs(current).get("owner") if current in topology else None
         found = [owner] if isinstance(owner, str) else []
+        if current.startswith("service/") and current in topology:
+            found += [
+                d
+                for d, redundant in topology.dependencies(current)
+                if not redundant and d.startswith(_WORKLOADS)
+            ]
         if current.startswith("replicaset/"):
             found += [d for d in topology.dependents(current) if d.startswith("deployment/")]
         for name in found:
@@ -59,6 +73,7 @@ def _namespace(entity: str) -> tuple[str, str | None]:
 
 
 NAMESPACE_RANK = 2
+RECENT = timedelta(minutes=15)
 
 
 def likely_cause(
@@ -73,7 +88,7 @@ def likely_cause(
     own = _owners(topology, root)
     dependencies = reach.of(root) if root in topology else {}
     cluster, namespace = _namespace(root)
-    best: tuple[tuple[int, float, int, str], Change, tuple[str, ...]] | None = None
+    best: tuple[tuple[bool, int, float, int, str], Change, tuple[str, ...]] | None = None
     for change in changes:
         path: tuple[str, ...]
         if change.entity in own:
@@ -85,10 +100,11 @@ def likely_cause(
             rank, depth, path = NAMESPACE_RANK, 0, (root, change.entity)
         else:
             continue
-        key = (rank, -change.at.timestamp(), depth, change.entity)
+        older = rank > 0 and failed_at - change.at > RECENT
+        key = (older, rank, -change.at.timestamp(), depth, change.entity)
         if best is None or key < best[0]:
             best = (key, change, path)
-    return None if best is None else (best[1], best[2], best[0][0])
+    return None if best is None else (best[1], best[2], best[0][1])
 
 
 def unreachable_callee(
