@@ -214,6 +214,10 @@ class PrometheusSettings(_Section):
     # Ask Prometheus before paging; each check gives up after witness_timeout.
     witness: bool = True
     witness_timeout: Duration = timedelta(seconds=5)
+    # Service calls: traffic within this window makes a call edge (0s: no call graph).
+    call_window: Duration = timedelta(hours=1)
+    # Rollouts and configuration changes this far back are recorded (0s: none).
+    change_window: Duration = timedelta(hours=1)
 
     @field_validator("url")
     @classmethod

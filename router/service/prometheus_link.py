@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 from integrations.prometheus.client import PrometheusClient
@@ -27,13 +28,22 @@ from topology.refresh import RefreshReport, TopologyRefresher
 log = logging.getLogger("alert_router.prometheus")
 
 
+def _promql_duration(window: timedelta) -> str | None:
+    seconds = int(window.total_seconds())
+    return f"{seconds}s" if seconds > 0 else None
+
+
 class PrometheusLink:
     def __init__(self, service: Any, settings: PrometheusSettings, topology: Topology) -> None:
         assert settings.url is not None
         self.service = service
         self.settings = settings
         self.client = PrometheusClient(settings.url, timeout=settings.timeout.total_seconds())
-        self._discovery = PrometheusDiscovery(self.client)
+        self._discovery = PrometheusDiscovery(
+            self.client,
+            call_window=_promql_duration(settings.call_window),
+            change_window=_promql_duration(settings.change_window),
+        )
         self._static = topology  # from --topology files: what lives outside Kubernetes stays
         self.refresher = TopologyRefresher(
             self._discover,
