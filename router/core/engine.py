@@ -661,7 +661,12 @@ class Engine:
         if cause is not None:
             kind, change, path = cause
             when = format_time(change.at)
-            reason += f"; likely cause: {change.what} on {describe(change.entity)} at {when}"
+            if kind == "change":
+                reason += f"; likely cause: {change.what} on {describe(change.entity)} at {when}"
+            else:
+                reason += (
+                    f"; likely cause: {describe(change.entity)} is unreachable ({change.what} since {when})"
+                )
             extra["likely_cause"] = {**change.to_dict(), "kind": kind, "path": list(path)}
             why = "changed shortly before" if kind == "change" else "receives no requests while"
             self._event(
@@ -706,7 +711,7 @@ class Engine:
         silent = unreachable_callee(self.topology, incident.root, starving) if starving else None
         if silent is not None:
             callee, since = silent
-            what = f"unreachable: it receives no requests while {describe(incident.root)}'s calls fail"
+            what = f"it receives no requests while the calls of {describe(incident.root)} fail"
             return "unreachable", Change(since, callee, what), (incident.root, callee)
         # A change beneath the root is circumstantial next to a callee silent right now; one
         # that is only in the namespace names nothing the root is known to touch, but is all
