@@ -255,3 +255,25 @@ def test_the_markdown_evidence_is_in_time_order_with_times(storm):
     assert any("fired on" in line for line in bullets) and any("paged:" in line for line in bullets)
     t = build(storm.events, storm.notifications, storm.incident)
     assert [e.at for e in t.evidence] == sorted(e.at for e in t.evidence)
+
+
+def test_a_likely_cause_reads_as_the_change_and_its_time():
+    change = {
+        "kind": "likely_cause",
+        "cause": "change",
+        "entity": "configmap/default/shop/flags",
+        "changed_at": "2026-10-06T00:58:00.000Z",
+        "change": "edited (new resource version)",
+    }
+    assert entry_text(change) == (
+        "likely cause: edited (new resource version) on configmap shop/flags at 2026-10-06T00:58:00.000Z"
+    )
+    silent = change | {
+        "cause": "unreachable",
+        "entity": "service/default/shop/email",
+        "change": "no requests",
+    }
+    assert (
+        entry_text(silent)
+        == "likely cause: service shop/email unreachable since 2026-10-06T00:58:00.000Z (no requests)"
+    )

@@ -369,6 +369,11 @@ def entry_text(event: Mapping[str, Any]) -> str:
         ),
         "grace_elapsed": "grace elapsed; the root "
         + ("still fires" if event.get("firing") else "no longer fires"),
+        "likely_cause": (
+            f"likely cause: {what} unreachable since {event.get('changed_at')} ({event.get('change')})"
+            if event.get("cause") == "unreachable"
+            else f"likely cause: {event.get('change')} on {what} at {event.get('changed_at')}"
+        ),
         "paged": f"paged on-call (severity {event.get('severity')}): {reason}",
         "flapping": f"flapping: {reason}",
         "root_recovered": f"root recovered: {reason}",
