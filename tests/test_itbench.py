@@ -9,9 +9,12 @@ than 1.5 pages per fault), and correlation must beat paging every alert by far.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
+from bench import bench_itbench
 from router.sim import itbench
 from rules.ruleset import RuleSet
 from topology.graph import is_call
@@ -143,3 +146,33 @@ def test_a_topology_file_giving_calls_as_depends_on_works_the_same(monkeypatch, 
     monkeypatch.setattr(itbench, "app_topology_document", as_depends_on)
     result, _ = itbench.evaluate(SCENARIOS, seeds=(0, 1), rules=RuleSet.load())
     assert result.router() == figures[0].router()
+
+
+def test_bench_dumps_a_scenario_that_alert_router_replay_pages_once(tmp_path, capsys):
+    out = tmp_path / "itbench-7"
+    assert bench_itbench.main(["--dump", "7", "--out", str(out)]) == 0
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["root_components"] == ["payment"]
+    files = ["--topology", str(out / "topology.yaml"), "--alerts", str(out / "alerts.jsonl")]
+    run = subprocess.run(
+        [sys.executable, "-m", "router.cli.main", "replay", *files, "--out", str(tmp_path / "notes.jsonl")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    notes = [json.loads(line) for line in (tmp_path / "notes.jsonl").read_text().splitlines()]
+    [page] = [n for n in notes if n["action"] == "page"]
+    assert page["root"]["entity"] == f"service/{itbench.CLUSTER}/otel-demo/payment"
+    assert page["likely_cause"]["entity"] == f"configmap/{itbench.CLUSTER}/otel-demo/flagd-config"
+
+
+def test_bench_reports_a_bad_ground_truth_file_by_name(tmp_path, capsys):
+    broken = tmp_path / "gt.json"
+    broken.write_text('{"scenarios": [{"id": 1}]}')
+    assert bench_itbench.main(["--groundtruth", str(broken)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"bench_itbench: {broken}: scenarios[0]: missing or malformed field 'application'\n"
+    )
+    assert bench_itbench.main(["--groundtruth", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json: cannot read" in capsys.readouterr().err

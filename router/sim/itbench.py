@@ -47,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ground.errors import InputError
 from ground.times import format_time
 from router.core.engine import Engine
 from router.core.replay import replay
@@ -215,20 +216,31 @@ class Scenario:
 
 
 def load_scenarios(path: str | Path = GROUNDTRUTH) -> list[Scenario]:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """The scenarios of a ground-truth file; InputError names the file and what is wrong."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
     out = []
-    for raw in data["scenarios"]:
-        out.append(
-            Scenario(
-                id=int(raw["id"]),
-                application=raw["application"],
-                root_groups=tuple(raw["root_cause_groups"]),
-                groups={g["id"]: g for g in raw["groups"]},
-                propagations=tuple((p["source"], p["target"]) for p in raw["propagations"]),
-                alerts=tuple((a["id"], a.get("group_id")) for a in raw["alerts"]),
-                aliases=tuple(tuple(a) for a in raw.get("aliases", ()) if a),
+    for index, raw in enumerate(data.get("scenarios", ()) if isinstance(data, dict) else ()):
+        try:
+            out.append(
+                Scenario(
+                    id=int(raw["id"]),
+                    application=raw["application"],
+                    root_groups=tuple(raw["root_cause_groups"]),
+                    groups={g["id"]: g for g in raw["groups"]},
+                    propagations=tuple((p["source"], p["target"]) for p in raw["propagations"]),
+                    alerts=tuple((a["id"], a.get("group_id")) for a in raw["alerts"]),
+                    aliases=tuple(tuple(a) for a in raw.get("aliases", ()) if a),
+                )
             )
-        )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{path}: scenarios[{index}]: missing or malformed field {exc}") from None
+    if not out:
+        raise InputError(f"{path}: no scenarios (expected an object with a `scenarios` list)")
     return out
 
 
