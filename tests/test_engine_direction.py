@@ -215,3 +215,30 @@ def test_a_caller_whose_callees_all_starve_broke_itself():
     assert page.root_entity == f"service/default/{NS}/checkout"
     assert "likely_cause" not in page.extra
     assert len(page.symptoms) == 2
+
+
+def test_services_without_requests_point_at_no_node():
+    """a and b run on n1, and both go without requests with nothing to explain it. That says
+    their callers stopped calling, not that n1 is down (two failing services with their pods on
+    one node would make the node the inferred root)."""
+    placed = (("a", "n1"), ("b", "n1"), ("c", "n2"), ("d", "n3"))
+    document = {
+        "kind": "alert-router/topology",
+        "nodes": [{"name": "n1", "zone": "z1"}, {"name": "n2", "zone": "z2"}, {"name": "n3", "zone": "z1"}],
+        "pods": [
+            {"namespace": NS, "name": f"{s}-5c8d-abcde", "node": n, "owner": f"deployment/{s}"}
+            for s, n in placed
+        ],
+        "services": [{"namespace": NS, "name": s, "pods": [f"{s}-5c8d-abcde"]} for s, _ in placed],
+    }
+    stream = Stream()
+    stream.deliver(0, [starving("s-a", 0, "a"), starving("s-b", 0, "b")])
+    notes = run(Engine(build_topology_file(document, "<n1>"), RULES), stream, until=90)
+    assert sorted(p.root_entity for p in pages(notes)) == [
+        f"service/default/{NS}/a",
+        f"service/default/{NS}/b",
+    ]
+    errors_instead = Stream()
+    errors_instead.deliver(0, [errors("e-a", 0, "a"), errors("e-b", 0, "b")])
+    notes = run(Engine(build_topology_file(document, "<n1>"), RULES), errors_instead, until=90)
+    assert [p.root_entity for p in pages(notes)] == ["node/default/n1"]  # what errors would say

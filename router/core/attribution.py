@@ -34,6 +34,13 @@ def is_hypothesis(incident: Incident) -> bool:
     return incident.inferred and not incident.has_root_alert and incident.state == State.OPEN
 
 
+def rests_on_starvation(incident: Incident, alerts: Mapping[str, AlertState]) -> bool:
+    """An incident whose root alerts all say its root receives no requests: a failing caller
+    explains it, not a failing dependency, and it says nothing about where its root runs."""
+    roots = [alerts[fp] for fp in incident.root_alerts if fp in alerts]
+    return bool(roots) and all(a.cls.explained_by == "dependents" for a in roots)
+
+
 @dataclass(frozen=True, slots=True)
 class OpenGroup:
     """The explanation is a cluster function whose members all fail and which has no incident

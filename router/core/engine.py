@@ -92,7 +92,7 @@ from typing import Any
 from ground.times import format_time, parse_time
 from router.core import views
 from router.core.alerts import AlertIntake, AlertState, Seen
-from router.core.attribution import Attribution, OpenGroup, is_hypothesis
+from router.core.attribution import Attribution, OpenGroup, is_hypothesis, rests_on_starvation
 from router.core.causes import likely_cause, unreachable_callee
 from router.core.escalation import EscalationPolicy, root_firing
 from router.core.events import CheckRequest, Event, Notification, SymptomRef
@@ -941,10 +941,7 @@ class Engine:
             self._merge(incident, target, bridge, now)
 
     def _starved(self, incident: Incident) -> bool:
-        """An incident that rests only on alerts saying its root receives no requests: a failing
-        caller explains it, not a failing dependency."""
-        roots = [self.alerts[fp] for fp in incident.root_alerts if fp in self.alerts]
-        return bool(roots) and all(a.cls.explained_by == "dependents" for a in roots)
+        return rests_on_starvation(incident, self.alerts)
 
     @staticmethod
     def _is_workload_inference(incident: Incident) -> bool:

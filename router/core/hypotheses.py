@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from router.core.attribution import Attribution, is_hypothesis
+from router.core.attribution import Attribution, is_hypothesis, rests_on_starvation
 from router.core.failures import FailureIndex
 from router.core.inference import Evidence, Inferred, infer
 from router.core.lifecycle import Incident, IncidentBook, State
@@ -88,6 +88,8 @@ class InferencePasses:
             # info-level noise is not evidence of an outage.
             and (incident.inferred or incident.root_urgency != "quiet")
             and incident.root in self.topology
+            # A service without requests says its caller broke, nothing about where it runs.
+            and not rests_on_starvation(incident, self.attribution.alerts)
         ]
         for hypothesis in hypotheses:
             for entity in hypothesis.evidence:
