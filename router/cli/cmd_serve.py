@@ -26,6 +26,7 @@ from ground.errors import InputError
 from ground.times import format_time, parse_time
 from router.service import jsonlog
 from router.service.config import Settings, is_loopback, load_settings
+from router.service.store import StorageUnavailable
 
 log = logging.getLogger("alert_router.serve")
 
@@ -92,6 +93,11 @@ def _serve(args: argparse.Namespace) -> int:
         jsonlog.flush()
         print(f"alert-router: {exc}", file=sys.stderr)
         return 2
+    except StorageUnavailable as exc:  # the database server is away: a restart may find it
+        log.error("cannot start: the event log is unavailable: %s", exc)
+        jsonlog.flush()
+        print(f"alert-router: the event log is unavailable: {exc}", file=sys.stderr)
+        return 1
     finally:
         jsonlog.flush()
 

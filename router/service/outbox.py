@@ -104,6 +104,16 @@ class Dispatcher:
         ages = [now - queue[0].enqueued for queue in self._queues.values() if queue]
         return max(ages, default=0.0)
 
+    def clear(self) -> None:
+        """Forget what is queued and cancel the sends in flight: this replica stopped leading,
+        the next leader sends them (same idempotency keys)."""
+        for task in list(self._tasks):
+            task.cancel()
+        self._queues.clear()
+        self._busy.clear()
+        self._in_flight = dict.fromkeys(self.notifiers, 0)
+        self._idle.set()
+
     # ------------------------------------------------------------------ running
 
     def start(self) -> None:
