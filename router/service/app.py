@@ -977,8 +977,8 @@ class Service:
             writer.last_ok is None or writer.last_ok < writer.last_error_at
         ):
             return False, f"storage unavailable: {writer.last_error}"
-        if len(self._fifo) >= self.settings.runtime.max_backlog:
-            return False, f"engine behind by {len(self._fifo)} inputs"
+        if self.backlog() >= self.settings.runtime.max_backlog:
+            return False, f"engine behind by {self.backlog()} inputs"
         if self._apart:
             return False, f"{len(self._apart)} decision(s) not recorded, retrying: {self._apart_error}"
         return True, "ok"
@@ -998,6 +998,8 @@ class Service:
             return False
 
     def backlog(self) -> int:
+        if self.replica is not None:
+            return int(self.replica.backlog())
         return len(self._fifo)
 
     def _gauges(self) -> dict[str, tuple[str, float | dict[str, float]]]:
@@ -1025,7 +1027,7 @@ class Service:
             ),
             "alert_router_engine_backlog": (
                 "Recorded inputs waiting for the engine.",
-                float(len(self._fifo)),
+                float(self.backlog()),
             ),
             "alert_router_writer_queue": (
                 "Writes waiting for the next commit.",

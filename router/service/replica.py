@@ -47,6 +47,7 @@ class Replica:
         self._wake = asyncio.Event()
         self._promoted = False  # the lease is held and the engine was rebuilt for it
         self.takeovers = 0
+        self._head = 0  # the last seq recorded, as of the last look at the log
 
     def migrate(self, conn: store.Connection) -> int:
         assert isinstance(conn, pgstore.PostgresConnection)
@@ -112,6 +113,10 @@ class Replica:
             self._waiters[pending.seq] = pending.applied
         self._wake.set()
 
+    def backlog(self) -> int:
+        """Inputs recorded (by any replica) that this replica's engine has not applied yet."""
+        return max(0, self._head - self.service._processed_seq)
+
     # ------------------------------------------------------------------ the loop
 
     async def run(self) -> None:
@@ -163,6 +168,7 @@ class Replica:
             # One snapshot for both tables, so that the merged order has no holes.
             conn.begin_snapshot()
             try:
+                self._head = int(conn.query("SELECT seq FROM input_head WHERE id = 1")[0][0])
                 return list(islice(store.Reader(conn).inputs(after, BATCH), BATCH))
             finally:
                 conn.rollback()
