@@ -273,17 +273,21 @@ async def test_a_leader_cut_off_from_the_database_hands_over_and_comes_back_as_f
             cluster = Cluster(tmp_path, db, receiver.url, [url_of(db, port=p.port) for p in proxies])
             try:
                 first = await cluster.wait_leader()
-                cut: list[int] = []
+                handover: list[asyncio.Task[int]] = []
+
+                async def cut_until_handed_over() -> int:
+                    proxies[first].cut()
+                    second = await cluster.wait_leader(not_=first)
+                    await asyncio.sleep(0.5)
+                    proxies[first].restore()  # the old leader reaches the database again
+                    return second
 
                 async def during(k: int) -> None:
-                    if k == 6 and not cut:
-                        proxies[first].cut()
-                        cut.append(first)
-                    if k == 14:
-                        proxies[first].restore()
+                    if k == 6 and not handover:  # mid-storm, its first page pending
+                        handover.append(asyncio.create_task(cut_until_handed_over()))
 
                 await post_storm(cluster, datetime.now(UTC) + timedelta(seconds=0.5), during)
-                second = await cluster.wait_leader(not_=first)
+                second = await handover[0]
                 assert second != first
                 expected = await settled(cluster, rules, receiver)
                 check(cluster, expected, receiver)
@@ -317,6 +321,38 @@ async def test_every_database_session_terminated_mid_storm_loses_nothing(tmp_pat
             await post_storm(cluster, datetime.now(UTC) + timedelta(seconds=0.5), during)
             assert all(n > 0 for n in terminated), terminated
             await cluster.wait_leader()
+            expected = await settled(cluster, rules, receiver)
+            check(cluster, expected, receiver)
+        finally:
+            cluster.stop()
+
+
+async def test_a_drained_leader_hands_over_at_once_and_exits_cleanly(tmp_path, receiver):
+    """SIGTERM (a node drain, a rolling update): the leader drains its outbox, releases the
+    lease and exits 0; the other replica takes over before the lease would have expired."""
+    rules = write_rules(tmp_path)
+    with database() as db:
+        cluster = Cluster(tmp_path, db, receiver.url, [url_of(db)] * 2)
+        try:
+            first = await cluster.wait_leader()
+            handover: list[asyncio.Task[float]] = []
+
+            async def timed() -> float:
+                began = time.monotonic()
+                code = await asyncio.to_thread(cluster.procs[first].terminate)
+                assert code == 0, cluster.logs()
+                await cluster.wait_leader(not_=first)
+                return time.monotonic() - began
+
+            async def during(k: int) -> None:
+                if k == 15 and not handover:
+                    cluster.down.add(first)
+                    handover.append(asyncio.create_task(timed()))
+
+            await post_storm(cluster, datetime.now(UTC) + timedelta(seconds=0.5), during)
+            took = await handover[0]
+            assert took < LEASE_TTL, took
+            assert "released the leader lease" in cluster.procs[first].log_path.read_text()
             expected = await settled(cluster, rules, receiver)
             check(cluster, expected, receiver)
         finally:

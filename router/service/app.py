@@ -249,6 +249,9 @@ class Service:
         self.dispatcher.add(
             [Entry(r.key, r.notifier, r.position, r.incident, r.body, r.attempts) for r in pending_rows]
         )
+        if self.replica is not None:
+            # Nothing leaves once the lease may have passed, even before the loop notices.
+            self.dispatcher.gate = lambda: self.leading and bool(self.replica.lease.held)
         self.dispatcher.start()
         self.metrics.bind(lambda: self.engine.counters if self.engine else {}, self._gauges)
         if settings.prometheus.url:

@@ -114,7 +114,7 @@ class Lease:
         if self.epoch:
             await self._call(
                 "UPDATE leader_lease SET holder = '', expires_at = '' "
-                "WHERE id = 1 AND holder = ? AND epoch = ?",
+                "WHERE id = 1 AND holder = ? AND epoch = ? RETURNING epoch",
                 (self.holder, self.epoch),
             )
         self.epoch = 0

@@ -30,6 +30,8 @@ from router.service.metrics import Metrics
 
 log = logging.getLogger("alert_router.outbox")
 
+GATE_RECHECK = 0.1  # seconds between looks at a closed gate
+
 
 class Notifier(Protocol):
     name: str
@@ -81,6 +83,8 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
+        # Whether sends may start now (a replica: while it holds the leader lease); None: always.
+        self.gate: Callable[[], bool] | None = None
 
     # ------------------------------------------------------------------ feeding
 
@@ -153,6 +157,8 @@ class Dispatcher:
 
     def _launch(self) -> float | None:
         """Start every send that may go now; seconds until the next one that waits, or None."""
+        if self.gate is not None and not self.gate():
+            return GATE_RECHECK if self._queues else None
         now = time.monotonic()
         wait: float | None = None
         for slot, queue in self._queues.items():
