@@ -247,7 +247,7 @@ def run_scenario(
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             proc.wait(60)
-    stored = stored_deliveries(data, db_url)
+    stored = stored_deliveries(data / "r0", db_url)
     ok = int(result["ok"])  # type: ignore[arg-type]
     warm = min(200, len(payloads))
     elapsed = float(result["elapsed"])  # type: ignore[arg-type]

@@ -36,12 +36,7 @@ def record(conn: store.Connection, body: str, now: str, since: str) -> int:
     """What a replica's webhook write does, in its own transaction."""
     conn.begin()
     try:
-        pgstore.lock_head(conn)
-        seq = pgstore.recorded_delivery(conn, pgstore.digest(body), since)
-        if seq is None:
-            seq, at = pgstore.claim_input(conn, now)
-            line = f'{{"received_at":"{at}","payload":{body}}}'
-            store.write_delivery(conn, seq, at, "webhook", payload(), line, pgstore.digest(body))
+        seq = pgstore.record_delivery(conn, body, pgstore.digest(body), now, since, "webhook", payload())
         conn.commit()
         return seq
     except BaseException:
@@ -109,7 +104,11 @@ def test_a_retried_body_is_recorded_once_within_the_window_and_again_after_it(ba
     assert record(b, other, "2026-10-06T02:00:31.000Z", "2026-10-06T01:59:31.000Z") == seq + 1
     later = record(a, body, "2026-10-06T02:02:00.000Z", "2026-10-06T02:01:00.000Z")  # window over
     assert later == seq + 2
-    assert [s for (s,) in a.query("SELECT seq FROM deliveries ORDER BY seq")] == [seq, seq + 1, seq + 2]
+    rows = a.query("SELECT seq, received_at, body FROM deliveries ORDER BY seq")
+    assert [r[0] for r in rows] == [seq, seq + 1, seq + 2]
+    # The recorded-stream line, with the time the log gave it, and the body as received.
+    assert rows[0][2] == f'{{"received_at":"2026-10-06T02:00:00.000Z","payload":{body}}}'
+    assert store.Reader(a).delivery_lines().__next__() == rows[0][2]
     a.close()
     b.close()
 
@@ -159,3 +158,22 @@ async def test_a_takeover_waits_for_the_old_leaders_write_in_progress(backend):
     assert reader.checkpoint().input_seq == 7
     reader.conn.close()
     conn.close()
+
+
+def test_two_replicas_recording_the_same_body_at_once_record_it_once(backend):
+    a, b = backend.connect(), backend.connect()
+    body = '{"version":"4","receiver":"r","groupKey":"g","status":"firing","alerts":[]}'
+    now, since = "2026-10-06T02:00:00.000Z", "2026-10-06T01:59:00.000Z"
+    a.begin()
+    first = pgstore.record_delivery(a, body, pgstore.digest(body), now, since, "webhook", payload())
+    got: list[int] = []
+    other = threading.Thread(target=lambda: got.append(record(b, body, now, since)))
+    other.start()
+    other.join(0.5)
+    assert other.is_alive()  # waits for the head lock: its dedup check must see a's insert
+    a.commit()
+    other.join(10)
+    assert got == [first]
+    assert a.query("SELECT COUNT(*) FROM deliveries")[0][0] == 1
+    a.close()
+    b.close()

@@ -43,6 +43,7 @@ class PostgresConnection:
         self._url = url
         self._busy_ms = max(100, int(busy_timeout.total_seconds() * 1000))
         self._db: psycopg.Connection[Any] | None = None
+        self.head_locked = False  # this transaction holds the input head's row lock
         self._open()
 
     def _open(self) -> psycopg.Connection[Any]:
@@ -102,6 +103,7 @@ class PostgresConnection:
         return self._run(sql, params).fetchall()
 
     def begin(self) -> None:
+        self.head_locked = False
         self._run("BEGIN", ())
 
     def begin_snapshot(self) -> None:
@@ -168,18 +170,60 @@ def claim_input(conn: store.Connection, now_text: str) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def recorded_delivery(conn: store.Connection, body_digest: str, since_text: str) -> int | None:
-    """The seq of the same body recorded since `since_text`, if any (call after locking the head)."""
-    rows = conn.query(
-        "SELECT seq FROM deliveries WHERE digest = ? AND received_at >= ? ORDER BY seq LIMIT 1",
-        (body_digest, since_text),
-    )
-    return int(rows[0][0]) if rows else None
+def lock_head(conn: store.Connection) -> None:
+    """Take the input head's row lock now (once per transaction: the writer's batch keeps it)."""
+    if getattr(conn, "head_locked", False):
+        return
+    conn.query("SELECT at FROM input_head WHERE id = 1 FOR UPDATE")
+    if isinstance(conn, PostgresConnection):
+        conn.head_locked = True
 
 
-def lock_head(conn: store.Connection) -> str:
-    """Take the input head's row lock now; returns the last input time."""
-    return str(conn.query("SELECT at FROM input_head WHERE id = 1 FOR UPDATE")[0][0])
+# The dedup check, the claim of seq and time and the insert in one round trip. Run after
+# lock_head: the statement's snapshot then sees every delivery committed before the lock.
+RECORD_DELIVERY = """
+WITH dup AS (
+    SELECT seq FROM deliveries WHERE digest = ? AND received_at >= ? ORDER BY seq LIMIT 1
+), head AS (
+    UPDATE input_head SET seq = seq + 1, at = GREATEST(at, ?)
+    WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM dup) RETURNING seq, at
+), ins AS (
+    INSERT INTO deliveries (seq, received_at, source, receiver, group_key, status, alerts, body, digest)
+    SELECT head.seq, head.at, ?, ?, ?, ?, ?, '{"received_at":"' || head.at || '","payload":' || ? || '}', ?
+    FROM head RETURNING seq
+)
+SELECT seq FROM dup UNION ALL SELECT seq FROM ins
+"""
+
+
+def record_delivery(
+    conn: store.Connection,
+    body_text: str,
+    body_digest: str,
+    now_text: str,
+    since_text: str,
+    source: str,
+    payload: Any,
+) -> int:
+    """A delivery into the shared log, unless the same body was recorded since `since_text`;
+    returns its seq (or the earlier one's). Inside the writer's transaction."""
+    lock_head(conn)
+    row = conn.query(
+        RECORD_DELIVERY,
+        (
+            body_digest,
+            since_text,
+            now_text,
+            source,
+            payload.receiver,
+            payload.groupKey,
+            payload.status,
+            len(payload.alerts),
+            body_text,
+            body_digest,
+        ),
+    )[0]
+    return int(row[0])
 
 
 def backend_for(url: str | None, busy_timeout: timedelta) -> PostgresBackend:

@@ -68,12 +68,7 @@ class Replica:
         pending = Pending(0, "delivery", at, delivery)
 
         def apply(conn: store.Connection) -> int:
-            pgstore.lock_head(conn)
-            seq = pgstore.recorded_delivery(conn, body_digest, since)
-            if seq is None:
-                seq, at_text = pgstore.claim_input(conn, now_text)
-                line = f'{{"received_at":"{at_text}","payload":{body_text}}}'
-                store.write_delivery(conn, seq, at_text, source, payload, line, body_digest)
+            seq = pgstore.record_delivery(conn, body_text, body_digest, now_text, since, source, payload)
             pending.seq = seq
             return seq
 
@@ -93,6 +88,7 @@ class Replica:
         pending = Pending(0, "action", at, data, applied=loop.create_future())
 
         def apply(conn: store.Connection) -> int:
+            pgstore.lock_head(conn)
             seq, at_text = pgstore.claim_input(conn, now_text)
             store.write_action(conn, seq, at_text, incident, action, user, note, source)
             pending.seq = seq
