@@ -493,8 +493,8 @@ class Service:
         engine = self.engine
         assert engine is not None
         try:
-            if item.kind == "delivery":
-                delivery = parse_delivery_line(item.data)
+            if item.kind in ("delivery", "parsed"):  # parsed: a replica's own, Delivery already
+                delivery = item.data if item.kind == "parsed" else parse_delivery_line(item.data)
                 return delivery.received, engine.ingest(delivery, delivery.received)
             at = _parse(item.at)
             return at, _apply_action(engine, item.data, at)

@@ -48,6 +48,8 @@ class Replica:
         self._promoted = False  # the lease is held and the engine was rebuilt for it
         self.takeovers = 0
         self._head = 0  # the last seq recorded, as of the last look at the log
+        # This replica's own deliveries, parsed already: applied without parsing the line again.
+        self._parsed: dict[int, WebhookPayload] = {}
 
     def migrate(self, conn: store.Connection) -> int:
         assert isinstance(conn, pgstore.PostgresConnection)
@@ -73,8 +75,15 @@ class Replica:
             return seq
 
         pending.write = svc.writer.submit(apply)
-        pending.write.future.add_done_callback(lambda _: self._wake.set())
+        pending.write.future.add_done_callback(lambda f: self._recorded_delivery(payload, f))
         return pending
+
+    def _recorded_delivery(self, payload: WebhookPayload, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            seq = int(future.result())
+            if seq > self.service._processed_seq:
+                self._parsed[seq] = payload
+        self._wake.set()
 
     def submit_action(self, incident: str, action: str, user: str, note: str, source: str) -> Pending:
         from router.service.app import Pending
@@ -184,6 +193,15 @@ class Replica:
         produced: list[tuple[int, list[Any], list[Any]]] = []
         clock: datetime | None = None
         for item in items:
+            payload = self._parsed.pop(item.seq, None) if item.kind == "delivery" else None
+            if payload is not None:
+                # The line is `{"received_at": item.at, "payload": <the body this replica parsed>}`.
+                item = store.Input(
+                    item.seq,
+                    "parsed",
+                    item.at,
+                    Delivery.model_construct(received_at=item.at, payload=payload),
+                )
             at, notes = svc._apply_recorded(item)
             events = svc._drain_events()
             svc._processed_seq = item.seq
@@ -227,6 +245,8 @@ class Replica:
             return
         self._promoted = True
         self.takeovers += 1
+        for seq in [s for s in self._parsed if s <= svc._processed_seq]:
+            del self._parsed[seq]  # the rebuild applied them
         for seq in [s for s in self._waiters if s <= svc._processed_seq]:
             waiter = self._waiters.pop(seq)
             if not waiter.done():
