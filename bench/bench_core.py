@@ -116,7 +116,7 @@ def _child(mode: str, cluster: str, storm: str) -> dict:
         uncorrelated = 0
         for fingerprint, state in engine.alerts.items():
             duration = lasted.get(fingerprint, 0)
-            grace = state.cls.escalate_after.total_seconds()
+            grace = state.cls.grace.total_seconds()
             if state.cls.urgency == "page" and (duration <= 0 or duration >= grace):
                 uncorrelated += 1
         out["uncorrelated_pages"] = uncorrelated

@@ -47,6 +47,17 @@ class Snapshot:
     def complete(self) -> bool:
         return bool(self.answered) and not self.failed
 
+    def difference(
+        self,
+        believed_firing: list[dict[str, Any]],
+        now: datetime,
+        min_uptime: timedelta,
+        *,
+        firing: str = "all",
+    ) -> tuple[dict[str, Any] | None, int, int]:
+        """What to record so the router believes what Alertmanager says: see reconcile_payload."""
+        return reconcile_payload(self, believed_firing, now, min_uptime, firing=firing)
+
 
 class AlertmanagerClient:
     def __init__(

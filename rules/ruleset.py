@@ -32,7 +32,7 @@ BUNDLED_PACK = Path(__file__).resolve().parent / "packs" / "kubernetes.yaml"
 
 SEVERITIES = ("critical", "warning", "info", "none")
 QUIET_SEVERITIES = frozenset({"info", "none"})
-BUILTIN_ESCALATE_AFTER: dict[str, timedelta] = {
+BUILTIN_GRACE: dict[str, timedelta] = {
     "critical": timedelta(minutes=2),
     "warning": timedelta(minutes=5),
     "info": timedelta(minutes=5),
@@ -56,7 +56,7 @@ class Classification:
     rule: str | None  # rule name; None when no rule matched
     entity: str | None  # entity name, None when nothing identifies one
     propagates: bool  # does a failure of this alert's entity explain alerts on its dependents?
-    escalate_after: timedelta  # grace before paging (from the rule, else pack defaults by severity)
+    grace: timedelta  # grace before paging (from the rule, else pack defaults by severity)
     hold: timedelta  # while unexplained, how long to wait for a cause before it may page as a root
     outlive_root: timedelta  # how long it may stay attached as a symptom after its root recovered
     urgency: str  # "page" | "notice" | "quiet"
@@ -655,7 +655,7 @@ class CompiledRule:
         self.unobserved = model.unobserved_urgency
         self.outlive_root = model.outlive_root or outlive_root
         self.policy = {
-            severity: (model.escalate_after or escalate[severity], model.urgency or default_urgency(severity))
+            severity: (model.grace or escalate[severity], model.urgency or default_urgency(severity))
             for severity in SEVERITIES
         }
         self.how_none = f"rule {model.name}: no entity" + (
@@ -689,15 +689,15 @@ class RuleSet:
         outlive: timedelta | None = None
         self.unmapped: dict[str, str] = {}
         for source in self.files:  # earlier files win, key by key
-            for severity, grace in source.model.defaults.escalate_after.items():
+            for severity, grace in source.model.defaults.grace.items():
                 escalate.setdefault(severity, grace)
             if outlive is None:
                 outlive = source.model.defaults.outlive_root
             for item in source.model.unmapped:
                 self.unmapped.setdefault(item.alertname, item.reason)
-        self.escalate_after = {s: escalate.get(s, BUILTIN_ESCALATE_AFTER[s]) for s in SEVERITIES}
+        self.grace = {s: escalate.get(s, BUILTIN_GRACE[s]) for s in SEVERITIES}
         self.outlive_root = outlive or BUILTIN_OUTLIVE_ROOT
-        self._default_policy = {s: (self.escalate_after[s], default_urgency(s)) for s in SEVERITIES}
+        self._default_policy = {s: (self.grace[s], default_urgency(s)) for s in SEVERITIES}
 
         self.rules: list[CompiledRule] = []
         for source in self.files:
@@ -710,7 +710,7 @@ class RuleSet:
                         len(self.rules),
                         str(source.path),
                         source.rule_line(i),
-                        self.escalate_after,
+                        self.grace,
                         self.outlive_root,
                     )
                 )
@@ -771,7 +771,7 @@ class RuleSet:
             if found is not None:
                 entity, how = found
                 break
-        escalate_after, urgency = rule.policy[severity]
+        grace, urgency = rule.policy[severity]
         propagates = rule.propagates
         if rule.unobserved is not None and entity is not None and _unobserved(topology, entity):
             urgency, propagates = rule.unobserved, False
@@ -780,7 +780,7 @@ class RuleSet:
             rule.name,
             entity,
             propagates,
-            escalate_after,
+            grace,
             rule.hold,
             rule.outlive_root,
             urgency,
@@ -800,12 +800,12 @@ class RuleSet:
             if found is not None:
                 entity, how = found
                 break
-        escalate_after, urgency = self._default_policy[severity]
+        grace, urgency = self._default_policy[severity]
         return Classification(
             None,
             entity,
             False,
-            escalate_after,
+            grace,
             timedelta(0),
             self.outlive_root,
             urgency,

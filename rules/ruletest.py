@@ -37,7 +37,7 @@ EXPECT_KEYS = (
     "rule",
     "entity",
     "propagates",
-    "escalate_after",
+    "grace",
     "hold",
     "outlive_root",
     "urgency",
@@ -45,6 +45,8 @@ EXPECT_KEYS = (
     "severity",
     "how",
 )
+# Older spellings still accepted in `expect` (the rule schema accepts them too).
+DEPRECATED_EXPECT_KEYS = {"escalate_after": "grace"}
 ENTITY_KEYS = ("name", "depends_on", "members", "internal_ip", "pod_ip", "aliases")
 
 
@@ -205,6 +207,7 @@ def _run_case(case: object, rules: RuleSet, topology: Topology) -> str | None:
     expect = case.get("expect")
     if not isinstance(expect, dict) or not expect:
         return "expect: expected a mapping of classification fields (rule, entity, propagates, ...)"
+    expect = {DEPRECATED_EXPECT_KEYS.get(str(key), key): value for key, value in expect.items()}
     for key in expect:
         if key not in EXPECT_KEYS:
             return f"expect.{key}: unknown field (expected one of {', '.join(EXPECT_KEYS)})"
@@ -221,7 +224,7 @@ def _run_case(case: object, rules: RuleSet, topology: Topology) -> str | None:
 
 
 def _expected(key: str, value: object) -> object:
-    if key in ("escalate_after", "hold", "outlive_root"):
+    if key in ("grace", "hold", "outlive_root"):
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise ValueError(f"expect.{key}: expected a duration such as 5m")
         try:

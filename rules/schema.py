@@ -3,14 +3,14 @@
 A rule file (YAML) looks like:
 
     defaults:                       # optional, pack-wide
-      escalate_after: {critical: 2m, warning: 5m}
+      grace: {critical: 2m, warning: 5m}
       outlive_root: 10m
     rules:
       - name: node-not-ready
         match: ['alertname=~"KubeNodeNotReady|KubeNodeUnreachable"']
         entity: {kind: node, name: "{node}"}
         propagates: true
-        escalate_after: 2m
+        grace: 2m
         outlive_root: 10m
         urgency: page
     unmapped:
@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ground.times import parse_duration
 
@@ -76,7 +76,9 @@ class Rule(_Strict):
     # One spec or several alternatives tried in order (first whose labels are present wins).
     entity: EntitySpec | list[EntitySpec] | None = None
     propagates: bool = True
-    escalate_after: timedelta | None = None
+    # Grace before paging: time for the entity to heal by itself. `escalate_after` is the
+    # deprecated spelling of the same field (kept so older rule files still load).
+    grace: timedelta | None = Field(None, validation_alias=AliasChoices("grace", "escalate_after"))
     # While nothing explains it, wait this long for a cause before it may page as a root:
     # for alert classes known to fire minutes before their cause (application error rates).
     hold: timedelta | None = None
@@ -89,7 +91,7 @@ class Rule(_Strict):
     heartbeat: bool = False
     description: str = ""
 
-    _check_durations = field_validator("escalate_after", "hold", "outlive_root", mode="before")(
+    _check_durations = field_validator("grace", "hold", "outlive_root", mode="before")(
         lambda cls, v: None if v is None else _duration(v)
     )
 
@@ -106,10 +108,12 @@ class UnmappedAlert(_Strict):
 
 
 class PackDefaults(_Strict):
-    escalate_after: dict[Severity, timedelta] = Field(default_factory=dict)
+    grace: dict[Severity, timedelta] = Field(
+        default_factory=dict, validation_alias=AliasChoices("grace", "escalate_after")
+    )
     outlive_root: timedelta | None = None
 
-    @field_validator("escalate_after", mode="before")
+    @field_validator("grace", mode="before")
     @classmethod
     def _per_severity(cls, value: object) -> object:
         if isinstance(value, dict):

@@ -37,7 +37,7 @@ WEBHOOK = "/api/v1/alertmanager"
 # Graces of seconds, so that pages happen within a test's lifetime.
 FAST_RULES = """
 defaults:
-  escalate_after: {critical: 1s, warning: 2s, info: 2s, none: 2s}
+  grace: {critical: 1s, warning: 2s, info: 2s, none: 2s}
   outlive_root: 2s
 rules:
   - name: node-not-ready
@@ -76,7 +76,7 @@ topology:
 rules:
   files: [{rules}]
 engine:
-  inference: {{escalate_after: 1}}
+  inference: {{grace: 1}}
 runtime:
   tick_interval: 0.05s
   drain_timeout: 5s
@@ -165,9 +165,7 @@ def offline(
     lines: list[str], rules: Path, until: datetime | None = None, actions: list[dict] | None = None
 ) -> list[dict]:
     """The engine over a recorded stream (and actions), ticked to `until`: what replay decides."""
-    engine = Engine(
-        load_topology([TOPOLOGY]), RuleSet.load([rules]), EngineSettings(inference={"escalate_after": 1})
-    )
+    engine = Engine(load_topology([TOPOLOGY]), RuleSet.load([rules]), EngineSettings(inference={"grace": 1}))
     items: list[tuple[datetime, int, Any]] = []
     for i, line in enumerate(lines):
         delivery = parse_delivery_line(line)

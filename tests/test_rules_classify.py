@@ -124,7 +124,7 @@ def test_node_exporter_alert_maps_to_the_node_not_the_exporter_pod():
         **NODE_EXPORTER_TARGET,
     )
     assert c.entity == "node/default/worker-1"
-    assert (c.rule, c.propagates, c.urgency, c.escalate_after) == (
+    assert (c.rule, c.propagates, c.urgency, c.grace) == (
         "node-filesystem-full",
         True,
         "page",
@@ -170,7 +170,7 @@ def test_node_not_ready_propagates_with_a_short_grace():
         status="true",
         container="kube-rbac-proxy-main",
     )
-    assert (c.entity, c.propagates, c.escalate_after) == ("node/default/worker-1", True, timedelta(minutes=2))
+    assert (c.entity, c.propagates, c.grace) == ("node/default/worker-1", True, timedelta(minutes=2))
 
 
 def test_systemd_unit_decides_whether_a_failed_service_propagates():
@@ -484,7 +484,7 @@ def test_cluster_label_names_the_cluster():
 def test_unknown_alert_is_never_hidden():
     c = RULES.classify({"alertname": "CheckoutQueueStuck", "team": "payments"}, TOPOLOGY)
     assert (c.rule, c.entity, c.propagates) == (None, None, False)
-    assert (c.severity, c.urgency, c.escalate_after) == ("warning", "page", timedelta(minutes=5))
+    assert (c.severity, c.urgency, c.grace) == ("warning", "page", timedelta(minutes=5))
     assert c.outlive_root == timedelta(minutes=10)
 
 
@@ -501,7 +501,7 @@ def test_unknown_alert_is_never_hidden():
 )
 def test_unknown_alert_policy_by_severity(severity, normalised, urgency, grace):
     c = RULES.classify({"alertname": "MyAlert", "severity": severity}, TOPOLOGY)
-    assert (c.severity, c.urgency, c.escalate_after) == (normalised, urgency, timedelta(minutes=grace))
+    assert (c.severity, c.urgency, c.grace) == (normalised, urgency, timedelta(minutes=grace))
 
 
 @pytest.mark.parametrize(

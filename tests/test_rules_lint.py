@@ -25,12 +25,12 @@ def test_broken_file_reports_every_problem_with_file_line_rule_and_field():
     bad = FIXTURES / "bad-rules.yaml"
     problems = lint_files([bad])
     expected = [
-        (3, None, "defaults.escalate_after.critcal"),
+        (3, None, "defaults.grace.critcal"),
         (6, "rule bad-matcher", "invalid regex in matcher 'alertname=~\"KubeNode(NotReady\"'"),
         (9, "rule unterminated", "unterminated quoted string at position 10"),
         (13, "rule component-on-pod", "entity.component: only kind node has components"),
         (17, "rule typo-field", "propagate: unknown field"),
-        (21, "rule bad-duration", "escalate_after: invalid duration '10 minutes'"),
+        (21, "rule bad-duration", "grace: invalid duration '10 minutes'"),
         (24, "rule bad-template", "entity.name: template '{job_name'"),
         (25, "rule typo-field", "name: rule name 'typo-field' is used twice"),
         (32, "rule kind-typo", "entity.kind: unknown kind 'deploymnet'"),

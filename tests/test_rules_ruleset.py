@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ground.errors import InputError
+from router.core.settings import EngineSettings
 from rules.ruleset import BUNDLED_PACK, RuleSet
 from topology.graph import Topology
 
@@ -33,26 +34,24 @@ def test_earlier_files_win(tmp_path):
         tmp_path,
         "mine.yaml",
         """
-defaults: {escalate_after: {warning: 7m}}
+defaults: {grace: {warning: 7m}}
 rules:
   - name: my-node-rule
     match: ['alertname="KubeNodeNotReady"', 'node=~"gpu-.*"']
     entity: {kind: node, name: "{node}"}
     propagates: false
-    escalate_after: 30m
+    grace: 30m
 """,
     )
     rules = RuleSet.load([mine, BUNDLED_PACK])
     gpu = rules.classify({"alertname": "KubeNodeNotReady", "node": "gpu-1"}, EMPTY)
-    assert (gpu.rule, gpu.propagates, gpu.escalate_after) == ("my-node-rule", False, timedelta(minutes=30))
+    assert (gpu.rule, gpu.propagates, gpu.grace) == ("my-node-rule", False, timedelta(minutes=30))
     cpu = rules.classify({"alertname": "KubeNodeNotReady", "node": "cpu-1"}, EMPTY)
     assert cpu.rule == "node-not-ready"
     # Pack defaults merge key by key, earlier file first: warning from mine, critical from the pack.
     unknown = rules.classify({"alertname": "X"}, EMPTY)
-    assert unknown.escalate_after == timedelta(minutes=7)
-    assert rules.classify({"alertname": "X", "severity": "critical"}, EMPTY).escalate_after == timedelta(
-        minutes=2
-    )
+    assert unknown.grace == timedelta(minutes=7)
+    assert rules.classify({"alertname": "X", "severity": "critical"}, EMPTY).grace == timedelta(minutes=2)
 
 
 RULES_IN_ORDER = """
@@ -117,31 +116,29 @@ rules:
 def test_rule_policy_and_defaults_by_severity():
     rules = RuleSet.from_yaml(
         """
-defaults: {escalate_after: {critical: 1m}, outlive_root: 20m}
+defaults: {grace: {critical: 1m}, outlive_root: 20m}
 rules:
   - name: plain
     match: ['alertname="P"']
   - name: tuned
     match: ['alertname="T"']
-    escalate_after: 9m
+    grace: 9m
     outlive_root: 1h
     urgency: notice
     propagates: false
 """
     )
     plain_critical = rules.classify({"alertname": "P", "severity": "critical"}, EMPTY)
-    assert (plain_critical.escalate_after, plain_critical.outlive_root) == (
+    assert (plain_critical.grace, plain_critical.outlive_root) == (
         timedelta(minutes=1),
         timedelta(minutes=20),
     )
     assert plain_critical.propagates is True  # the schema's default for a rule
     assert plain_critical.entity is None
-    assert rules.classify({"alertname": "P"}, EMPTY).escalate_after == timedelta(
-        minutes=5
-    )  # built-in warning
+    assert rules.classify({"alertname": "P"}, EMPTY).grace == timedelta(minutes=5)  # built-in warning
     assert rules.classify({"alertname": "P", "severity": "info"}, EMPTY).urgency == "quiet"
     tuned = rules.classify({"alertname": "T", "severity": "info"}, EMPTY)
-    assert (tuned.escalate_after, tuned.outlive_root, tuned.urgency) == (
+    assert (tuned.grace, tuned.outlive_root, tuned.urgency) == (
         timedelta(minutes=9),
         timedelta(hours=1),
         "notice",
@@ -267,3 +264,24 @@ def test_every_problem_of_a_file_is_reported_at_once():
     lines = str(info.value).splitlines()
     assert len(lines) == 9
     assert all(line.startswith(f"{fixture}:") for line in lines)
+
+
+def test_the_former_name_escalate_after_still_sets_the_grace(tmp_path):
+    # Rule files written before `escalate_after` became `grace` keep loading with the same meaning.
+    old = write(
+        tmp_path,
+        "old.yaml",
+        """
+defaults: {escalate_after: {warning: 9m}}
+rules:
+  - name: old-spelling
+    match: ['alertname="Old"']
+    escalate_after: 11m
+""",
+    )
+    rules = RuleSet.load([old])
+    assert rules.classify({"alertname": "Old"}, EMPTY).grace == timedelta(minutes=11)
+    assert rules.classify({"alertname": "Other", "severity": "warning"}, EMPTY).grace == timedelta(minutes=9)
+    assert EngineSettings.model_validate(
+        {"inference": {"escalate_after": "4m"}}
+    ).inference.grace == timedelta(minutes=4)

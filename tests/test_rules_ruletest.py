@@ -54,22 +54,19 @@ def test_malformed_cases_fail_with_the_field(tmp_path):
     expect: {rules: watchdog}
   - name: bad duration
     labels: {alertname: Watchdog}
-    expect: {escalate_after: soon}
+    expect: {grace: soon}
   - name: typo in case
     label: {alertname: Watchdog}
     expect: {rule: watchdog}
   - name: how is a phrase
     labels: {alertname: Watchdog}
-    expect: {how: "pipeline singleton", escalate_after: 5m, outlive_root: 10m}
+    expect: {how: "pipeline singleton", grace: 5m, outlive_root: 10m}
 """
     )
     passed, failed, messages = run_rule_tests([path])
     assert (passed, failed) == (1, 3)
     assert "cases.test.yaml:2: test 'unknown expectation': expect.rules: unknown field" in messages[0]
-    assert (
-        "cases.test.yaml:5: test 'bad duration': expect.escalate_after: invalid duration 'soon'"
-        in messages[1]
-    )
+    assert "cases.test.yaml:5: test 'bad duration': expect.grace: invalid duration 'soon'" in messages[1]
     assert "cases.test.yaml:8: test 'typo in case': unknown key 'label'" in messages[2]
 
 

@@ -304,7 +304,7 @@ def explain_alert(topology: Topology, labels_json: str, rule_files: list[str] | 
         "propagates": cls.propagates,
         "urgency": cls.urgency,
         "severity": cls.severity,
-        "escalate_after_seconds": cls.escalate_after.total_seconds(),
+        "grace_seconds": cls.grace.total_seconds(),
     }
     if cls.entity and cls.entity in topology:
         out["depends_on"] = _tree(topology, cls.entity, 2)
@@ -345,7 +345,7 @@ def _print_show(report: dict[str, Any]) -> None:
         print(
             f"  urgency {why['urgency']}, severity {why['severity']}, "
             f"{'propagates to dependents' if why['propagates'] else 'does not propagate'}, "
-            f"escalates after {why['escalate_after_seconds']:g}s"
+            f"grace {why['grace_seconds']:g}s"
         )
         for line in why.get("depends_on", []):
             print(f"    {line}")

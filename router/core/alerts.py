@@ -47,7 +47,7 @@ class AlertState:
     def due(self) -> datetime:
         """When this alert may escalate its incident: after its grace (time to heal) and its
         hold (time for a cause to show). Never later than it would have paged on its own."""
-        return (self.judged_at or self.first_seen) + max(self.cls.escalate_after, self.cls.hold)
+        return (self.judged_at or self.first_seen) + max(self.cls.grace, self.cls.hold)
 
     def ref(self) -> AlertRef:
         return AlertRef(self.fingerprint, self.alertname, self.labels)

@@ -14,7 +14,7 @@ alerts many times (group re-sends, HA replicas); a re-sent instance only refresh
 a resolved one ends it for good (a stale "firing" re-send never reopens it), and a new startsAt
 under the same fingerprint is a new instance that is judged afresh. Each new instance is
 classified once by the rule set: the entity it concerns, whether a failure there propagates to
-dependents, its grace (`escalate_after`), how long it may outlive a root as a symptom, urgency.
+dependents, its grace (`grace`), how long it may outlive a root as a symptom, urgency.
 
 Failing entities. An entity is failing while it has a firing alert whose rule propagates, while
 it is the root of an open inferred incident, or when it is a group (a Service, cluster DNS,
@@ -424,7 +424,7 @@ class Engine:
             self._attach(group, alert, (alert.entity, group.root), now)
             return
         else:
-            incident = self._open_incident(alert.entity, now, grace=alert.cls.escalate_after)
+            incident = self._open_incident(alert.entity, now, grace=alert.cls.grace)
         self._attach(incident, alert, (alert.entity,), now)
 
     def _attach(self, incident: Incident, alert: AlertState, path: tuple[str, ...], now: datetime) -> None:
@@ -538,7 +538,7 @@ class Engine:
         if existing is not None and self.book[existing].state in LIVE_STATES:
             return self.book[existing]
         if grace is None:
-            grace = self.settings.inference.escalate_after
+            grace = self.settings.inference.grace
         incident = Incident(
             id=self.book.new_id(root, now),
             root=root,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ground.times import parse_duration
 
@@ -41,7 +41,7 @@ class InferenceSettings(BaseModel):
     # (on the engine's clock, so replay decides the same).
     interval: Duration = timedelta(seconds=10)
     # Grace before an inferred root pages (it has no rule of its own).
-    escalate_after: Duration = timedelta(minutes=3)
+    grace: Duration = Field(timedelta(minutes=3), validation_alias=AliasChoices("grace", "escalate_after"))
     # An inferred node whose zone had alerts on other nodes (or their pods and agents) waits
     # this long after the latest: the zone may be the root, and Alertmanager delivers its
     # nodes' alerts up to a group interval (5m) apart.

@@ -33,23 +33,26 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ground.errors import InputError
 from ground.jsonio import canonical_json
 from ground.times import format_time
-from integrations.alertmanager import AlertmanagerClient, reconcile_payload
-from integrations.notifiers import LogNotifier, WebhookNotifier
 from router.core.engine import Engine
 from router.core.events import Event, Notification
 from router.core.model import Delivery, WebhookPayload, parse_delivery_line
-from router.service import store
-from router.service.config import Settings, read_secret
+from router.service import store, wiring
+from router.service.config import Settings
 from router.service.metrics import Metrics
 from router.service.outbox import Dispatcher, Entry, Notifier
 from router.service.writer import Writer
 from rules.ruleset import RuleSet
 from topology.graph import Topology
+
+if TYPE_CHECKING:  # the adapters are built by router.service.wiring
+    from integrations.alertmanager import AlertmanagerClient
+    from integrations.slack.interactions import SlackInteractions
+    from router.service.prometheus_link import PrometheusLink
 
 log = logging.getLogger("alert_router.service")
 
@@ -138,8 +141,8 @@ class Service:
         self.dispatcher: Dispatcher | None = None
         self.readers: _Readers | None = None
         self.alertmanager: AlertmanagerClient | None = None
-        self.slack_interactions: Any = None
-        self.prometheus: Any = None  # router.service.prometheus_link.PrometheusLink when configured
+        self.slack_interactions: SlackInteractions | None = None
+        self.prometheus: PrometheusLink | None = None
         # Several replicas on PostgreSQL (router/service/replica.py) or one on SQLite.
         self.replicated = settings.storage.replicated
         self.leading = not self.replicated  # decides and sends (replicas: while holding the lease)
@@ -164,7 +167,7 @@ class Service:
         self._incident_index: dict[str, int] = {}
         self._apart: dict[int, store.Outputs] = {}  # decisions the log refused, retried one by one
         self._apart_error = ""
-        self._notifier_names: list[str] = self.notifier_names()
+        self._notifier_names: list[str] = wiring.notifier_names(settings, notifiers)
         self.started = False
         self.stopping = False
         self.fatal: str | None = None
@@ -244,7 +247,10 @@ class Service:
         self.writer.start()
         self.readers = _Readers(self._backend)
         self.dispatcher = Dispatcher(
-            self._build_notifiers(), self._record_attempt, settings.notifiers.retry, self.metrics
+            wiring.build_notifiers(settings, self._extra_notifiers, self.incident_view),
+            self._record_attempt,
+            settings.notifiers.retry,
+            self.metrics,
         )
         self.dispatcher.add(
             [Entry(r.key, r.notifier, r.position, r.incident, r.body, r.attempts) for r in pending_rows]
@@ -254,36 +260,23 @@ class Service:
             self.dispatcher.gate = lambda: self.leading and bool(self.replica.lease.held)
         self.dispatcher.start()
         self.metrics.bind(lambda: self.engine.counters if self.engine else {}, self._gauges)
-        if settings.prometheus.url:
-            from router.service.prometheus_link import PrometheusLink
-
-            self.prometheus = PrometheusLink(self, settings.prometheus, topology)
+        self.prometheus = wiring.build_prometheus_link(self, settings, topology)
+        if self.prometheus is not None:
             await self.prometheus.start()
         engine_loop = self.replica.run() if self.replica else self._engine_loop()
         self._engine_task = asyncio.create_task(engine_loop, name="engine")
         self._engine_task.add_done_callback(self._engine_stopped)
-        if settings.alertmanager.urls:
-            token = settings.alertmanager.resolved_bearer()
-            self.alertmanager = AlertmanagerClient(
-                settings.alertmanager.urls,
-                settings.alertmanager.timeout.total_seconds(),
-                token.get_secret_value() if token else None,
-                settings.alertmanager.receiver,
-            )
-            if settings.alertmanager.reconcile:
-                self._spawn(self._reconcile_loop(settings.alertmanager.reconcile_interval.total_seconds()))
-        secret = settings.slack.resolved_signing_secret() if settings.slack.enabled else None
-        if secret is not None:
-            from integrations.slack.interactions import SlackInteractions
-
-            self.slack_interactions = SlackInteractions(
-                secret,
-                act=self.act_from_slack,
-                incident_view=self.engine.incident,
-                create_silence=self.alertmanager.create_silence if self.alertmanager else None,
-                response_url_prefixes=settings.slack.response_url_prefixes,
-            )
+        self.alertmanager = wiring.build_alertmanager(settings)
+        if self.alertmanager is not None and settings.alertmanager.reconcile:
+            self._spawn(self._reconcile_loop(settings.alertmanager.reconcile_interval.total_seconds()))
+        self.slack_interactions = wiring.build_slack_interactions(
+            settings, self.act_from_slack, self.incident_view, self.alertmanager
+        )
         self.started = True
+
+    def incident_view(self, incident: str) -> dict[str, Any] | None:
+        """Through the service, not a bound method: a replica's takeover replaces the engine."""
+        return self.engine.incident(incident) if self.engine is not None else None
 
     async def stop(self) -> None:
         """After the HTTP server stopped accepting: let the engine catch up, commit its outputs,
@@ -357,36 +350,6 @@ class Service:
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
-
-    def _build_notifiers(self) -> dict[str, Notifier]:
-        settings = self.settings
-        out: list[Notifier] = list(self._extra_notifiers or [])
-        for hook in settings.notifiers.webhooks:
-            secret = read_secret(hook.secret, hook.secret_file, f"notifiers.webhooks.{hook.name}.secret_file")
-            out.append(
-                WebhookNotifier(
-                    hook.name,
-                    hook.url,
-                    secret.get_secret_value().encode() if secret else None,
-                    hook.timeout.total_seconds(),
-                    hook.headers,
-                )
-            )
-        if self._extra_notifiers is None and settings.slack.enabled:
-            from integrations.slack.notifier import SlackNotifier
-
-            assert self.engine is not None
-            out.append(
-                SlackNotifier(
-                    settings.slack,
-                    settings.storage.data_dir / "slack.sqlite",
-                    incident_view=self.engine.incident,
-                )
-            )
-        enabled = settings.notifiers.log.enabled
-        if enabled or (enabled is None and not out):
-            out.append(LogNotifier(settings.notifiers.log.path))
-        return {n.name: n for n in out}
 
     # ================================================================== rebuild
 
@@ -731,18 +694,6 @@ class Service:
         notifiers = list(self._notifier_names)
         return store.Outputs(produced[-1][0], format_time(clock), events, notifications, notifiers, created)
 
-    def notifier_names(self) -> list[str]:
-        """The notifiers each notification gets an outbox row for (as _build_notifiers makes them)."""
-        settings = self.settings
-        names = [n.name for n in self._extra_notifiers or []]
-        names += [w.name for w in settings.notifiers.webhooks]
-        if self._extra_notifiers is None and settings.slack.enabled:
-            names.append("slack")
-        enabled = settings.notifiers.log.enabled
-        if enabled or (enabled is None and not names):
-            names.append("log")
-        return names
-
     def _emit(self, outputs: store.Outputs) -> None:
         """Outputs are committed one batch at a time, in order; a failed batch is retried."""
         self._out_pending = outputs if self._out_pending is None else self._out_pending.merge(outputs)
@@ -945,8 +896,8 @@ class Service:
                 continue
             firing_now = {fp for fp, a in self.engine.alerts.items() if a.firing}
             believed = [b for b in believed if b["fingerprint"] in firing_now]
-            payload, sent_firing, resolved = reconcile_payload(
-                snapshot, believed, self.clock.peek(), settings.min_uptime, firing=firing
+            payload, sent_firing, resolved = snapshot.difference(
+                believed, self.clock.peek(), settings.min_uptime, firing=firing
             )
             result = {
                 "firing": sent_firing,

@@ -14,25 +14,33 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from integrations.prometheus.client import PrometheusClient
-from integrations.prometheus.witness import Witness
 from router.core.events import CheckRequest
 from router.service.config import PrometheusSettings
 from topology.discovery import DiscoveryResult, PrometheusDiscovery
 from topology.graph import Topology
 from topology.refresh import RefreshReport, TopologyRefresher
 
+if TYPE_CHECKING:  # built by router.service.wiring; named here for the type checker only
+    from integrations.prometheus.client import PrometheusClient
+    from integrations.prometheus.witness import Witness
+
 log = logging.getLogger("alert_router.prometheus")
 
 
 class PrometheusLink:
-    def __init__(self, service: Any, settings: PrometheusSettings, topology: Topology) -> None:
-        assert settings.url is not None
+    def __init__(
+        self,
+        service: Any,
+        settings: PrometheusSettings,
+        topology: Topology,
+        client: PrometheusClient,
+        witness: Witness | None,
+    ) -> None:
         self.service = service
         self.settings = settings
-        self.client = PrometheusClient(settings.url, timeout=settings.timeout.total_seconds())
+        self.client = client
         self._discovery = PrometheusDiscovery(self.client)
         self._static = topology  # from --topology files: what lives outside Kubernetes stays
         self.refresher = TopologyRefresher(
@@ -44,11 +52,7 @@ class PrometheusLink:
             registry=service.metrics.registry,
         )
         self.refresher.subscribe(self._swap)
-        self.witness = (
-            Witness(self.client, timeout=settings.witness_timeout.total_seconds())
-            if settings.witness
-            else None
-        )
+        self.witness = witness
 
     async def _discover(self) -> DiscoveryResult:
         result = await self._discovery.discover()

@@ -28,7 +28,7 @@ ALERTMANAGER_EXAMPLE = ROOT / "deploy" / "alertmanager" / "alertmanager.yaml"
 
 DEFAULT_FACTOR = 1 / 30
 # Rule-pack keys whose values are durations (a single one, or one per severity).
-PACK_DURATION_KEYS = ("escalate_after", "hold", "outlive_root")
+PACK_DURATION_KEYS = ("grace", "hold", "outlive_root")
 # Alertmanager's route timings and their defaults (a route that omits one inherits it).
 ALERTMANAGER_TIMINGS = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
 
@@ -47,7 +47,7 @@ def scaled_seconds(real: str, factor: float) -> float:
 
 
 def router_rule_pack(factor: float) -> str:
-    """The bundled rule pack with every grace (`escalate_after`), `hold` and `outlive_root` scaled."""
+    """The bundled rule pack with every grace (`grace`), `hold` and `outlive_root` scaled."""
     pack = yaml.safe_load(PACK.read_text())
 
     def walk(node: Any) -> Any:
