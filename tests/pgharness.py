@@ -7,10 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import socket
 import subprocess
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 
@@ -139,3 +143,59 @@ class Proxy:
         asyncio.run_coroutine_threadsafe(shut(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+def _bindir() -> Path:
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+    assert versions, "PostgreSQL is needed for this test: run scripts/install-externals.sh"
+    return versions[-1]
+
+
+class PrivateServer:
+    """A PostgreSQL server of the test's own (initdb in a temporary directory, a free port,
+    trust on 127.0.0.1), so that it can be crashed and restarted without disturbing anything
+    else on the machine. Run as the `postgres` user when the tests run as root (initdb refuses
+    root)."""
+
+    def __init__(self) -> None:
+        ensure_server()  # the same binaries; also fails loudly when they are missing
+        # Not under pytest's tmp_path: the `postgres` user could not reach into it.
+        self.dir = Path(tempfile.mkdtemp(prefix="alert-router-pg-"))
+        self.port = _free_port()
+        self.bin = _bindir()
+        if os.getuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        self._run(f"{self.bin}/initdb -D {self.dir}/data -A trust -U postgres --no-sync")
+        self.start()
+
+    def _run(self, command: str) -> None:
+        argv = ["su", "postgres", "-c", command] if os.getuid() == 0 else ["bash", "-c", command]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"{command}: {result.stderr or result.stdout}"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(f"{self.bin}/pg_ctl -D {self.dir}/data -o '{options}' -l {self.dir}/log -w start")
+
+    def crash(self) -> None:
+        """Stop as a crash does (`-m immediate`: no shutdown checkpoint, recovery at the next start)."""
+        self._run(f"{self.bin}/pg_ctl -D {self.dir}/data -m immediate -w stop")
+
+    def close(self) -> None:
+        with contextlib.suppress(AssertionError):  # already stopped
+            self._run(f"{self.bin}/pg_ctl -D {self.dir}/data -m immediate -w stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        with psycopg.connect(self.url(), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        return self.url(name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

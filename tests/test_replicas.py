@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 from aiohttp import web
 
@@ -23,7 +24,7 @@ from router.core.engine import Engine
 from router.core.model import parse_delivery_line
 from router.core.settings import EngineSettings
 from rules.ruleset import RuleSet
-from tests.pgharness import Proxy, database, query, terminate_sessions, url_of
+from tests.pgharness import PrivateServer, Proxy, database, terminate_sessions, url_of
 from tests.service_harness import TOPOLOGY, ServeProcess, storm, write_rules
 from topology.load import load_topology
 
@@ -90,8 +91,9 @@ logging:
 
 
 class Cluster:
-    def __init__(self, tmp: Path, db: str, hook: str, urls: list[str]) -> None:
-        self.tmp, self.db, self.hook = tmp, db, hook
+    def __init__(self, tmp: Path, db_url: str, hook: str, urls: list[str]) -> None:
+        """`db_url`: the shared database as the test reaches it; `urls`: as each replica does."""
+        self.tmp, self.db_url, self.hook = tmp, db_url, hook
         self.procs = [
             ServeProcess(replica_config(tmp, f"r{i}", url, hook), tmp / f"r{i}.log")
             for i, url in enumerate(urls)
@@ -101,7 +103,7 @@ class Cluster:
         self._next = 0
 
     def leader(self) -> int | None:
-        holder = query(self.db, "SELECT holder FROM leader_lease")[0][0]
+        holder = self.query("SELECT holder FROM leader_lease")[0][0]
         for i, proc in enumerate(self.procs):
             if holder and f"-{proc.proc.pid}-" in holder and i not in self.down:
                 return i
@@ -142,6 +144,10 @@ class Cluster:
                 pass
             await asyncio.sleep(0.05)
         raise AssertionError("no replica recorded the delivery")
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            return conn.execute(sql).fetchall()  # type: ignore[arg-type]
 
     def kill(self, i: int) -> None:
         self.procs[i].kill()
@@ -189,8 +195,9 @@ def uninterrupted(lines: list[str], rules: Path, until: datetime) -> dict[str, d
     return {n.key: n.to_dict() for n in out}
 
 
-def live_of(db: str) -> dict[str, dict]:
-    return {k: json.loads(b) for k, b in query(db, "SELECT key, body FROM notifications ORDER BY position")}
+def live_of(cluster: Cluster) -> dict[str, dict]:
+    rows = cluster.query("SELECT key, body FROM notifications ORDER BY position")
+    return {key: json.loads(body) for key, body in rows}
 
 
 async def settled(
@@ -200,10 +207,10 @@ async def settled(
     shared log's inputs, and every one reached the receiver; returns them."""
     deadline = time.monotonic() + timeout
     while True:
-        lines = [body for (body,) in query(cluster.db, "SELECT body FROM deliveries ORDER BY seq")]
+        lines = [body for (body,) in cluster.query("SELECT body FROM deliveries ORDER BY seq")]
         expected = uninterrupted(lines, rules, until=datetime.now(UTC) - timedelta(seconds=0.5))
-        live = live_of(cluster.db)
-        unsent = query(cluster.db, "SELECT COUNT(*) FROM outbox WHERE state <> 'sent'")[0][0]
+        live = live_of(cluster)
+        unsent = cluster.query("SELECT COUNT(*) FROM outbox WHERE state <> 'sent'")[0][0]
         received = {k for k, _ in receiver.got}
         if expected and set(expected) == set(live) and not unsent and set(expected) <= received:
             return expected
@@ -216,7 +223,7 @@ async def settled(
 
 
 def check(cluster: Cluster, expected: dict[str, dict], receiver: Receiver) -> None:
-    live = live_of(cluster.db)
+    live = live_of(cluster)
     # The decisions of one uninterrupted engine over the same inputs: same keys, same bodies.
     assert live == expected
     assert {n["action"] for n in live.values()} >= {"page", "resolve"}
@@ -229,13 +236,13 @@ def check(cluster: Cluster, expected: dict[str, dict], receiver: Receiver) -> No
     # A delivery, its HA twin and the group's re-sends within the dedup window (the same body,
     # to whichever replica): one input. The storm has 50 deliveries of 10 different bodies.
     assert len(cluster.posted) == 50 and len(set(cluster.posted)) == 10
-    assert query(cluster.db, "SELECT COUNT(*) FROM deliveries")[0][0] == 10
+    assert cluster.query("SELECT COUNT(*) FROM deliveries")[0][0] == 10
 
 
 async def test_kill_9_of_the_leader_mid_storm_loses_no_page_and_sends_none_twice(tmp_path, receiver):
     rules = write_rules(tmp_path)
     with database() as db:
-        cluster = Cluster(tmp_path, db, receiver.url, [url_of(db)] * 3)
+        cluster = Cluster(tmp_path, url_of(db), receiver.url, [url_of(db)] * 3)
         try:
             first = await cluster.wait_leader()
             takeover: list[asyncio.Task[float]] = []
@@ -259,7 +266,7 @@ async def test_kill_9_of_the_leader_mid_storm_loses_no_page_and_sends_none_twice
             assert took < LEASE_TTL * 2 + 1, took
             expected = await settled(cluster, rules, receiver)
             check(cluster, expected, receiver)
-            epoch = query(db, "SELECT epoch FROM leader_lease")[0][0]
+            epoch = cluster.query("SELECT epoch FROM leader_lease")[0][0]
             assert epoch >= 2
         finally:
             cluster.stop()
@@ -270,7 +277,7 @@ async def test_a_leader_cut_off_from_the_database_hands_over_and_comes_back_as_f
     with database() as db:
         proxies = [Proxy().start() for _ in range(2)]
         try:
-            cluster = Cluster(tmp_path, db, receiver.url, [url_of(db, port=p.port) for p in proxies])
+            cluster = Cluster(tmp_path, url_of(db), receiver.url, [url_of(db, port=p.port) for p in proxies])
             try:
                 first = await cluster.wait_leader()
                 handover: list[asyncio.Task[int]] = []
@@ -304,12 +311,47 @@ async def test_a_leader_cut_off_from_the_database_hands_over_and_comes_back_as_f
                 p.close()
 
 
+async def test_a_database_crash_and_restart_mid_storm_loses_nothing(tmp_path, receiver):
+    """The database server itself crashes (`pg_ctl stop -m immediate`) mid-storm and comes back
+    2 s later, recovering from its WAL: a server of the test's own, so that nothing else on the
+    machine notices. Webhooks meanwhile get 503 and are retried, as Alertmanager does."""
+    rules = write_rules(tmp_path)
+    server = PrivateServer()
+    try:
+        db_url = server.create_database("alert_router")
+        cluster = Cluster(tmp_path, db_url, receiver.url, [db_url] * 2)
+        try:
+            await cluster.wait_leader()
+            restarted: list[asyncio.Task[None]] = []
+
+            async def crash_and_restart() -> None:
+                await asyncio.to_thread(server.crash)
+                await asyncio.sleep(2.0)
+                await asyncio.to_thread(server.start)
+
+            async def during(k: int) -> None:
+                if k == 6 and not restarted:  # the first page pending
+                    restarted.append(asyncio.create_task(crash_and_restart()))
+
+            await post_storm(cluster, datetime.now(UTC) + timedelta(seconds=0.5), during)
+            await restarted[0]
+            await cluster.wait_leader()
+            expected = await settled(cluster, rules, receiver)
+            check(cluster, expected, receiver)
+            logs = cluster.logs()
+            assert "storage unavailable" in logs  # the crash was seen, not slept through
+        finally:
+            cluster.stop()
+    finally:
+        server.close()
+
+
 async def test_every_database_session_terminated_mid_storm_loses_nothing(tmp_path, receiver):
     """pg_terminate_backend of every session: what a server restart does to the replicas (the
     server itself stays up: restarting the machine's shared server would disturb other tests)."""
     rules = write_rules(tmp_path)
     with database() as db:
-        cluster = Cluster(tmp_path, db, receiver.url, [url_of(db)] * 2)
+        cluster = Cluster(tmp_path, url_of(db), receiver.url, [url_of(db)] * 2)
         try:
             await cluster.wait_leader()
             terminated: list[int] = []
@@ -332,7 +374,7 @@ async def test_a_drained_leader_hands_over_at_once_and_exits_cleanly(tmp_path, r
     lease and exits 0; the other replica takes over before the lease would have expired."""
     rules = write_rules(tmp_path)
     with database() as db:
-        cluster = Cluster(tmp_path, db, receiver.url, [url_of(db)] * 2)
+        cluster = Cluster(tmp_path, url_of(db), receiver.url, [url_of(db)] * 2)
         try:
             first = await cluster.wait_leader()
             handover: list[asyncio.Task[float]] = []
