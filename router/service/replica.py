@@ -24,7 +24,6 @@ from ground.times import format_time
 from router.core.model import Delivery, WebhookPayload
 from router.service import pgstore, store
 from router.service.lease import Lease
-from router.service.outbox import Entry
 
 if TYPE_CHECKING:
     from router.service.app import Pending, Service
@@ -282,7 +281,3 @@ class Replica:
         if self._tail is not None:
             self._tail.close()
             self._tail = None
-
-
-def pending_entries(rows: list[store.OutboxRow]) -> list[Entry]:
-    return [Entry(r.key, r.notifier, r.position, r.incident, r.body, r.attempts) for r in rows]
