@@ -20,9 +20,11 @@ import psycopg
 import pytest
 from aiohttp import web
 
+from ground.times import parse_time
 from router.core.engine import Engine
 from router.core.model import parse_delivery_line
 from router.core.settings import EngineSettings
+from router.service import pgstore, store
 from rules.ruleset import RuleSet
 from tests.pgharness import PrivateServer, Proxy, database, terminate_sessions, url_of
 from tests.service_harness import TOPOLOGY, ServeProcess, storm, write_rules
@@ -202,15 +204,27 @@ async def views_agree(cluster: Cluster, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.1)
 
 
-def uninterrupted(lines: list[str], rules: Path, until: datetime) -> dict[str, dict]:
-    """What one engine that never stopped decides on these inputs, ticked to `until`: by key."""
+def uninterrupted(cluster: Cluster, rules: Path, until: datetime) -> dict[str, dict]:
+    """What one engine that never stopped decides on the shared log's inputs (deliveries and
+    actions, in seq order, each at its recorded time), ticked to `until`: by key."""
+    conn = pgstore.PostgresBackend(cluster.db_url).connect()
+    try:
+        items = list(store.Reader(conn).inputs())
+    finally:
+        conn.close()
     engine = Engine(
         load_topology([TOPOLOGY]), RuleSet.load([rules]), EngineSettings(inference={"escalate_after": 1})
     )
     out = []
-    for line in lines:
-        delivery = parse_delivery_line(line)
-        out.extend(engine.ingest(delivery, delivery.received))
+    for item in items:
+        if item.kind == "delivery":
+            delivery = parse_delivery_line(item.data)
+            out.extend(engine.ingest(delivery, delivery.received))
+        else:
+            at = parse_time(item.at)
+            assert at is not None
+            data = item.data
+            out.extend(engine.act(data["incident"], data["action"], data["user"], at, data["note"]))
     out.extend(engine.tick(until))
     return {n.key: n.to_dict() for n in out}
 
@@ -227,8 +241,7 @@ async def settled(
     shared log's inputs, and every one reached the receiver; returns them."""
     deadline = time.monotonic() + timeout
     while True:
-        lines = [body for (body,) in cluster.query("SELECT body FROM deliveries ORDER BY seq")]
-        expected = uninterrupted(lines, rules, until=datetime.now(UTC) - timedelta(seconds=0.5))
+        expected = uninterrupted(cluster, rules, until=datetime.now(UTC) - timedelta(seconds=0.5))
         live = live_of(cluster)
         unsent = cluster.query("SELECT COUNT(*) FROM outbox WHERE state <> 'sent'")[0][0]
         received = {k for k, _ in receiver.got}
@@ -423,5 +436,38 @@ async def test_a_drained_leader_hands_over_at_once_and_exits_cleanly(tmp_path, r
             assert "released the leader lease" in cluster.procs[first].log_path.read_text()
             expected = await settled(cluster, rules, receiver)
             check(cluster, expected, receiver)
+        finally:
+            cluster.stop()
+
+
+async def test_an_acknowledgement_posted_to_a_follower_is_the_leaders_to_announce(tmp_path, receiver):
+    """Actions, like webhooks, go to any replica: the follower records it in the shared log and
+    answers once its own engine applied it; the leader decides and sends what follows."""
+    rules = write_rules(tmp_path)
+    with database() as db:
+        cluster = Cluster(tmp_path, url_of(db), receiver.url, [url_of(db)] * 2)
+        try:
+            leader = await cluster.wait_leader()
+            follower = 1 - leader
+            acked: list[dict] = []
+
+            async def during(k: int) -> None:
+                if k == 12 and not acked:  # the node's page is out
+                    async with aiohttp.ClientSession() as s:
+                        async with s.get(cluster.procs[follower].url + "/api/v1/incidents") as r:
+                            incidents = (await r.json())["incidents"]
+                        (node,) = [i for i in incidents if i["root"]["entity"] == "node/default/worker-1"]
+                        url = f"{cluster.procs[follower].url}/api/v1/incidents/{node['id']}/acknowledge"
+                        async with s.post(url, json={"user": "alice", "note": "on it"}) as r:
+                            assert r.status == 200, await r.text()
+                            acked.append(await r.json())
+
+            await post_storm(cluster, datetime.now(UTC) + timedelta(seconds=0.5), during)
+            assert acked and acked[0]["acknowledged_by"] == "alice"
+            assert cluster.query("SELECT actor, action FROM actions") == [("alice", "acknowledge")]
+            expected = await settled(cluster, rules, receiver)
+            check(cluster, expected, receiver)
+            assert any(n["action"] == "update" and "alice" in n["reason"] for n in expected.values())
+            await views_agree(cluster)
         finally:
             cluster.stop()
