@@ -4,6 +4,9 @@ across sessions, retried bodies recorded once, the leader lease and its fencing.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,6 +17,7 @@ from router.core.model import WebhookPayload
 from router.service import pgstore, store
 from router.service.lease import Lease
 from tests.pgharness import database, url_of
+from tests.service_harness import ROOT
 
 
 @pytest.fixture
@@ -177,3 +181,29 @@ def test_two_replicas_recording_the_same_body_at_once_record_it_once(backend):
     assert a.query("SELECT COUNT(*) FROM deliveries")[0][0] == 1
     a.close()
     b.close()
+
+
+def test_log_export_reads_the_shared_log(backend, tmp_path):
+    conn = backend.connect()
+    bodies = [
+        json.dumps({"version": "4", "receiver": "r", "groupKey": f"g{i}", "status": "firing", "alerts": []})
+        for i in range(3)
+    ]
+    for i, body in enumerate(bodies):
+        record(conn, body, f"2026-10-06T02:00:0{i}.000Z", "2026-10-06T01:59:00.000Z")
+    expected = list(store.Reader(conn).delivery_lines())
+    conn.close()
+    config = tmp_path / "config.yaml"
+    config.write_text(f'storage:\n  url: "{backend.url}"\n')
+    out = tmp_path / "exported.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "router.cli.main", "log", "export", "--config", str(config), "-o", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_text().splitlines() == expected and len(expected) == 3
+    assert json.loads(result.stderr)["deliveries"] == 3
+    assert "postgres:postgres@" not in result.stderr  # the URL's password is not shown
