@@ -77,7 +77,7 @@ topology:
 rules:
   files: [{rules}]
 engine:
-  inference: {{escalate_after: 1}}
+  inference: {{grace: 1}}
 runtime:
   tick_interval: 0.05s
   drain_timeout: 2s
@@ -212,9 +212,7 @@ def uninterrupted(cluster: Cluster, rules: Path, until: datetime) -> dict[str, d
         items = list(store.Reader(conn).inputs())
     finally:
         conn.close()
-    engine = Engine(
-        load_topology([TOPOLOGY]), RuleSet.load([rules]), EngineSettings(inference={"escalate_after": 1})
-    )
+    engine = Engine(load_topology([TOPOLOGY]), RuleSet.load([rules]), EngineSettings(inference={"grace": 1}))
     out = []
     for item in items:
         if item.kind == "delivery":
@@ -255,7 +253,7 @@ async def settled(
         await asyncio.sleep(0.2)
 
 
-def check(cluster: Cluster, expected: dict[str, dict], receiver: Receiver) -> None:
+def check(cluster: Cluster, expected: dict[str, dict], receiver: Receiver, *, lost_records: int = 1) -> None:
     live = live_of(cluster)
     # The decisions of one uninterrupted engine over the same inputs: same keys, same bodies.
     assert live == expected
@@ -263,7 +261,15 @@ def check(cluster: Cluster, expected: dict[str, dict], receiver: Receiver) -> No
     # Delivered: every one, none twice, and what arrived is what was decided.
     counts = Counter(k for k, _ in receiver.got)
     assert set(counts) == set(expected)
-    assert [k for k, c in counts.items() if c > 1] == []
+    # None twice, but for the one window at-least-once delivery cannot close: a leader that sent
+    # a notification and lost its database (or its life) before recording the send. The next
+    # leader sends it again, same key and body (receivers dedupe on X-Alert-Router-Key). Such a
+    # duplicate is one arrival more than the log's recorded sends, at most once per lost leader;
+    # two recorded sends of one key would be a real double send.
+    recorded = dict(cluster.query("SELECT key, COUNT(*) FROM outbound WHERE ok = 1 GROUP BY key"))
+    unrecorded = {k: c - recorded.get(k, 0) for k, c in counts.items() if c > 1}
+    assert all(extra == 1 for extra in unrecorded.values()), (unrecorded, recorded)
+    assert len(unrecorded) <= lost_records, unrecorded
     for key, body in receiver.got:
         assert body == expected[key]
     # A delivery, its HA twin and the group's re-sends within the dedup window (the same body,
@@ -403,7 +409,7 @@ async def test_every_database_session_terminated_mid_storm_loses_nothing(tmp_pat
             assert all(n > 0 for n in terminated), terminated
             await cluster.wait_leader()
             expected = await settled(cluster, rules, receiver)
-            check(cluster, expected, receiver)
+            check(cluster, expected, receiver, lost_records=3)
         finally:
             cluster.stop()
 
@@ -435,7 +441,7 @@ async def test_a_drained_leader_hands_over_at_once_and_exits_cleanly(tmp_path, r
             assert took < LEASE_TTL, took
             assert "released the leader lease" in cluster.procs[first].log_path.read_text()
             expected = await settled(cluster, rules, receiver)
-            check(cluster, expected, receiver)
+            check(cluster, expected, receiver, lost_records=0)
         finally:
             cluster.stop()
 
@@ -466,7 +472,7 @@ async def test_an_acknowledgement_posted_to_a_follower_is_the_leaders_to_announc
             assert acked and acked[0]["acknowledged_by"] == "alice"
             assert cluster.query("SELECT actor, action FROM actions") == [("alice", "acknowledge")]
             expected = await settled(cluster, rules, receiver)
-            check(cluster, expected, receiver)
+            check(cluster, expected, receiver, lost_records=0)
             assert any(n["action"] == "update" and "alice" in n["reason"] for n in expected.values())
             await views_agree(cluster)
         finally:
