@@ -1,6 +1,7 @@
 """Load the service over loopback from a second process and report what it sustains.
 
     .venv/bin/python bench/bench_service.py [--seconds 15] [--concurrency 32] [--json OUT]
+        [--store sqlite|postgres|both] [--replicas N] [--postgres-url URL]
 
 Starts `alert-router serve` as a subprocess (fresh data directory, the small-cluster topology,
 the bundled rule pack, notifications to the log), then for each scenario posts deliveries with
@@ -13,6 +14,11 @@ and prints deliveries/s, alerts/s, p50/p99/max latency of the 200s, the service'
 one core) and peak RSS, and how long the engine took to catch up after the load. Every 200 is a
 durable commit (the service answers only then); the bench checks that the event log holds
 exactly as many deliveries as it got 200s for.
+
+`--store both` (the default) runs every scenario on SQLite and on PostgreSQL (a throwaway
+database on the server of `--postgres-url`, default that of the tests: scripts/postgres-up.sh),
+side by side; `--replicas N` runs N replicas on the PostgreSQL log and spreads the load over them.
+Each delivery's body is distinct (a `bench_seq` field), so that none is taken for a retry.
 """
 
 from __future__ import annotations
@@ -38,8 +44,12 @@ TICKS = os.sysconf("SC_CLK_TCK")
 NAMESPACES = ["shop", "batch", "web", "db", "pay", "kube-system", "monitoring"]
 
 
-def start_service(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_service(
+    data_dir: Path, log_path: Path, db_url: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ALERT_ROUTER_LOGGING__LEVEL": "info"}
+    if db_url:
+        env["ALERT_ROUTER_STORAGE__URL"] = db_url
     handle = open(log_path, "wb")  # noqa: SIM115 - owned by the child
     proc = subprocess.Popen(
         [
@@ -124,12 +134,13 @@ def bodies(per_delivery: int, count: int, pool: int, seed: int) -> list[bytes]:
             "version": "4",
             "groupKey": f'{{}}:{{namespace="{namespace}"}}',
             "truncatedAlerts": 0,
+            "bench_seq": i,
         }
         out.append(json.dumps(payload).encode())
     return out
 
 
-async def load(url: str, payloads: list[bytes], concurrency: int, seconds: float) -> dict[str, object]:
+async def load(urls: list[str], payloads: list[bytes], concurrency: int, seconds: float) -> dict[str, object]:
     latencies: list[float] = []
     errors: dict[str, int] = {}
     index = 0
@@ -142,6 +153,7 @@ async def load(url: str, payloads: list[bytes], concurrency: int, seconds: float
         nonlocal index
         while index < len(payloads) and time.monotonic() < deadline:
             body = payloads[index]
+            url = urls[index % len(urls)]
             index += 1
             began = time.perf_counter()
             try:
@@ -170,43 +182,79 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-async def caught_up(url: str, timeout: float = 120) -> float:
+async def caught_up(urls: list[str], timeout: float = 120) -> float:
+    """Until every replica's engine has applied every recorded input."""
     began = time.monotonic()
     async with aiohttp.ClientSession() as session:
-        while time.monotonic() - began < timeout:
-            async with session.get(url + "/readyz") as response:
-                if (await response.json()).get("backlog") == 0:
-                    return time.monotonic() - began
-            await asyncio.sleep(0.05)
-    return float("inf")
+        for url in urls:
+            while time.monotonic() - began < timeout:
+                async with session.get(url + "/readyz") as response:
+                    if (await response.json()).get("backlog") == 0:
+                        break
+                await asyncio.sleep(0.05)
+    return time.monotonic() - began if time.monotonic() - began < timeout else float("inf")
+
+
+def postgres_database(admin_url: str, name: str) -> str:
+    """A new empty database on the server of `admin_url`; returns its URL."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    head, _, _ = admin_url.rpartition("/")
+    return f"{head}/{name}"
+
+
+def stored_deliveries(data: Path, db_url: str | None) -> int:
+    if db_url is None:
+        conn = sqlite3.connect(data / "alert-router.sqlite")
+        count = int(conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0])
+        conn.close()
+        return count
+    import psycopg
+
+    with psycopg.connect(db_url) as pg:
+        row = pg.execute("SELECT COUNT(*) FROM deliveries").fetchone()
+        return int(row[0]) if row else 0
 
 
 def run_scenario(
-    name: str, per: int, count: int, concurrency: int, args: argparse.Namespace, work: Path
+    name: str, per: int, count: int, concurrency: int, args: argparse.Namespace, work: Path, store: str
 ) -> dict[str, object]:
-    data = work / name
-    proc, url = start_service(data, work / f"{name}.log")
+    data = work / f"{name}-{store}"
+    db_url = None
+    replicas = 1
+    if store == "postgres":
+        db_url = postgres_database(args.postgres_url, f"alert_router_bench_{name.replace('-', '_')}")
+        replicas = args.replicas
+    started = [
+        start_service(data / f"r{i}", work / f"{name}-{store}-r{i}.log", db_url) for i in range(replicas)
+    ]
+    procs = [proc for proc, _ in started]
+    urls = [url for _, url in started]
     try:
         payloads = bodies(per, count, pool=args.pool, seed=per)
         # warm up (connections, code paths), not measured
-        asyncio.run(load(url, payloads[:200], concurrency, 10))
-        cpu0 = cpu_seconds(proc.pid)
-        result = asyncio.run(load(url, payloads[200:], concurrency, args.seconds))
-        cpu1 = cpu_seconds(proc.pid)
-        lag = asyncio.run(caught_up(url))
-        rss = peak_rss_mib(proc.pid)
+        asyncio.run(load(urls, payloads[:200], concurrency, 10))
+        cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+        result = asyncio.run(load(urls, payloads[200:], concurrency, args.seconds))
+        cpu1 = sum(cpu_seconds(p.pid) for p in procs)
+        lag = asyncio.run(caught_up(urls))
+        rss = max(peak_rss_mib(p.pid) for p in procs)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
-    conn = sqlite3.connect(data / "alert-router.sqlite")
-    stored = conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]
-    conn.close()
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(60)
+    stored = stored_deliveries(data / "r0", db_url)
     ok = int(result["ok"])  # type: ignore[arg-type]
     warm = min(200, len(payloads))
     elapsed = float(result["elapsed"])  # type: ignore[arg-type]
     latencies = result["latencies"]  # type: ignore[assignment]
     return {
         "scenario": name,
+        "store": store if replicas == 1 else f"{store} x{replicas}",
         "alerts_per_delivery": per,
         "concurrency": concurrency,
         "deliveries": ok,
@@ -234,25 +282,37 @@ def main() -> int:
     )
     parser.add_argument("--pool", type=int, default=300, help="distinct alerts per namespace to draw from")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--replicas", type=int, default=1, help="replicas on the PostgreSQL log")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "ALERT_ROUTER_TEST_POSTGRES", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
+        ),
+        help="a server where the bench may create and drop a database",
+    )
     args = parser.parse_args()
+    stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     # Alertmanager posts one flush per aggregation group at a time: a handful of large groups,
     # or many small ones, in flight together.
     scenarios = [("1-alert", 1, 60_000, 32), ("100-alerts", 100, 6_000, 8)]
     with tempfile.TemporaryDirectory(prefix="alert-router-bench-") as tmp:
         results = [
-            run_scenario(name, per, count, args.concurrency or concurrency, args, Path(tmp))
+            run_scenario(name, per, count, args.concurrency or concurrency, args, Path(tmp), store)
             for name, per, count, concurrency in scenarios
+            for store in stores
         ]
     columns = [
         ("scenario", "scenario"),
+        ("store", "store"),
         ("in flight", "concurrency"),
         ("deliveries/s", "deliveries_per_s"),
         ("alerts/s", "alerts_per_s"),
         ("p50 ms", "p50_ms"),
         ("p99 ms", "p99_ms"),
         ("max ms", "max_ms"),
-        ("CPU", "service_cpu"),
-        ("RSS MiB", "service_peak_rss_mib"),
+        ("CPU", "service_cpu"),  # all replicas together
+        ("RSS MiB", "service_peak_rss_mib"),  # the largest replica
         ("catch-up s", "engine_caught_up_s"),
         ("durable", "durable"),
     ]

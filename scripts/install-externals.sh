@@ -9,6 +9,7 @@ PACKAGES="
 /usr/bin/chromium    chromium
 /usr/bin/prometheus  prometheus
 /usr/bin/prometheus-alertmanager  prometheus-alertmanager
+/usr/bin/pg_ctlcluster  postgresql
 "
 
 missing=()

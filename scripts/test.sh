@@ -6,6 +6,7 @@ bash scripts/setup.sh
 if [ -x scripts/install-externals.sh ]; then
   bash scripts/install-externals.sh
 fi
+bash scripts/postgres-up.sh        # a PostgreSQL server for the replica tests (tests/pgharness.py)
 bash scripts/install-k8s-tools.sh   # helm, kubectl (kustomize) for tests/test_deploy.py
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

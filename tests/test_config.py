@@ -237,3 +237,28 @@ def test_serve_refuses_to_open_the_api_to_the_network_without_credentials(tmp_pa
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_storage_url_names_postgresql_once_and_its_errors_name_the_key(tmp_path):
+    assert not load_settings(None, {}).storage.replicated  # SQLite unless a URL is given
+    url_file = tmp_path / "url"
+    url_file.write_text("postgresql://alert_router:pw@db.example:5432/alert_router\n")
+    both = {"storage": {"url": "postgresql://a@b/c", "url_file": str(url_file)}}
+    with pytest.raises(InputError, match=r"storage.*set url or url_file, not both"):
+        load_settings(None, both)
+    with pytest.raises(InputError, match="lease_ttl: at least 1s"):
+        load_settings(None, {"storage": {"lease_ttl": "0.5s"}})
+    with pytest.raises(InputError, match=r"storage\.url: a PostgreSQL URL"):
+        load_settings(None, {"storage": {"url": "mysql://db.example/x"}}).storage.resolved_url()
+    settings = load_settings(None, {"storage": {"url_file": str(url_file)}})
+    assert settings.storage.replicated
+    assert settings.storage.resolved_url() == "postgresql://alert_router:pw@db.example:5432/alert_router"
+    assert "pw@" not in str(settings.redacted())
+
+
+def test_serve_on_an_unreachable_database_says_so_without_a_traceback(tmp_path):
+    path = write(tmp_path, "storage:\n  url: postgresql://postgres@127.0.0.1:9/nothing\n  busy_timeout: 1s\n")
+    result = run_cli("serve", "--config", str(path), "--listen", "127.0.0.1:0", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "the event log is unavailable: cannot connect to PostgreSQL" in result.stderr
+    assert "Traceback" not in result.stderr

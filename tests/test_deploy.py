@@ -62,6 +62,9 @@ KUBERNETES_VERSION = "1.33"
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 # The contract between the manifests and the configuration: Secret -> the keys mounted from it.
 SECRET_KEYS = {"alert-router-auth": {"token"}, "alert-router-slack": {"bot-token", "signing-secret"}}
+# ha mode: the replicas' shared PostgreSQL URL, from this Secret's file named by this variable.
+POSTGRES_SECRET = {"alert-router-postgres": {"url"}}
+POSTGRES_URL_ENV = "ALERT_ROUTER_STORAGE__URL_FILE"
 # kustomize's configMapGenerator appends a content hash to the ConfigMap's name.
 HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
 
@@ -298,10 +301,21 @@ def test_manifests_reference_what_exists(render: str) -> None:
     # Secrets are referenced, never carried, with the keys the configuration reads.
     assert not [o for o in objects if o["kind"] == "Secret"]
     secret_volumes = {name: v["secret"] for name, v in volumes.items() if "secret" in v}
-    assert {s["secretName"]: {i["key"] for i in s["items"]} for s in secret_volumes.values()} == SECRET_KEYS
-    assert "env" not in main and "envFrom" not in main
+    expected_secrets = SECRET_KEYS | (POSTGRES_SECRET if MODE[render] == "ha" else {})
+    mounted_secrets = {s["secretName"]: {i["key"] for i in s["items"]} for s in secret_volumes.values()}
+    assert mounted_secrets == expected_secrets
+    assert "envFrom" not in main
     config = config_of(objects)
     files = dict(secret_files(config))
+    if MODE[render] == "ha":
+        # The one setting outside the shared ConfigMap: the database URL's file, on its Secret.
+        (env,) = main["env"]
+        assert env["name"] == POSTGRES_URL_ENV
+        files["storage.url_file"] = env["value"]
+        assert secret_volumes["postgres"]["secretName"] == "alert-router-postgres"
+        assert "optional" not in secret_volumes["postgres"], "no replica may start on SQLite by mistake"
+    else:
+        assert "env" not in main
     assert files, "the configuration reads its secrets from files"
     for key, path in files.items():
         owner = [n for n, m in mounts.items() if Path(path).parent == Path(m["mountPath"])]
@@ -310,7 +324,7 @@ def test_manifests_reference_what_exists(render: str) -> None:
         assert Path(path).name in items, f"{key}: {path} is not a key of {secret_volumes[owner[0]]}"
     assert Path(config["storage"]["data_dir"]) == Path(mounts["data"]["mountPath"])
 
-    # Mode: one writer on a claim, or (prepared) replicas rolling over emptyDirs.
+    # Mode: one writer on a claim, or replicas on the shared PostgreSQL log rolling over emptyDirs.
     if MODE[render] == "single":
         assert deployment["spec"]["replicas"] == 1
         assert deployment["spec"]["strategy"] == {"type": "Recreate"}
@@ -349,7 +363,7 @@ def test_manifests_reference_what_exists(render: str) -> None:
         sources.append(peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
     assert sources == ["alertmanager", "prometheus", "ingress-nginx"]
     egress_ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
-    assert egress_ports == {53, 9093, 9090, 443}
+    assert egress_ports == {53, 9093, 9090, 443} | ({5432} if MODE[render] == "ha" else set())
     for url in [*config["alertmanager"]["urls"], config["prometheus"]["url"]]:
         assert urlparse(url).port in egress_ports
 
@@ -480,6 +494,24 @@ def local_config(config: dict[str, Any], tmp: Path, mounts: dict[str, str]) -> t
 
 def pod_mounts(objects: tuple[dict[str, Any], ...]) -> dict[str, str]:
     return {m["name"]: m["mountPath"] for m in container(objects)["volumeMounts"]}
+
+
+@pytest.mark.parametrize("render", ["kustomize-ha", "helm-ha"])
+def test_ha_replicas_read_the_database_url_from_its_secret(
+    render: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = RENDERS[render]()
+    path, _ = local_config(config_of(objects), tmp_path, pod_mounts(objects))
+    (env,) = container(objects)["env"]
+    url = "postgresql://alert_router:s3cret@db.example:5432/alert_router"
+    url_file = tmp_path / "postgres" / "url"
+    url_file.parent.mkdir()
+    url_file.write_text(url + "\n")  # as `kubectl create secret --from-file` may leave it
+    monkeypatch.setenv(env["name"], str(url_file))
+    settings = load_settings(path)
+    assert settings.storage.replicated
+    assert settings.storage.resolved_url() == url
+    assert "s3cret" not in json.dumps(settings.redacted())
 
 
 @pytest.mark.parametrize("render", ["kustomize-single", "kustomize-ha", "helm-single", "helm-ha"])

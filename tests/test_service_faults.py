@@ -329,8 +329,16 @@ async def test_commit_timeout_withdraws_the_write_and_answers_503(tmp_path):
 
     settings = settings_for(tmp_path, storage={"commit_timeout": "200ms"})
     async with serving(settings) as svc:
-        gate = threading.Event()
-        stuck = svc.service.writer.submit(lambda conn: gate.wait(5))  # a commit that hangs (slow disk)
+        gate, hanging = threading.Event(), threading.Event()
+
+        def hang(conn):  # a commit that hangs (slow disk)
+            hanging.set()
+            gate.wait(5)
+
+        stuck = svc.service.writer.submit(hang)
+        # The delivery must queue behind the hung commit, not join its batch (a write already
+        # being committed is not withdrawn: it lands and answers 200).
+        await until(hanging.is_set)
         try:
             began = time.monotonic()
             status, answer = await svc.post(example())

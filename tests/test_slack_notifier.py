@@ -64,7 +64,7 @@ async def slack():
 async def make(slack, tmp_path):
     made: list[SlackNotifier] = []
 
-    def factory(**overrides) -> SlackNotifier:
+    def factory(state=None, **overrides) -> SlackNotifier:
         values = {
             "bot_token": TOKEN,
             "api_url": slack.url,
@@ -74,7 +74,8 @@ async def make(slack, tmp_path):
             "max_retries": 1,
             **overrides,
         }
-        notifier = SlackNotifier(SlackSettings(**values), tmp_path / "slack.sqlite")
+        where = tmp_path / "slack.sqlite" if state is None else state
+        notifier = SlackNotifier(SlackSettings(**values), where, owns_state=True)
         made.append(notifier)
         return notifier
 
@@ -330,3 +331,31 @@ async def test_a_500_symptom_page_is_accepted(slack, make):
     assert all(c.ok for c in slack.calls), [c.error for c in slack.calls]
     ts = slack.top_level("C0PAGES01")[0]["ts"]
     assert "… and 470 more (470 pod)" in texts(slack.replies("C0PAGES01", ts)[0]["blocks"])
+
+
+async def test_a_replica_taking_over_on_the_shared_database_edits_the_leaders_message(slack, make):
+    # Several replicas keep the Slack message index in the shared PostgreSQL database (wiring):
+    # the replica that takes over edits the message the old leader posted, in the same thread.
+    from integrations.slack.state import SlackState
+    from router.service.pgstore import PostgresBackend
+    from tests.pgharness import database, url_of
+
+    with database() as name:
+        backend = PostgresBackend(url_of(name))
+        leader = make(state=SlackState(backend.connect()))
+        await leader.send(*note("page", 0, 5, symptoms=2))
+        await leader.close()
+        successor = make(state=SlackState(backend.connect()))  # another pod: no file in common
+        await successor.send(
+            *note("update", 1, 7, symptoms=1, start=10, reason="1 more symptoms attached (1 pod)")
+        )
+        await successor.send(*note("resolve", 2, 9))
+        await successor.close()
+    ts = slack.top_level("C0PAGES01")[0]["ts"]
+    assert len(slack.top_level("C0PAGES01")) == 1
+    assert [step for step in slack.trace() if step[0] != "reply"] == [
+        ("post", "C0PAGES01", ts),
+        ("update", "C0PAGES01", ts),
+        ("update", "C0PAGES01", ts),
+    ]
+    assert "*Symptoms*\n3 (3 pod)" in texts(slack.message("C0PAGES01", ts)["blocks"])

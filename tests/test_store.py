@@ -43,7 +43,7 @@ def test_migrations_are_versioned_and_idempotent(tmp_path):
     assert store.migrate(conn) == store.SCHEMA_VERSION
     assert store.migrate(conn) == store.SCHEMA_VERSION  # second start: nothing to do
     versions = conn.query("SELECT version, name FROM schema_version")
-    assert versions == [(1, "event log")]
+    assert [v for v, _ in versions] == [1, 2]
     assert conn.query("PRAGMA journal_mode")[0][0] == "wal"
     assert conn.query("PRAGMA synchronous")[0][0] == 2  # FULL
     conn.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (99, 'future', 'x')")
@@ -57,12 +57,12 @@ def test_a_failed_migration_leaves_the_old_version(tmp_path, monkeypatch):
     conn = backend.connect()
     store.migrate(conn)
     monkeypatch.setattr(
-        store, "MIGRATIONS", [*store.MIGRATIONS, (2, "broken", ["CREATE TABLE t2 (a TEXT)", "NOT SQL"])]
+        store, "MIGRATIONS", [*store.MIGRATIONS, (3, "broken", ["CREATE TABLE t2 (a TEXT)", "NOT SQL"])]
     )
-    monkeypatch.setattr(store, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 3)
     with pytest.raises(sqlite3.OperationalError):
         store.migrate(conn)
-    assert conn.query("SELECT MAX(version) FROM schema_version")[0][0] == 1
+    assert conn.query("SELECT MAX(version) FROM schema_version")[0][0] == 2
     assert not conn.query("SELECT name FROM sqlite_master WHERE name = 't2'")
     conn.close()
 

@@ -119,6 +119,7 @@ class SlackNotifier:
         incident_view: IncidentView | None = None,
         token: SecretStr | None = None,
         wall_clock: Callable[[], float] = time.time,
+        owns_state: bool | None = None,
     ) -> None:
         token = token or settings.resolved_bot_token()
         if token is None:
@@ -127,7 +128,9 @@ class SlackNotifier:
             raise InputError("slack.default_channel: required to send to Slack")
         self.settings = settings
         self._token = token
-        self._owns_state = not isinstance(state, SlackState)
+        # A path is opened here and closed with the notifier; a given SlackState is closed by its
+        # giver unless `owns_state` hands it over.
+        self._owns_state = not isinstance(state, SlackState) if owns_state is None else owns_state
         self.state = state if isinstance(state, SlackState) else SlackState(state)
         self._incident_view = incident_view
         self._clock = wall_clock

@@ -11,7 +11,10 @@ types, so the schema moves to another database unchanged):
   "maybe posted": the notifier looks the message up in Slack by its metadata before posting
   again (see integrations/slack/notifier.py and docs/slack.md).
 
-Calls are synchronous and short (a local file, WAL); the notifier makes a handful per send.
+Where: a SQLite file of its own by default (calls are synchronous and short: a local file, WAL;
+the notifier makes a handful per send). With several replicas the tables live in the shared
+PostgreSQL database instead (the wiring passes a connection to it), so that the replica that
+takes over edits the message the previous leader posted rather than posting a second one.
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 SCHEMA_VERSION = 1
 
@@ -70,22 +73,75 @@ class PostRecord:
     started_at: float
 
 
-class SlackState:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+class Database(Protocol):
+    """A connection with `?` placeholders and explicit transactions (the event log's own
+    connection type satisfies it; so does the SQLite file below)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...  # a cursor: .rowcount
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def begin(self) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class _SQLiteFile:
+    """The default: a SQLite file of the notifier's own."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a recorded ts must survive a power cut
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._db.execute(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql, params).fetchall()
+
+    def begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._db.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class SlackState:
+    def __init__(self, where: str | Path | Database) -> None:
+        """`where`: a SQLite file's path, or a connection to a shared database."""
+        self.where = str(where) if isinstance(where, str | Path) else "the shared database"
+        self._lock = threading.Lock()
+        self._db: Database = _SQLiteFile(Path(where)) if isinstance(where, str | Path) else where
+        for attempt in range(3):
+            try:
+                self._create_schema()
+                break
+            except RuntimeError:
+                raise
+            except Exception:
+                # Two replicas creating the tables at once: one of them loses the race on the
+                # catalogue; the tables are there the next time round.
+                if attempt == 2:
+                    raise
+
+    def _create_schema(self) -> None:
         with self._transaction() as db:
             for statement in _SCHEMA:
                 db.execute(statement)
-            row = db.execute("SELECT version FROM slack_schema").fetchone()
-            if row is None:
+            rows = db.query("SELECT version FROM slack_schema")
+            if not rows:
                 db.execute("INSERT INTO slack_schema (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] > SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path}: Slack state schema {row[0]} is newer than this program")
+            elif rows[0][0] > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.where}: Slack state schema {rows[0][0]} is newer than this program"
+                )
 
     def close(self) -> None:
         with self._lock:
@@ -95,12 +151,13 @@ class SlackState:
 
     def message(self, incident: str) -> MessageRecord | None:
         with self._lock:
-            row = self._db.execute(
+            rows = self._db.query(
                 "SELECT incident, channel, ts, mode, state FROM slack_messages WHERE incident = ?",
                 (incident,),
-            ).fetchone()
-        if row is None:
+            )
+        if not rows:
             return None
+        row = rows[0]
         return MessageRecord(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
     def save_message(self, record: MessageRecord, now: float) -> None:
@@ -111,12 +168,12 @@ class SlackState:
 
     def post(self, key: str, step: str) -> PostRecord | None:
         with self._lock:
-            row = self._db.execute(
+            rows = self._db.query(
                 "SELECT notification_key, step, incident, channel, ts, started_at FROM slack_posts "
                 "WHERE notification_key = ? AND step = ?",
                 (key, step),
-            ).fetchone()
-        return PostRecord(*row) if row else None
+            )
+        return PostRecord(*rows[0]) if rows else None
 
     def begin_post(self, key: str, step: str, incident: str, channel: str, now: float) -> None:
         """Record the intent to post, before the request leaves."""
@@ -155,7 +212,7 @@ class SlackState:
 
     # ---------------------------------------------------------------- helpers
 
-    def _upsert_message(self, db: sqlite3.Connection, record: MessageRecord, now: float) -> None:
+    def _upsert_message(self, db: Database, record: MessageRecord, now: float) -> None:
         values = (record.channel, record.ts, record.mode, json.dumps(record.state, sort_keys=True), now)
         cursor = db.execute(
             "UPDATE slack_messages SET channel = ?, ts = ?, mode = ?, state = ?, updated_at = ? "
@@ -170,13 +227,13 @@ class SlackState:
             )
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT under the lock; ROLLBACK on any error."""
+    def _transaction(self) -> Iterator[Database]:
+        """BEGIN ... COMMIT under the lock; ROLLBACK on any error."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.begin()
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.rollback()
                 raise
-            self._db.execute("COMMIT")
+            self._db.commit()

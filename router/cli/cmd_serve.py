@@ -26,6 +26,7 @@ from ground.errors import InputError
 from ground.times import format_time, parse_time
 from router.service import jsonlog
 from router.service.config import Settings, is_loopback, load_settings
+from router.service.store import StorageUnavailable
 
 log = logging.getLogger("alert_router.serve")
 
@@ -92,6 +93,11 @@ def _serve(args: argparse.Namespace) -> int:
         jsonlog.flush()
         print(f"alert-router: {exc}", file=sys.stderr)
         return 2
+    except StorageUnavailable as exc:  # the database server is away: a restart may find it
+        log.error("cannot start: the event log is unavailable: %s", exc)
+        jsonlog.flush()
+        print(f"alert-router: the event log is unavailable: {exc}", file=sys.stderr)
+        return 1
     finally:
         jsonlog.flush()
 
@@ -205,15 +211,27 @@ def _bound(site: web.BaseSite, settings: Settings) -> tuple[str, int]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from router.service.store import Reader, SQLiteBackend
+    from router.service.store import Connection, Reader, SQLiteBackend
 
     settings = load_settings(args.config, overrides(args))
-    path = settings.storage.path
-    if not path.is_file():
-        raise InputError(f"no event log at {path} (use --data-dir)")
     since = _time_arg(args.since, "--since")
     until = _time_arg(args.until, "--until")
-    conn = SQLiteBackend(path).connect()
+    conn: Connection
+    if settings.storage.replicated:  # the replicas' shared PostgreSQL log
+        from router.service import pgstore
+
+        backend = pgstore.backend_for(settings.storage.resolved_url(), settings.storage.busy_timeout)
+        where = backend.describe()
+        try:
+            conn = backend.connect()
+        except StorageUnavailable as exc:
+            raise InputError(f"cannot read the event log {where}: {exc}") from None
+    else:
+        path = settings.storage.path
+        if not path.is_file():
+            raise InputError(f"no event log at {path} (use --data-dir)")
+        where = str(path)
+        conn = SQLiteBackend(path).connect()
     count = 0
     try:
         reader = Reader(conn)
@@ -231,7 +249,7 @@ def _export(args: argparse.Namespace) -> int:
         raise InputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     finally:
         conn.close()
-    print(json.dumps({"deliveries": count, "event_log": str(path)}), file=sys.stderr)
+    print(json.dumps({"deliveries": count, "event_log": where}), file=sys.stderr)
     return 0
 
 

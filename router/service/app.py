@@ -99,7 +99,7 @@ class Pending:
 class _Readers:
     """Read queries off the event loop, each thread with its own connection."""
 
-    def __init__(self, backend: store.SQLiteBackend) -> None:
+    def __init__(self, backend: store.Backend) -> None:
         self._backend = backend
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="alert-router-read")
@@ -143,9 +143,13 @@ class Service:
         self.alertmanager: AlertmanagerClient | None = None
         self.slack_interactions: SlackInteractions | None = None
         self.prometheus: PrometheusLink | None = None
-        self._backend = store.SQLiteBackend(
-            settings.storage.path, settings.storage.busy_timeout, settings.storage.synchronous
-        )
+        # Several replicas on PostgreSQL (router/service/replica.py) or one on SQLite.
+        self.replicated = settings.storage.replicated
+        self.leading = not self.replicated  # decides and sends (replicas: while holding the lease)
+        self.replica: Any = None
+        self._fence: Callable[[store.Connection], None] | None = None
+        self._new_engine: Callable[[], Engine] | None = None
+        self._backend = self._open_backend()
         self._lock_handle: Any = None
         self._fifo: deque[Pending] = deque()
         self._new_input = asyncio.Event()
@@ -158,6 +162,7 @@ class Service:
         self._out_idle = asyncio.Event()
         self._out_idle.set()
         self._out_retry: asyncio.TimerHandle | None = None
+        self._takeover_rows: list[store.OutboxRow] = []
         self._incident_ids: list[str] = []  # every incident, in the order it appeared
         self._incident_index: dict[str, int] = {}
         self._apart: dict[int, store.Outputs] = {}  # decisions the log refused, retried one by one
@@ -170,7 +175,21 @@ class Service:
 
     # ================================================================== lifecycle
 
+    def _open_backend(self) -> store.Backend:
+        storage = self.settings.storage
+        if not self.replicated:
+            return store.SQLiteBackend(storage.path, storage.busy_timeout, storage.synchronous)
+        from router.service import pgstore
+        from router.service.replica import Replica
+
+        backend = pgstore.backend_for(storage.resolved_url(), storage.busy_timeout)
+        self.replica = Replica(self, backend)
+        return backend
+
     async def start(self) -> None:
+        if self.replicated:  # the leader lease stands for the data_dir lock
+            await self._start()
+            return
         self._lock_data_dir()
         try:
             await self._start()
@@ -182,7 +201,7 @@ class Service:
         settings = self.settings
         conn = self._backend.connect()
         try:
-            version = store.migrate(conn)
+            version = self.replica.migrate(conn) if self.replica else store.migrate(conn)
             reader = store.Reader(conn)
             self._ids = reader.max_ids()
             topology = self._topology
@@ -195,12 +214,14 @@ class Service:
             if settings.prometheus.url and settings.prometheus.witness:
                 witness = engine_settings.witness.model_copy(update={"enabled": True})
                 engine_settings = engine_settings.model_copy(update={"witness": witness})
-            self.engine = Engine(topology, rules, engine_settings)
+            self._new_engine = lambda: Engine(topology, rules, engine_settings)
+            self.engine = self._new_engine()
             started = time.monotonic()
-            rebuilt = self._rebuild(conn, reader)
+            # A replica follows until it holds the lease: it decides nothing of its own yet.
+            rebuilt = self._rebuild(conn, reader, write=self.leading)
             self.engine.drain_checks()  # questions of the past: their answers are in the log
             last = reader.last_input_time()
-            pending_rows = reader.pending_outbox()
+            pending_rows = reader.pending_outbox() if self.leading else []
         finally:
             conn.close()
         if last:
@@ -212,7 +233,7 @@ class Service:
         log.info(
             "event log ready",
             extra={
-                "path": str(self._backend.path),
+                "path": self._backend.describe(),
                 "schema_version": version,
                 "inputs_replayed": rebuilt,
                 "rebuild_seconds": round(time.monotonic() - started, 3),
@@ -226,7 +247,7 @@ class Service:
         self.writer.start()
         self.readers = _Readers(self._backend)
         self.dispatcher = Dispatcher(
-            wiring.build_notifiers(settings, self._extra_notifiers, self.engine.incident),
+            wiring.build_notifiers(settings, self._extra_notifiers, self.incident_view),
             self._record_attempt,
             settings.notifiers.retry,
             self.metrics,
@@ -234,20 +255,28 @@ class Service:
         self.dispatcher.add(
             [Entry(r.key, r.notifier, r.position, r.incident, r.body, r.attempts) for r in pending_rows]
         )
+        if self.replica is not None:
+            # Nothing leaves once the lease may have passed, even before the loop notices.
+            self.dispatcher.gate = lambda: self.leading and bool(self.replica.lease.held)
         self.dispatcher.start()
         self.metrics.bind(lambda: self.engine.counters if self.engine else {}, self._gauges)
         self.prometheus = wiring.build_prometheus_link(self, settings, topology)
         if self.prometheus is not None:
             await self.prometheus.start()
-        self._engine_task = asyncio.create_task(self._engine_loop(), name="engine")
+        engine_loop = self.replica.run() if self.replica else self._engine_loop()
+        self._engine_task = asyncio.create_task(engine_loop, name="engine")
         self._engine_task.add_done_callback(self._engine_stopped)
         self.alertmanager = wiring.build_alertmanager(settings)
         if self.alertmanager is not None and settings.alertmanager.reconcile:
             self._spawn(self._reconcile_loop(settings.alertmanager.reconcile_interval.total_seconds()))
         self.slack_interactions = wiring.build_slack_interactions(
-            settings, self.act_from_slack, self.engine.incident, self.alertmanager
+            settings, self.act_from_slack, self.incident_view, self.alertmanager
         )
         self.started = True
+
+    def incident_view(self, incident: str) -> dict[str, Any] | None:
+        """Through the service, not a bound method: a replica's takeover replaces the engine."""
+        return self.engine.incident(incident) if self.engine is not None else None
 
     async def stop(self) -> None:
         """After the HTTP server stopped accepting: let the engine catch up, commit its outputs,
@@ -257,6 +286,9 @@ class Service:
         self.stopping = True
         drain = self.settings.runtime.drain_timeout.total_seconds()
         deadline = time.monotonic() + drain
+        if self.replica is not None and self.leading:
+            # Nothing is sent once the lease may have passed to another replica.
+            deadline = min(deadline, self.replica.lease.valid_until)
         if self.prometheus is not None:
             await self.prometheus.stop()
         for task in list(self._background):
@@ -284,6 +316,8 @@ class Service:
             await self.alertmanager.close()
         if self.slack_interactions is not None:
             await self.slack_interactions.close()
+        if self.replica is not None:
+            await self.replica.stop()
         if self.writer is not None:
             await self.writer.stop()
         if self.readers is not None:
@@ -319,8 +353,9 @@ class Service:
 
     # ================================================================== rebuild
 
-    def _rebuild(self, conn: store.Connection, reader: store.Reader) -> int:
-        """Feed the recorded inputs back; write the outputs of those past the checkpoint."""
+    def _rebuild(self, conn: store.Connection, reader: store.Reader, write: bool = True) -> int:
+        """Feed the recorded inputs back; write the outputs of those past the checkpoint (unless
+        `write` is False: a replica that follows)."""
         engine = self.engine
         assert engine is not None
         checkpoint = reader.checkpoint()
@@ -346,26 +381,70 @@ class Service:
             engine.tick(done_clock)
             self._drain_events()
         clock = max(filter(None, [last_at, done_clock]), default=None)
-        if outputs and clock is not None:
+        if outputs and clock is not None and write:
             self._write_rebuilt(conn, self._outputs(outputs, clock))
         return count
+
+    async def rebuild_as_leader(self, fence: Callable[[store.Connection], None]) -> int:
+        """A replica that took the lease: a new engine from the whole shared log, the outputs past
+        the checkpoint written under `fence`; returns the inputs replayed. (On the event loop:
+        nothing else may touch the engine meanwhile.)"""
+        assert self._new_engine is not None
+        self._fence = fence
+        conn = self._backend.connect()
+        try:
+            reader = store.Reader(conn)
+            self._ids = reader.max_ids()
+            self.engine = self._new_engine()
+            self._incident_ids, self._incident_index, self._processed_seq = [], {}, 0
+            count = self._rebuild(conn, reader)
+            self.engine.drain_checks()
+            self._takeover_rows = reader.pending_outbox()
+        except BaseException:
+            self._fence = None
+            raise
+        finally:
+            conn.close()
+        return count
+
+    def on_leading(self) -> None:
+        """This replica leads now: send what the log says is pending."""
+        rows, self._takeover_rows = self._takeover_rows, []
+        if self.dispatcher is not None:
+            self.dispatcher.add(
+                [Entry(r.key, r.notifier, r.position, r.incident, r.body, r.attempts) for r in rows]
+            )
+
+    def stop_leading(self) -> None:
+        """The lease is lost: decide and send nothing more; what was queued is the next leader's."""
+        self.leading = False
+        self._fence = None
+        if self.dispatcher is not None:
+            self.dispatcher.clear()
+        self._out_pending = None
+        if self._out_retry is not None:
+            self._out_retry.cancel()
+            self._out_retry = None
+        self._apart.clear()
+        if self._out_inflight is None:
+            self._out_idle.set()
 
     def _write_rebuilt(self, conn: store.Connection, outputs: store.Outputs) -> None:
         """The rebuild's outputs in one transaction; if the log refuses a row for its own reason,
         the others are written one by one and that one is dropped (logged), as live: a bad row
         must not keep the service from starting."""
         try:
-            _transaction(conn, outputs)
+            _transaction(conn, outputs, self._fence)
             return
         except store.TRANSIENT_ERRORS:
             raise
         except Exception as exc:
             log.error("decisions of the rebuild not recorded: %r; writing them one by one", exc)
         checkpoint, rows = outputs.apart()
-        _transaction(conn, checkpoint)
+        _transaction(conn, checkpoint, self._fence)
         for row in rows:
             try:
-                _transaction(conn, row)
+                _transaction(conn, row, self._fence)
             except store.TRANSIENT_ERRORS:
                 raise
             except Exception as exc:
@@ -377,8 +456,8 @@ class Service:
         engine = self.engine
         assert engine is not None
         try:
-            if item.kind == "delivery":
-                delivery = parse_delivery_line(item.data)
+            if item.kind in ("delivery", "parsed"):  # parsed: a replica's own, Delivery already
+                delivery = item.data if item.kind == "parsed" else parse_delivery_line(item.data)
                 return delivery.received, engine.ingest(delivery, delivery.received)
             at = _parse(item.at)
             return at, _apply_action(engine, item.data, at)
@@ -397,6 +476,8 @@ class Service:
     def submit_delivery(self, payload: WebhookPayload, body_text: str, source: str = "webhook") -> Pending:
         """Give a validated delivery its time and sequence number and queue its write.
         `body_text` is the payload JSON on one line, stored as received (unknown fields kept)."""
+        if self.replica is not None:
+            return self.replica.submit_delivery(payload, body_text, source)
         assert self.writer is not None
         at = self.clock.now()
         at_text = format_time(at)
@@ -411,6 +492,8 @@ class Service:
         return pending
 
     def submit_action(self, incident: str, action: str, user: str, note: str, source: str) -> Pending:
+        if self.replica is not None:
+            return self.replica.submit_action(incident, action, user, note, source)
         assert self.writer is not None
         at = self.clock.now()
         at_text = format_time(at)
@@ -626,12 +709,33 @@ class Service:
             self._out_idle.set()
             return
         self._out_inflight = outputs
-        write = self.writer.submit(lambda conn: store.write_outputs(conn, outputs))
+        write = self.writer.submit(self._output_write(outputs))
         write.settled.add_done_callback(lambda _: self._outputs_done(write))
+
+    def _output_write(self, outputs: store.Outputs) -> Callable[[store.Connection], None]:
+        """The write of decisions; a replica's runs its leadership's fence first."""
+        fence, replicated = self._fence, self.replicated
+
+        def apply(conn: store.Connection) -> None:
+            if replicated and fence is None:
+                raise store.Fenced("not the leader")
+            if fence is not None:
+                fence(conn)
+            store.write_outputs(conn, outputs)
+
+        return apply
 
     def _outputs_done(self, write: Any) -> None:
         outputs, self._out_inflight = self._out_inflight, None
         assert outputs is not None
+        if write.state != "done" and (isinstance(_failure(write), store.Fenced) or not self.leading):
+            # Another replica leads: these decisions are its to make again from the log.
+            log.warning("decisions not recorded, this replica no longer leads: %s", _failure(write))
+            self._out_pending = None
+            self._out_idle.set()
+            if self.replica is not None and self.leading:
+                self.replica.demote(str(_failure(write)))
+            return
         if write.state != "done":
             failure = _failure(write)
             self.metrics.storage_errors.inc()
@@ -658,7 +762,7 @@ class Service:
             self._out_idle.set()
 
     def _dispatch(self, outputs: store.Outputs) -> None:
-        if self.dispatcher is not None and outputs.notifications:
+        if self.dispatcher is not None and outputs.notifications and self.leading:
             entries = [
                 Entry(row[0], notifier, row[1], row[2], row[7])
                 for row in outputs.notifications
@@ -672,7 +776,7 @@ class Service:
         any is waiting."""
         assert self.writer is not None
         self._apart[id(row)] = row
-        write = self.writer.submit(lambda conn: store.write_outputs(conn, row))
+        write = self.writer.submit(self._output_write(row))
         write.settled.add_done_callback(lambda _: self._apart_done(row, write, attempt))
 
     def _apart_done(self, row: store.Outputs, write: Any, attempt: int) -> None:
@@ -683,6 +787,9 @@ class Service:
             log.info("decision recorded after %d attempts: %s", attempt, what, extra={"incident": incident})
             return
         failure = _failure(write)
+        if isinstance(failure, store.Fenced) or id(row) not in self._apart:
+            self._apart.pop(id(row), None)  # no longer the leader: the next one writes it
+            return
         self._apart_error = f"{what}: {failure!r}"
         if isinstance(failure, store.StorageUnavailable) and not self.stopping:
             # The log takes no write at all now: not this row's fault, not an attempt.
@@ -710,22 +817,27 @@ class Service:
         started = format_time(now - timedelta(seconds=duration))
         next_at = format_time(now + timedelta(seconds=delay))
         outbound_id = self._next("outbound")
-        for attempt_no in range(3):
-            write = self.writer.submit(
-                lambda conn: store.write_attempt(
-                    conn,
-                    outbound_id,
-                    entry.key,
-                    entry.notifier,
-                    attempt,
-                    started,
-                    int(duration * 1000),
-                    error,
-                    state,
-                    next_at,
-                    format_time(now),
-                )
+        fence = self._fence
+
+        def apply(conn: store.Connection) -> None:
+            if fence is not None:
+                fence(conn)  # a deposed leader's late record would collide with the new one's
+            store.write_attempt(
+                conn,
+                outbound_id,
+                entry.key,
+                entry.notifier,
+                attempt,
+                started,
+                int(duration * 1000),
+                error,
+                state,
+                next_at,
+                format_time(now),
             )
+
+        for attempt_no in range(3):
+            write = self.writer.submit(apply)
             try:
                 await write.wait()
                 return
@@ -740,10 +852,14 @@ class Service:
         # Without a receiver filter the API lists alerts routed elsewhere too, none of the
         # router's business: reconcile then only resolves what it received and what ended.
         filtered = bool(self.settings.alertmanager.receiver)
+        while not self.leading:  # a replica reconciles while it leads
+            await asyncio.sleep(1.0)
         await self.reconcile(firing="all" if filtered else "none")
         periodic = "new" if filtered else "none"
         while interval > 0 and not self.stopping:
             await asyncio.sleep(interval)
+            if not self.leading:
+                continue
             try:
                 await self.reconcile(firing=periodic, attempts=1)
             except Exception:  # a failed round must not end the loop: the next one may work
@@ -815,8 +931,8 @@ class Service:
             writer.last_ok is None or writer.last_ok < writer.last_error_at
         ):
             return False, f"storage unavailable: {writer.last_error}"
-        if len(self._fifo) >= self.settings.runtime.max_backlog:
-            return False, f"engine behind by {len(self._fifo)} inputs"
+        if self.backlog() >= self.settings.runtime.max_backlog:
+            return False, f"engine behind by {self.backlog()} inputs"
         if self._apart:
             return False, f"{len(self._apart)} decision(s) not recorded, retrying: {self._apart_error}"
         return True, "ok"
@@ -836,6 +952,8 @@ class Service:
             return False
 
     def backlog(self) -> int:
+        if self.replica is not None:
+            return int(self.replica.backlog())
         return len(self._fifo)
 
     def _gauges(self) -> dict[str, tuple[str, float | dict[str, float]]]:
@@ -855,11 +973,15 @@ class Service:
             ),
             "alert_router_event_log_inputs": (
                 "Inputs recorded (last sequence number).",
-                float(self._ids.get("seq", 0)),
+                float(max(self._ids.get("seq", 0), self._processed_seq)),
+            ),
+            "alert_router_leader": (
+                "1 while this replica decides and sends (always, on SQLite).",
+                1.0 if self.leading else 0.0,
             ),
             "alert_router_engine_backlog": (
                 "Recorded inputs waiting for the engine.",
-                float(len(self._fifo)),
+                float(self.backlog()),
             ),
             "alert_router_writer_queue": (
                 "Writes waiting for the next commit.",
@@ -868,9 +990,13 @@ class Service:
         }
 
 
-def _transaction(conn: store.Connection, outputs: store.Outputs) -> None:
+def _transaction(
+    conn: store.Connection, outputs: store.Outputs, fence: Callable[[store.Connection], None] | None = None
+) -> None:
     conn.begin()
     try:
+        if fence is not None:
+            fence(conn)
         store.write_outputs(conn, outputs)
         conn.commit()
     except Exception:
@@ -899,7 +1025,9 @@ def _parse(text: str) -> datetime:
     return value
 
 
-def _size(backend: store.SQLiteBackend) -> int:
+def _size(backend: store.Backend) -> int:
+    if not isinstance(backend, store.SQLiteBackend):
+        return 0  # a database server's size is its own monitoring's business
     total = 0
     for suffix in ("", "-wal"):
         with contextlib.suppress(OSError):

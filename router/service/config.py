@@ -190,6 +190,37 @@ class StorageSettings(_Section):
     max_batch: int = Field(default=2000, ge=1, le=100_000)
     # SQLite `synchronous`: FULL syncs the WAL at every commit; EXTRA also syncs the directory.
     synchronous: Literal["FULL", "EXTRA"] = "FULL"
+    # PostgreSQL instead of SQLite (several replicas, docs/deploy.md#several-replicas): a libpq URL
+    # `postgresql://user:password@host:5432/db`, or `url_file` (a mounted Secret). Unset: SQLite.
+    url: SecretStr | None = None
+    url_file: Path | None = None
+    # PostgreSQL only: the leader lease. A leader that cannot renew it for `lease_ttl` stops
+    # deciding and sending; another replica takes over once it has expired in the database.
+    lease_ttl: Duration = timedelta(seconds=5)
+    # PostgreSQL only: the same webhook body received again within this window (a retry that
+    # reached another replica) is answered 200 and recorded once.
+    dedup_window: Duration = timedelta(minutes=1)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> Any:
+        _one_of(self.url, self.url_file, "url")
+        if self.lease_ttl < timedelta(seconds=1):
+            raise ValueError("lease_ttl: at least 1s")
+        return self
+
+    def resolved_url(self) -> str | None:
+        secret = read_secret(self.url, self.url_file, "storage.url_file")
+        if secret is None:
+            return None
+        url = secret.get_secret_value()
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise InputError("storage.url: a PostgreSQL URL (postgresql://user:password@host:port/database)")
+        return url
+
+    @property
+    def replicated(self) -> bool:
+        """The event log is a shared PostgreSQL database (several replicas, one leader)."""
+        return self.url is not None or self.url_file is not None
 
     @property
     def path(self) -> Path:

@@ -30,6 +30,8 @@ from router.service.metrics import Metrics
 
 log = logging.getLogger("alert_router.outbox")
 
+GATE_RECHECK = 0.1  # seconds between looks at a closed gate
+
 
 class Notifier(Protocol):
     name: str
@@ -81,6 +83,8 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
+        # Whether sends may start now (a replica: while it holds the leader lease); None: always.
+        self.gate: Callable[[], bool] | None = None
 
     # ------------------------------------------------------------------ feeding
 
@@ -103,6 +107,16 @@ class Dispatcher:
         now = time.monotonic()
         ages = [now - queue[0].enqueued for queue in self._queues.values() if queue]
         return max(ages, default=0.0)
+
+    def clear(self) -> None:
+        """Forget what is queued and cancel the sends in flight: this replica stopped leading,
+        the next leader sends them (same idempotency keys)."""
+        for task in list(self._tasks):
+            task.cancel()
+        self._queues.clear()
+        self._busy.clear()
+        self._in_flight = dict.fromkeys(self.notifiers, 0)
+        self._idle.set()
 
     # ------------------------------------------------------------------ running
 
@@ -143,6 +157,8 @@ class Dispatcher:
 
     def _launch(self) -> float | None:
         """Start every send that may go now; seconds until the next one that waits, or None."""
+        if self.gate is not None and not self.gate():
+            return GATE_RECHECK if self._queues else None
         now = time.monotonic()
         wait: float | None = None
         for slot, queue in self._queues.items():

@@ -100,6 +100,29 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "INSERT INTO checkpoint (id, input_seq, clock, updated_at) VALUES (1, 0, NULL, '')",
         ],
     ),
+    (
+        2,
+        "several replicas: input head, delivery digests, leader lease",
+        [
+            # Replicas that share the log take the next seq and time from this row, under its
+            # row lock: commit order is seq order, and input times never run backwards.
+            """CREATE TABLE input_head (
+                id INTEGER PRIMARY KEY,
+                seq BIGINT NOT NULL,
+                at TEXT NOT NULL)""",
+            "INSERT INTO input_head (id, seq, at) VALUES (1, (SELECT COALESCE(MAX(s), 0) FROM "
+            "(SELECT seq AS s FROM deliveries UNION ALL SELECT seq AS s FROM actions) AS inputs), '')",
+            # The body's digest: a retry of the same delivery that reached another replica.
+            "ALTER TABLE deliveries ADD COLUMN digest TEXT",
+            "CREATE INDEX deliveries_digest ON deliveries (digest)",
+            """CREATE TABLE leader_lease (
+                id INTEGER PRIMARY KEY,
+                holder TEXT NOT NULL,
+                epoch BIGINT NOT NULL,
+                expires_at TEXT NOT NULL)""",
+            "INSERT INTO leader_lease (id, holder, epoch, expires_at) VALUES (1, '', 0, '')",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -107,6 +130,10 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 class StorageUnavailable(Exception):
     """The database cannot take writes now (locked, disk full, I/O error): answer 5xx, retry."""
+
+
+class Fenced(Exception):
+    """A write of a leader whose lease has passed to another replica: refused, never retried."""
 
 
 # ------------------------------------------------------------------------------ backend
@@ -125,7 +152,8 @@ class Connection(Protocol):
 
 
 # sqlite3 errors that mean "storage unavailable now" rather than "this write is wrong".
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.OperationalError,)
+# (Other backends raise StorageUnavailable themselves for their transient errors.)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.OperationalError, StorageUnavailable)
 
 
 class SQLiteConnection:
@@ -165,10 +193,22 @@ class SQLiteConnection:
         self._db.close()
 
 
+class Backend(Protocol):
+    """Where the event log lives: SQLite here, PostgreSQL in router/service/pgstore.py."""
+
+    dialect: str
+
+    def connect(self) -> Connection: ...
+    def describe(self) -> str: ...
+
+
 class SQLiteBackend:
     """Opens connections to one SQLite file; the only place that knows it is SQLite."""
 
     dialect = "sqlite"
+
+    def describe(self) -> str:
+        return str(self.path)
 
     def __init__(self, path: Path, busy_timeout: timedelta = timedelta(seconds=5), synchronous: str = "FULL"):
         self.path = Path(path)
@@ -254,11 +294,18 @@ def migrate(conn: Connection) -> int:
 
 
 def write_delivery(
-    conn: Connection, seq: int, received_at: str, source: str, payload: Any, line: str
+    conn: Connection,
+    seq: int,
+    received_at: str,
+    source: str,
+    payload: Any,
+    line: str,
+    digest: str | None = None,
 ) -> None:
     conn.execute(
-        "INSERT INTO deliveries (seq, received_at, source, receiver, group_key, status, alerts, body) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO deliveries "
+        "(seq, received_at, source, receiver, group_key, status, alerts, body, digest) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             seq,
             received_at,
@@ -268,6 +315,7 @@ def write_delivery(
             payload.status,
             len(payload.alerts),
             line,
+            digest,
         ),
     )
 

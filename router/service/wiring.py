@@ -18,6 +18,7 @@ from integrations.prometheus.client import PrometheusClient
 from integrations.prometheus.witness import Witness
 from integrations.slack.interactions import SlackInteractions
 from integrations.slack.notifier import SlackNotifier
+from integrations.slack.state import SlackState
 from router.service.config import Settings, read_secret
 from router.service.outbox import Notifier
 from router.service.prometheus_link import PrometheusLink
@@ -57,12 +58,23 @@ def build_notifiers(
     if extra is None and settings.slack.enabled:
         out.append(
             SlackNotifier(
-                settings.slack, settings.storage.data_dir / "slack.sqlite", incident_view=incident_view
+                settings.slack, _slack_state(settings), incident_view=incident_view, owns_state=True
             )
         )
     if _log_notifier_on(settings, bool(out)):
         out.append(LogNotifier(settings.notifiers.log.path))
     return {n.name: n for n in out}
+
+
+def _slack_state(settings: Settings) -> SlackState:
+    """Where each incident's Slack message is: beside the event log. With several replicas that
+    is the shared database, so the replica that takes over edits the leader's messages."""
+    storage = settings.storage
+    if not storage.replicated:
+        return SlackState(storage.data_dir / "slack.sqlite")
+    from router.service import pgstore  # psycopg: only for a shared log
+
+    return SlackState(pgstore.backend_for(storage.resolved_url(), storage.busy_timeout).connect())
 
 
 def _log_notifier_on(settings: Settings, others: bool) -> bool:
