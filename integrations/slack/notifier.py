@@ -35,7 +35,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import SecretStr
@@ -60,6 +60,8 @@ from integrations.slack.blocks import (
 )
 from integrations.slack.config import Destination, SlackSettings, mention_markup, routing_keys
 from integrations.slack.state import MessageRecord, PostRecord, SlackState
+
+T = TypeVar("T")
 
 log = logging.getLogger("alert_router.slack")
 
@@ -176,7 +178,7 @@ class SlackNotifier:
         incident = notification["incident"]
         action = notification["action"]
         view = self._view(incident)
-        record = self.state.message(incident)
+        record = await self._db(self.state.message, incident)
         state = MessageState.from_dict(record.state) if record else MessageState(incident)
         state.apply(notification, key)
         state.enrich(view)
@@ -199,16 +201,16 @@ class SlackNotifier:
         # it (a retry of the same key still carries the mention), else by this thread reply.
         if wake and state.mentioned_by is None and record.mode == "page" and state.status == "firing":
             state.mentioned_by = key
-        parent_by_us = record.ts is None or self._posted(key, "parent")
+        parent_by_us = record.ts is None or await self._posted(key, "parent")
         reply_mention = wake if state.mentioned_by == key and not parent_by_us else None
         record.state = state.to_dict()
-        self.state.save_message(record, self._clock())
+        await self._db(self.state.save_message, record, self._clock())
 
         ctx = self._context(notification, wake)
         parent = parent_message(state, record.mode, view, ctx)
         if record.ts is None:
             await self._post_once(key, "parent", incident, record.channel, parent, record=record)
-        elif not self._posted(key, "parent"):
+        elif not await self._posted(key, "parent"):
             await self._update(key, record, parent)
 
         if action in ("page", "update") and record.mode == "page":
@@ -226,10 +228,16 @@ class SlackNotifier:
             )
             state.escalated_from = None
             record.state = state.to_dict()
-            self.state.save_message(record, self._clock())
+            await self._db(self.state.save_message, record, self._clock())
         log.info("slack: %s delivered", key, extra={"incident": incident})
 
     # ----------------------------------------------------------------- pieces
+
+    @staticmethod
+    async def _db(call: Callable[..., T], *args: Any) -> T:
+        """The message index off the event loop: on a shared database each call is a network
+        round trip, and the loop also answers webhooks. (The per-incident lock keeps the order.)"""
+        return await asyncio.to_thread(call, *args)
 
     def _view(self, incident: str) -> dict[str, Any] | None:
         if self._incident_view is None:
@@ -264,8 +272,8 @@ class SlackNotifier:
             symptoms_listed=self.settings.symptoms_listed,
         )
 
-    def _posted(self, key: str, step: str) -> bool:
-        found = self.state.post(key, step)
+    async def _posted(self, key: str, step: str) -> bool:
+        found = await self._db(self.state.post, key, step)
         return found is not None and found.ts is not None
 
     async def _update(self, key: str, record: MessageRecord, message: Message) -> None:
@@ -297,7 +305,7 @@ class SlackNotifier:
     ) -> str:
         """chat.postMessage at most once per (key, step); records the ts (and the incident's
         message, when this is its parent) before returning."""
-        existing = self.state.post(key, step)
+        existing = await self._db(self.state.post, key, step)
         if existing is not None and existing.ts is not None:
             if record is not None:
                 record.ts = existing.ts
@@ -311,8 +319,8 @@ class SlackNotifier:
                     step,
                     extra={"incident": incident},
                 )
-                return self._finish(existing.key, step, existing.channel, found, record)
-        self.state.begin_post(key, step, incident, channel, self._clock())
+                return await self._finish(existing.key, step, existing.channel, found, record)
+        await self._db(self.state.begin_post, key, step, incident, channel, self._clock())
         try:
             response = await self._client_for_posts().chat_postMessage(
                 channel=channel,
@@ -328,15 +336,15 @@ class SlackNotifier:
             )
         except Exception as exc:
             if _certainly_not_posted(exc):
-                self.state.abandon_post(key, step)
+                await self._db(self.state.abandon_post, key, step)
             raise
-        return self._finish(key, step, str(response["channel"]), str(response["ts"]), record)
+        return await self._finish(key, step, str(response["channel"]), str(response["ts"]), record)
 
-    def _finish(self, key: str, step: str, channel: str, ts: str, record: MessageRecord | None) -> str:
+    async def _finish(self, key: str, step: str, channel: str, ts: str, record: MessageRecord | None) -> str:
         if record is not None:
             record.ts = ts
             record.channel = channel
-        self.state.finish_post(key, step, channel, ts, record, self._clock())
+        await self._db(self.state.finish_post, key, step, channel, ts, record, self._clock())
         return ts
 
     async def _find_posted(self, intent: PostRecord, thread_ts: str | None) -> str | None:
