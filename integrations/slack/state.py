@@ -12,9 +12,10 @@ types, so the schema moves to another database unchanged):
   again (see integrations/slack/notifier.py and docs/slack.md).
 
 Where: a SQLite file of its own by default (a local file, WAL; the notifier makes a handful of
-calls per send, each in a worker thread so the event loop never waits on the database). With several replicas the tables live in the shared
-PostgreSQL database instead (the wiring passes a connection to it), so that the replica that
-takes over edits the message the previous leader posted rather than posting a second one.
+calls per send, each in a worker thread so the event loop never waits on the database). With
+several replicas the tables live in the shared PostgreSQL database instead (the wiring passes a
+connection to it), so that the replica that takes over edits the message the previous leader
+posted rather than posting a second one.
 """
 
 from __future__ import annotations
