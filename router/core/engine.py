@@ -766,6 +766,15 @@ class Engine:
         root that paged it gets its own grace from now (people knew; pods take time to settle
         after a node returns); under a quiet root nobody was told, so it keeps its age and is
         not hidden a second time."""
+        self._release(
+            incident, alert, f"still firing {span(alert.cls.outlive_root)} after its root recovered", now
+        )
+        if incident.paged_at is not None:
+            alert.judged_at = now
+        self._place(alert, now)
+
+    def _release(self, incident: Incident, alert: AlertState, reason: str, now: datetime) -> None:
+        """Take an alert out of an incident (recorded with its reason), to be placed afresh."""
         self._leave(incident, alert)
         incident.pending.pop(alert.fingerprint, None)
         self._event(
@@ -775,13 +784,10 @@ class Engine:
             fingerprint=alert.fingerprint,
             alertname=alert.alertname,
             entity=alert.entity,
-            reason=f"still firing {span(alert.cls.outlive_root)} after its root recovered",
+            reason=reason,
         )
         alert.incident = None
         alert.path = ()
-        if incident.paged_at is not None:
-            alert.judged_at = now
-        self._place(alert, now)
 
     def _merge(self, source: Incident, target: Incident, bridge: tuple[str, ...], now: datetime) -> None:
         """`source`'s root turned out to depend on `target`'s root through `bridge`."""
@@ -964,20 +970,10 @@ class Engine:
         if len(explained) == len(incident.alerts):
             return False
         for alert in explained:
-            self._leave(incident, alert)
-            incident.pending.pop(alert.fingerprint, None)
-            incident.evidence.pop(alert.entity, None)
-            self._event(
-                now,
-                "symptom_detached",
-                incident,
-                fingerprint=alert.fingerprint,
-                alertname=alert.alertname,
-                entity=alert.entity,
-                reason=f"{describe(target.root)} explains it, not {describe(incident.root)}",
+            self._release(
+                incident, alert, f"{describe(target.root)} explains it, not {describe(incident.root)}", now
             )
-            alert.incident = None
-            alert.path = ()
+            incident.evidence.pop(alert.entity, None)
             self._place(alert, now)
         self._touched[incident.id] = None
         return True
