@@ -98,6 +98,13 @@ class _Static:
         self._owners: dict[str, str] = {}
         self._targets: dict[str, tuple[tuple[str, str], ...]] = {}
         self._zone_size: dict[str, int] = {}
+        # Nodes, zones and cluster DNS, by entity: a reach (hundreds of entities for a Service)
+        # is intersected with it in C rather than asked entity by entity.
+        self._places: dict[str, str] = {
+            entity: kind
+            for entity in topology.graph
+            if (kind := entities.kind_of(entity)) in ("node", "zone", "dns")
+        }
 
     def owner(self, entity: str) -> str:
         """The application an entity belongs to: a pod's workload, a Service's pods' workload."""
@@ -119,9 +126,8 @@ class _Static:
         cached = self._targets.get(entity)
         if cached is not None:
             return cached
-        found = [
-            (kind, t) for t in self.reach.of(entity) if (kind := inference_kind(t)) in ("node", "zone", "dns")
-        ]
+        places = self._places
+        found = [(places[t], t) for t in self.reach.of(entity).keys() & places.keys()]
         owner = self.owner(entity)
         group = next(
             (g for g in self.reach.groups_of(entity) if inference_kind(g) in CLUSTER_FUNCTIONS), None
@@ -176,6 +182,12 @@ class _Facts:
             return entity.rsplit("/", 1)[0]
         node = self.topology.attrs(entity).get("node")
         return entity_node_name(entity, node) if node else None
+
+    def node_level_node(self, entity: str) -> str | None:
+        """For a node or a node component: its node (node-level evidence for a zone)."""
+        if entities.kind_of(entity) not in NODE_LEVEL_KINDS:
+            return None
+        return self.node_of(entity)
 
     def is_agent(self, entity: str) -> bool:
         """Part of a node itself: a node component, or a pod of a DaemonSet or a static pod."""
@@ -238,11 +250,21 @@ def infer(
     # A candidate is (the rule it is judged by, the entity): cluster DNS is judged by the DNS
     # rule on its clients' failures and by the workload rule on its own pods'.
     pointing: dict[tuple[str, str], list[Evidence]] = {}
+    # What each node and zone is judged on, gathered in the same walk: a node on the evidence
+    # that points at it alone, a zone on the node-level evidence in it (a spread Service points
+    # at every node and zone it has endpoints in, and would be walked again at every look).
+    alone_on: dict[str, list[Evidence]] = {}
+    node_level: dict[str, list[tuple[Evidence, str]]] = {}
     for item in evidence:
         for kind, targets in facts.candidates(item.entity).items():
             if kind in order:
                 for target in targets:
                     pointing.setdefault((kind, target), []).append(item)
+                if kind == "zone" and (node := facts.node_level_node(item.entity)):
+                    for target in targets:
+                        node_level.setdefault(target, []).append((item, node))
+        if "node" in order and (node := facts.alone_on(item.entity)) is not None:
+            alone_on.setdefault(node, []).append(item)
 
     # Where each workload fails: the nodes its failing evidence points at.
     failing_nodes: dict[str, set[str]] = {}
@@ -252,27 +274,35 @@ def infer(
             where.add(node)
         failing_nodes.setdefault(facts.owner(item.entity), set()).update(where)
 
+    taken: set[Evidence] = set()
+
+    def untaken(items: list[Evidence]) -> list[Evidence]:
+        """What other accepted candidates have not claimed yet (the list itself while none has)."""
+        return [e for e in items if e not in taken] if taken else items
+
+    def node_reason(node: str, alone: list[Evidence]) -> str | None:
+        """Judged on the evidence that points at this node alone: a pod, a node agent, a Service
+        whose endpoints all run there. A workload's own alert says nothing of where (its pods
+        do; its new pods may not be in the topology at all)."""
+        owners = {facts.owner(e.entity) for e in alone}
+        if len(owners) < settings.min_workloads_node:
+            return None
+        # Two workloads failing together on one node is the node's doing when the node's own
+        # agents fail too (its kubelet, its node-exporter, CNI or kube-proxy pod), or when
+        # neither workload fails anywhere else; a workload that also fails on other nodes is
+        # better explained by itself (a bad rollout) or by what all of them share.
+        agents = any(facts.is_agent(e.entity) for e in alone)
+        confined = {o for o in owners if failing_nodes.get(o, set()) <= {node}}
+        if not agents and len(confined) < settings.min_workloads_node:
+            return None
+        return f"{len(alone)} alerts on {len(owners)} workloads running on it, and no alert of its own"
+
     def qualifies(
         candidate: tuple[str, str], items: list[Evidence], extra_nodes: Iterable[str] = ()
     ) -> str | None:
+        """Whether a workload, zone or DNS candidate explains `items` (what is left of its
+        evidence) by its own rule (nodes: `node_reason`)."""
         kind, entity = candidate
-        if kind == "node":
-            # Evidence that points at this node alone: a pod, a node agent, a Service whose
-            # endpoints all run there. A workload's own alert says nothing of where (its pods
-            # do; its new pods may not be in the topology at all).
-            alone = [e for e in items if facts.alone_on(e.entity) == entity]
-            owners = {facts.owner(e.entity) for e in alone}
-            if len(owners) < settings.min_workloads_node:
-                return None
-            # Two workloads failing together on one node is the node's doing when the node's
-            # own agents fail too (its kubelet, its node-exporter, CNI or kube-proxy pod), or
-            # when neither workload fails anywhere else; a workload that also fails on other
-            # nodes is better explained by itself (a bad rollout) or by what all of them share.
-            agents = any(facts.is_agent(e.entity) for e in alone)
-            confined = {o for o in owners if failing_nodes.get(o, set()) <= {entity}}
-            if not agents and len(confined) < settings.min_workloads_node:
-                return None
-            return f"{len(alone)} alerts on {len(owners)} workloads running on it, and no alert of its own"
         if kind == "workload":
             # Two of its pods failing, or one and the workload's own alert (a single replica
             # crash-looping while the Deployment reports it short): the workload is broken.
@@ -282,11 +312,7 @@ def infer(
                 return f"{len(pods)} of its pods are failing with no node or DNS to blame"
             return None
         if kind == "zone":
-            nodes = {
-                n
-                for e in items
-                if entities.kind_of(e.entity) in NODE_LEVEL_KINDS and (n := facts.node_of(e.entity))
-            }
+            nodes = {node for e, node in node_level.get(entity, ()) if e not in taken}
             nodes.update(extra_nodes)
             size = facts.zone_size(entity)
             if len(nodes) >= settings.min_nodes_zone and size and len(nodes) * 2 >= size:
@@ -298,9 +324,7 @@ def infer(
 
     def strength(candidate: tuple[str, str], items: list[Evidence]) -> int:
         """How much of the evidence the candidate would explain by its own rule."""
-        if candidate[0] == "node":
-            return sum(1 for e in items if facts.alone_on(e.entity) == candidate[1])
-        return len(items)
+        return len(untaken(alone_on.get(candidate[1], []))) if candidate[0] == "node" else len(items)
 
     # Lazy greedy set cover. Standing hypotheses first, then by breadth level (a node and a
     # workload are equally narrow, then a zone, then cluster DNS); within a level, whatever
@@ -322,7 +346,6 @@ def infer(
     heap = [(key(c, strength(c, items)), c) for c, items in pointing.items()]
     heapq.heapify(heap)
     accepted: dict[str, Inferred] = {}
-    taken: set[Evidence] = set()
     accepted_nodes: dict[str, list[str]] = {}  # zone -> nodes accepted in this pass
     while heap:
         recorded, candidate = heapq.heappop(heap)
@@ -330,14 +353,27 @@ def infer(
         extra = accepted_nodes.get(entity, ()) if kind == "zone" else ()
         if LEVEL.get(kind, 0) > 0 and candidate not in broader and not extra:
             continue  # did not qualify on all its evidence: less will not do either
-        items = [e for e in pointing.get(candidate, ()) if e not in taken]
-        current = key(candidate, strength(candidate, items))
-        if current > recorded:  # others took some of its evidence: back in line
-            heapq.heappush(heap, (current, candidate))
-            continue
-        reason = qualifies(candidate, items, extra)
-        if reason is None:
-            continue
+        if kind == "node":
+            # A node is weighed and judged on what points at it alone; when accepted it takes
+            # all the evidence that points at it.
+            alone = untaken(alone_on.get(entity, []))
+            current = key(candidate, len(alone))
+            if current > recorded:  # others took some of its evidence: back in line
+                heapq.heappush(heap, (current, candidate))
+                continue
+            reason = node_reason(entity, alone)
+            if reason is None:
+                continue
+            items = untaken(pointing.get(candidate, []))
+        else:
+            items = untaken(pointing.get(candidate, []))
+            current = key(candidate, len(items))
+            if current > recorded:
+                heapq.heappush(heap, (current, candidate))
+                continue
+            reason = qualifies(candidate, items, extra)
+            if reason is None:
+                continue
         own = {e.incident for e in items}
         level = LEVEL.get(kind, 0)
         if any(
