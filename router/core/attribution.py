@@ -144,37 +144,43 @@ class Attribution:
             incident, tail = found
             if incident.root == entity or incident.root in members:
                 continue  # a group of which we are a member: not an explanation of ourselves
-            if len(tail) > 1:
-                path = self.reach.path(entity, dependency, starved=starved) + tail[1:]
-                if len(set(path)) != len(path):
-                    continue  # a cycle through ourselves explains nothing
-                length = len(path)
-            else:
-                length = self.reach.depth(entity, dependency, starved=starved)
+            length = self.reach.depth(entity, dependency, starved=starved) + len(tail) - 1
             options.setdefault(incident.id, (incident, []))[1].append((length, dependency, tail))
-        best: tuple[tuple[bool, int, int, int, str], Incident, tuple[int, str, tuple[str, ...]]] | None = None
+        best: tuple[tuple[bool, int, int, int, str], Incident, tuple[str, ...]] | None = None
         for incident, candidates in options.values():
             # For one root, the shortest path explains best (pod -> node, not pod -> CNI agent
             # pod -> node). An incident that rests on an alert beats one that rests on an
             # unconfirmed inference (a replica's dead node, not the healthy node inferred from
             # replicas elsewhere); then the deepest root wins (farthest down what we depend on).
-            shortest = min(candidates, key=lambda c: c[0])
+            path = self._shortest_path(entity, candidates, starved)
+            if path is None:
+                continue  # every way there runs in a cycle through ourselves
             if len(options) == 1:  # the common case: every failure beneath leads to one incident
-                best = ((False, 0, 0, 0, ""), incident, shortest)
-                break
+                return incident, path
             hypothetical = is_hypothesis(incident)
             depth = (
                 self.reach.depth(entity, incident.root, starved=starved)
                 if incident.root in reach
-                else shortest[0]
+                else len(path)
             )
-            score = (hypothetical, -depth, shortest[0], -len(incident.alerts), incident.id)
+            score = (hypothetical, -depth, len(path), -len(incident.alerts), incident.id)
             if best is None or score < best[0]:
-                best = (score, incident, shortest)
+                best = (score, incident, path)
         if best is None:
             return None
-        _, dependency, tail = best[2]
-        return best[1], self.reach.path(entity, dependency, starved=starved) + tail[1:]
+        return best[1], best[2]
+
+    def _shortest_path(
+        self, entity: str, candidates: list[tuple[int, str, tuple[str, ...]]], starved: bool
+    ) -> tuple[str, ...] | None:
+        """The shortest of the paths from `entity` through a failing dependency and on along its
+        failure's own path (the first listed among equals), skipping any that runs through
+        `entity` again: a cycle through ourselves explains nothing."""
+        for _, dependency, tail in sorted(candidates, key=lambda c: c[0]):
+            path = self.reach.path(entity, dependency, starved=starved) + tail[1:]
+            if len(tail) == 1 or len(set(path)) == len(path):
+                return path
+        return None
 
     def incident_of_failing(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """For a failing entity: the live incident its failure belongs to, and the path from it."""

@@ -51,7 +51,11 @@ class Reach:
         """Dependency -> parent, for everything `entity` depends on (first hop may be a member)."""
         cached = self._of.get(entity)
         if cached is None:
-            cached = self._of[entity] = self._compose(entity, first_hop_redundant=True)
+            if entity in self.group_entities:
+                cached = self._compose(entity, first_hop_redundant=True)
+            else:  # no member edges: the same map as `hard`, often built already (a pod's)
+                cached = self.hard(entity)
+            self._of[entity] = cached
         return cached
 
     def hard(self, entity: str) -> dict[str, str]:
@@ -73,11 +77,13 @@ class Reach:
             return {}
         parents: dict[str, str] = {}
         direct: list[str] = []
+        built = self._hard
         for dep, data in succ.items():
             if data.get("redundant") and not first_hop_redundant:
                 continue
             direct.append(dep)
-            parents.update(self.hard(dep))
+            tail = built.get(dep)
+            parents.update(self.hard(dep) if tail is None else tail)
             if len(parents) >= MAX_REACH:
                 break
         for dep in direct:  # direct dependencies hang off `start`, whatever the deeper maps said
