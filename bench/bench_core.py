@@ -95,6 +95,19 @@ def _child(mode: str, cluster: str, storm: str) -> dict:
             alerts += len(parse_delivery_line(line).payload.alerts)
         out["seconds"] = time.perf_counter() - started
         out["alerts"] = alerts
+    elif mode == "calls":
+        # Work, not time: Python function calls per alert, counted by cProfile (C-level). Flat
+        # in cluster size when no step walks what grows with the cluster or the open incidents.
+        import cProfile
+        import pstats
+
+        engine = Engine(topology, RuleSet.load())
+        profile = cProfile.Profile()
+        profile.enable()
+        replay(engine, read_stream(storm), storm)
+        profile.disable()
+        out["calls"] = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
+        out["alerts"] = engine.counters["alerts_received"]
     else:
         engine = Engine(topology, RuleSet.load())
         started = time.perf_counter()
@@ -137,6 +150,9 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000, 5000])
     parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=["zone", "spread"])
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "alert-router-bench"))
+    parser.add_argument(
+        "--calls", action="store_true", help="also count function calls per alert (a run under cProfile)"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -147,30 +163,37 @@ def main() -> int:
     header = (
         f"{'storm':>6} {'nodes':>6} {'pods':>7} {'load s':>7} {'load MB':>8} {'alerts':>8} {'replay s':>9} "
         f"{'alerts/s':>9} {'parse-only/s':>12} {'µs/alert':>9} {'replay MB':>9} {'pages':>6} "
-        f"{'uncorrelated':>12}"
+        f"{'uncorrelated':>12}" + (f" {'calls/alert':>11}" if args.calls else "")
     )
     print(header)
     for shape in args.shapes:
         for nodes in args.sizes:
-            _report(shape, nodes, *_generate(nodes, workdir, shape))
+            _report(shape, nodes, *_generate(nodes, workdir, shape), calls=args.calls)
     print(
         "\nalerts = every alert of every delivery (HA pair: each delivery twice); "
         "pages = what the router sent; uncorrelated = pages without correlation "
         "(each alert that outlived its own grace)."
+        + (
+            " calls/alert = Python function calls per alert in the replay (cProfile): the work."
+            if args.calls
+            else ""
+        )
     )
     return 0
 
 
-def _report(shape: str, nodes: int, cluster: Path, storm: Path) -> None:
+def _report(shape: str, nodes: int, cluster: Path, storm: Path, *, calls: bool = False) -> None:
     load = _measure("load", cluster, storm)
     parse = _measure("parse", cluster, storm)
     run = _measure("replay", cluster, storm)
     rate = run["alerts"] / run["seconds"]
+    counted = _measure("calls", cluster, storm) if calls else None
     print(
         f"{shape:>6} {nodes:>6} {nodes * 30:>7} {load['load_s']:>7.1f} {load['peak_rss_mb']:>8.0f} "
         f"{run['alerts']:>8} {run['seconds']:>9.2f} {rate:>9.0f} "
         f"{parse['alerts'] / parse['seconds']:>12.0f} {1e6 / rate:>9.1f} {run['peak_rss_mb']:>9.0f} "
-        f"{run['pages']:>6} {run['uncorrelated_pages']:>12}",
+        f"{run['pages']:>6} {run['uncorrelated_pages']:>12}"
+        + (f" {counted['calls'] / counted['alerts']:>11.0f}" if counted else ""),
         flush=True,
     )
 

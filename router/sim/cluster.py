@@ -248,40 +248,12 @@ class ClusterWorld:
         return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 
 
-class _Names:
-    """Kubernetes-style generated names from the world's generator, unique where it matters."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        self.used: set[str] = set()
-
-    def suffix(self, length: int = 5) -> str:
-        return "".join(self.rng.choice(NAME_ALPHABET) for _ in range(length))
-
-    def unique(self, prefix: str, length: int = 5) -> str:
-        while True:
-            name = f"{prefix}-{self.suffix(length)}"
-            if name not in self.used:
-                self.used.add(name)
-                return name
-
-    def template_hash(self) -> str:
-        return self.suffix(self.rng.choice((9, 10, 10)))
-
-    def hex(self, digits: int) -> str:
-        return f"{self.rng.getrandbits(4 * digits):0{digits}x}"
-
-    def uuid(self) -> str:
-        h = self.hex(32)
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:32]}"
-
-
 class _Builder:
     """Builds one ClusterWorld; each step is a method so that the order of draws is explicit."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.names = _Names(rng)
+        self.names = gc.Names(rng)
         self.platform = rng.choice(("aws", "aws", "gce", "azure", "metal"))
         self.managed = self.platform != "metal" and rng.random() < 0.5
         self.region, zone_names = rng.choice(REGIONS[self.platform])

@@ -175,7 +175,7 @@ class _Cluster:
             yield from node.pods
 
 
-class _Names:
+class Names:
     """Random Kubernetes-style names and IDs from one seeded generator, unique where it matters."""
 
     def __init__(self, rng: random.Random) -> None:
@@ -195,8 +195,11 @@ class _Names:
     def template_hash(self) -> str:
         return self.suffix(self.rng.choice((9, 10, 10)))
 
+    def hex(self, digits: int) -> str:
+        return f"{self.rng.getrandbits(4 * digits):0{digits}x}"
+
     def uuid(self) -> str:
-        h = f"{self.rng.getrandbits(128):032x}"
+        h = self.hex(32)
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:32]}"
 
 
@@ -220,7 +223,7 @@ def _build(
     if not len(DAEMONSETS) + 1 <= pods_per_node <= 250:
         raise ValueError(f"--pods-per-node must be between {len(DAEMONSETS) + 1} and 250")
     rng = random.Random(f"gen_cluster/{seed}/{cluster_index}")
-    names = _Names(rng)
+    names = Names(rng)
     zone_names = _zone_names(zones)
     blocks = 256 // zones  # /24 blocks of node IPs per zone
     if (nodes // zones + 1) > blocks * 250:
