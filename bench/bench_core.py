@@ -21,6 +21,11 @@ The shapes:
 
     .venv/bin/python bench/bench_core.py                 # 500, 1000, 2000, 5000 nodes, both shapes
     .venv/bin/python bench/bench_core.py --sizes 500 1000 --shapes spread --workdir /tmp/bench
+    .venv/bin/python bench/bench_core.py --calls         # and function calls per alert (slower)
+
+`--calls` replays once more under cProfile and prints Python function calls per alert: the
+work per alert, which does not depend on how busy the machine is. It is what "flat in cluster
+size" is judged by; the time per alert also grows with the working set (cache misses).
 
 Figures are printed as a table; nothing is asserted (these machines are noisy).
 """
