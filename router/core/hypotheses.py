@@ -92,9 +92,16 @@ class InferencePasses:
             and not rests_on_starvation(incident, self.attribution.alerts)
         ]
         for hypothesis in hypotheses:
+            standing = self._still_failing(hypothesis)
             for entity in hypothesis.evidence:
-                # Explain away first: evidence that a real failure explains is not evidence.
-                if entity in self.topology and self.attribution.real_explanation(entity, hypothesis) is None:
+                # Evidence that healed is not evidence any more (two services' error rates that
+                # came and went with a node's blip do not keep cluster DNS suspected), nor is
+                # what a real failure explains: explaining away comes first.
+                if (
+                    entity in standing
+                    and entity in self.topology
+                    and self.attribution.real_explanation(entity, hypothesis) is None
+                ):
                     evidence.append(Evidence(hypothesis.id, entity))
         if not evidence and not hypotheses:
             return [], []
@@ -110,6 +117,18 @@ class InferencePasses:
         # Never infer again, at the same instant, what was just withdrawn: evidence moving
         # back and forth between two hypotheses must not spin.
         return [f for f in found if self._withdrawn.get(f.entity) != now], hypotheses
+
+    def _still_failing(self, hypothesis: Incident) -> set[str]:
+        """What the hypothesis's firing alerts still show failing: each alert's entity and the
+        path that leads it to the inferred root. Info-level alerts show nothing (noise is not
+        evidence of an outage)."""
+        alerts = self.attribution.alerts
+        failing: set[str] = set()
+        for fingerprint in hypothesis.alerts:
+            alert = alerts.get(fingerprint)
+            if alert is not None and alert.firing and alert.cls.urgency != "quiet":
+                failing.update(alert.path or (alert.entity,))
+        return failing
 
     def withdrew(self, root: str, now: datetime) -> None:
         self._withdrawn[root] = now

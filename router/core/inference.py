@@ -15,9 +15,10 @@ explanation of it. A candidate qualifies by kind:
   at least half of its nodes: pods failing in a zone are more often an application or DNS
   problem than a lost zone;
 - dns: failures of `min_workloads_dns` workloads over several namespaces and nodes whose *only*
-  shared dependency is cluster DNS: if one node or one zone underlies all of them, that is the
-  better explanation (and when every workload spans every zone the evidence cannot tell a zone
-  from DNS yet: wait for node-level signals).
+  shared dependency is cluster DNS: if one node or one zone underlies them (more of them sit
+  there than chance would put there), that is the better explanation; when as many would sit
+  there by chance (every workload spans every zone) the evidence cannot tell a zone from DNS
+  yet: a new DNS inference waits for node-level signals, a standing one is kept.
 
 Candidates are taken most specific first (node, workload, zone, DNS). A narrow candidate loses
 to a broader one that holds its evidence and more than twice as much (two failing pods on one
@@ -98,6 +99,7 @@ class _Static:
         self._owners: dict[str, str] = {}
         self._targets: dict[str, tuple[tuple[str, str], ...]] = {}
         self._zone_size: dict[str, int] = {}
+        self._coverage: dict[str, float] | None = None
         # Nodes, zones and cluster DNS, by entity: a reach (hundreds of entities for a Service)
         # is intersected with it in C rather than asked entity by entity.
         self._places: dict[str, str] = {
@@ -146,6 +148,32 @@ class _Static:
         result = tuple(sorted(found))
         self._targets[entity] = result
         return result
+
+    def coverage(self, place: str) -> float:
+        """The share of the cluster's applications (Deployments, StatefulSets: not DaemonSets,
+        which run everywhere) with a pod on this node or in this zone: how often a failing
+        application would sit there by chance."""
+        if self._coverage is None:
+            self._coverage = self._count_coverage()
+        return self._coverage.get(place, 0.0)
+
+    def _count_coverage(self) -> dict[str, float]:
+        topology = self.topology
+        where: dict[str, set[str]] = {}  # node or zone -> applications with a pod there
+        applications: set[str] = set()
+        for entity, attrs in topology.graph.nodes(data=True):
+            if attrs.get("kind") != "pod" or not (node := attrs.get("node")):
+                continue
+            owner = self.owner(entity)
+            if inference_kind(owner) != "workload" or entities.kind_of(owner) == "daemonset":
+                continue
+            applications.add(owner)
+            node = entity_node_name(entity, str(node))
+            where.setdefault(node, set()).add(owner)
+            if zone := topology.attrs(node).get("zone"):
+                where.setdefault(str(zone), set()).add(owner)
+        total = len(applications) or 1
+        return {place: len(owners) / total for place, owners in where.items()}
 
     def zone_size(self, zone: str) -> int:
         size = self._zone_size.get(zone)
@@ -275,6 +303,7 @@ def infer(
         failing_nodes.setdefault(facts.owner(item.entity), set()).update(where)
 
     taken: set[Evidence] = set()
+    kept = set(standing)  # roots inferred before: they claim their evidence first
 
     def untaken(items: list[Evidence]) -> list[Evidence]:
         """What other accepted candidates have not claimed yet (the list itself while none has)."""
@@ -319,7 +348,7 @@ def infer(
                 return f"{len(nodes)} of its {size} nodes are failing, and it has no alert of its own"
             return None
         if kind == "dns":
-            return _dns_reason(items, facts, settings)
+            return _dns_reason(items, facts, settings, standing=entity in kept)
         return None
 
     def strength(candidate: tuple[str, str], items: list[Evidence]) -> int:
@@ -330,8 +359,6 @@ def infer(
     # workload are equally narrow, then a zone, then cluster DNS); within a level, whatever
     # explains most of what is left (a node where many workloads fail beats the workloads one
     # by one; two bad rollouts beat the node they happen to share).
-    kept = set(standing)
-
     def key(candidate: tuple[str, str], power: int) -> tuple[bool, int, int, int, str, str]:
         kind, entity = candidate
         return (entity not in kept, LEVEL.get(kind, 0), -power, order[kind], entity, kind)
@@ -396,10 +423,29 @@ def infer(
     return list(accepted.values())
 
 
-def _dns_reason(items: list[Evidence], facts: _Facts, settings: InferenceSettings) -> str | None:
+def _underlies(there: int, failing: int, chance: float, *, standing: bool) -> bool:
+    """Whether `there` of `failing` failures sitting on one node (or in one zone) makes that
+    place, rather than cluster DNS, the better explanation. Under two thirds of them: no. Two
+    thirds or more, and at least halfway from the share of applications that sit there anyway
+    (`chance`) to all of them: yes, they are concentrated there. More than two thirds but no
+    more than chance would put there (in a small cluster most Services have an endpoint in
+    every zone): the evidence cannot tell the place from DNS, so a DNS hypothesis already
+    standing is kept and a new one waits for signals that can (node-level alerts, CoreDNS's)."""
+    share = there / failing
+    if share * 3 < 2:
+        return False
+    if share >= (1 + chance) / 2:
+        return True
+    return share * 3 > 2 and not standing
+
+
+def _dns_reason(
+    items: list[Evidence], facts: _Facts, settings: InferenceSettings, *, standing: bool = False
+) -> str | None:
     """Cluster DNS is blamed when failures are broad and nothing narrower underlies them: when
-    one node (or zone) underlies more than two thirds of them, what is left without it must
-    still be broad. A dead node and an unrelated bad rollout are not a DNS outage."""
+    one node (or zone) underlies most of them (`_underlies`), what is left without it must
+    still be broad. A dead node and an unrelated bad rollout are not a DNS outage. `standing`:
+    DNS is a hypothesis already, kept while the evidence cannot tell."""
     places: dict[str, tuple[set[str], set[str]]] = {}  # item entity -> (its nodes, its zones)
     for item in items:
         found = facts.candidates(item.entity)
@@ -431,7 +477,7 @@ def _dns_reason(items: list[Evidence], facts: _Facts, settings: InferenceSetting
         if counts:
             top = max(sorted(counts), key=counts.__getitem__)
             if (
-                counts[top] * 3 > len(items) * 2
+                _underlies(counts[top], len(places), facts.static.coverage(top), standing=standing)
                 and broad([e for e in items if top not in places[e.entity][where]]) is None
             ):
                 return None  # most failures sit on one node (or in one zone), the rest are few
