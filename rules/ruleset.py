@@ -728,8 +728,11 @@ class RuleSet:
             name: tuple(sorted([*rules, *generic], key=lambda r: r.index)) for name, rules in indexed.items()
         }
         self._fallback = {
-            prefix: [_Spec.compile(spec, prefix, plain_fallback=keep) for spec, keep in _GENERIC_SPECS]
-            for prefix in ("no rule", "unmapped")
+            prefix: [_Spec.compile(spec, prefix, plain_fallback=keep) for spec, keep in specs]
+            for prefix, specs in (
+                ("no rule", (*_GENERIC_SPECS, _NAMESPACE_SPEC)),
+                ("unmapped", _GENERIC_SPECS),
+            )
         }
 
     # -- loading --------------------------------------------------------------------------
@@ -842,3 +845,8 @@ _GENERIC_SPECS = (
     (EntitySpec(kind="pv", name="{persistentvolume}"), False),
     (EntitySpec(kind="service", name="{job}", via="service-by-name"), False),
 )
+# Last of all, an alert with no rule that names nothing but its namespace concerns the namespace
+# (a cost or quota alert: CPUSpend, MemorySpend): its alerts meet in one incident on it rather
+# than each standing alone. Not for the pack's `unmapped` alerts (InfoInhibitor carries a
+# namespace and concerns nothing).
+_NAMESPACE_SPEC = (EntitySpec(kind="namespace", name="{namespace}"), True)

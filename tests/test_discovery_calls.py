@@ -79,6 +79,19 @@ def env() -> Iterator[tuple[Harness, PrometheusProcess, TestCluster]]:
                 "request_total",
                 {"cluster": "c1", "direction": "inbound", "namespace": "db", "deployment": "orders"},
             ),
+            Traffic(  # a mesh whose scrape keeps only Linkerd's response counter
+                "response_total",
+                {
+                    "cluster": "c1",
+                    "direction": "outbound",
+                    "namespace": "shop",
+                    "deployment": "checkout",
+                    "dst_namespace": "shop",
+                    "dst_service": "postgres",
+                    "classification": "success",
+                    "status_code": "200",
+                },
+            ),
         ]
         rollout = cluster.pods_of("shop", "checkout")[0].owner_name
         now = time.time()
@@ -132,13 +145,19 @@ def calls(topology) -> set[tuple[str, str]]:
 
 
 FRONTEND, CHECKOUT, ORDERS = "service/c1/web/frontend", "service/c1/shop/checkout", "service/c1/db/orders"
+POSTGRES = "service/c1/shop/postgres"
 
 
 def test_servicegraph_istio_and_linkerd_traffic_become_call_edges_between_services(env):
     _, prom, _ = env
     result = discover(prom)
-    assert calls(result.topology) == {(FRONTEND, CHECKOUT), (CHECKOUT, ORDERS), (FRONTEND, ORDERS)}
-    assert result.stats.calls.edges == {"servicegraph": 1, "istio": 1, "linkerd": 1}
+    assert calls(result.topology) == {
+        (FRONTEND, CHECKOUT),
+        (CHECKOUT, ORDERS),
+        (FRONTEND, ORDERS),
+        (CHECKOUT, POSTGRES),  # from Linkerd's response_total alone
+    }
+    assert result.stats.calls.edges == {"servicegraph": 1, "istio": 1, "linkerd": 2}
     assert result.stats.calls.unresolved == {"istio": 1}  # the ingress traffic from `unknown`
     topology = result.topology
     assert topology.callers(ORDERS) == [CHECKOUT, FRONTEND]
@@ -161,7 +180,7 @@ def test_an_edge_ages_out_when_its_traffic_stops(env):
         )
         result = discover(prom)
         assert (FRONTEND, CHECKOUT) not in calls(result.topology)
-        assert calls(result.topology) == {(CHECKOUT, ORDERS), (FRONTEND, ORDERS)}
+        assert calls(result.topology) == {(CHECKOUT, ORDERS), (FRONTEND, ORDERS), (CHECKOUT, POSTGRES)}
     finally:
         servicegraph.flowing = True
     harness.wait_until(

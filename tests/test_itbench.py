@@ -95,6 +95,17 @@ def test_synthesis_follows_the_propagation_and_is_reproducible():
     assert case.roots == {"payment"}  # the ConfigMap is no component: what it reached first
 
 
+def test_a_root_cause_that_is_a_namespace_is_named_by_a_page_on_it(figures):
+    # Scenario 37: only the namespace's CPUSpend and MemorySpend fire; the ground truth's root is
+    # the Namespace otel-demo. Both alerts meet on it: one page, and it names the root.
+    [scenario] = [s for s in SCENARIOS if s.id == 37]
+    assert itbench.names_a_root_object(scenario, "namespace/kind-itbench/otel-demo")
+    assert not itbench.names_a_root_object(scenario, "namespace/kind-itbench/default")
+    _, scores = figures
+    for score in (s for s in scores if s.scenario == 37):
+        assert score.pages == [("namespace/kind-itbench/otel-demo", True, "")]
+
+
 def test_the_application_topology_has_its_calls_as_call_edges():
     topology = itbench.app_topology(itbench.OTEL_DEMO)
     prefix = f"service/{itbench.CLUSTER}/otel-demo/"

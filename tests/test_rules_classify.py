@@ -532,17 +532,29 @@ def test_unknown_alert_policy_by_severity(severity, normalised, urgency, grace):
         ({"service_name": "alertmanager-main"}, "service/default/monitoring/alertmanager-main"),
         ({"app_kubernetes_io_name": "node-exporter"}, "service/default/monitoring/node-exporter"),
         ({"job": "monitoring/prometheus-k8s"}, "service/default/monitoring/prometheus-k8s"),
-        ({"namespace": "shop", "job": "my-batch-exporter"}, None),  # a scrape job is no Service
+        # A scrape job is no Service; what is left is the namespace the alert concerns.
+        ({"namespace": "shop", "job": "my-batch-exporter"}, "namespace/default/shop"),
         ({"node": "worker-2"}, "node/default/worker-2"),
         ({"instance": "10.0.1.21:9100"}, "node/default/worker-1"),
         ({"instance": "10.244.9.9:8080"}, None),  # a pod address: not a node, and no guess
-        ({"namespace": "shop"}, None),  # a namespace alone identifies nothing
+        # A namespace alone (a spend or quota alert): the namespace, so that its alerts meet in
+        # one incident on it.
+        ({"namespace": "shop"}, "namespace/default/shop"),
     ],
 )
 def test_unknown_alert_entity_from_clearly_identifying_labels(labels, entity):
     c = RULES.classify({"alertname": "CustomAlert", **labels}, TOPOLOGY)
     assert c.entity == entity
     assert c.how.startswith("no rule")
+
+
+def test_alerts_naming_only_their_namespace_meet_on_it():
+    spend = classify(alertname="CPUSpend", namespace="shop", severity="warning")
+    memory = classify(alertname="MemorySpend", namespace="shop", severity="warning")
+    assert spend.entity == memory.entity == "namespace/default/shop"
+    assert not spend.propagates  # a namespace alert explains nothing beneath it
+    other = RULES.classify({"alertname": "CPUSpend", "namespace": "web", "cluster": "eu"}, TOPOLOGY)
+    assert other.entity == "namespace/eu/web"
 
 
 def test_info_inhibitor_is_unmapped_and_quiet():

@@ -11,7 +11,9 @@ an edge exists while requests flow and ages out `window` after they stop:
 - Istio: `istio_requests_total{source_workload, source_workload_namespace,
   destination_service_name, destination_service_namespace, destination_workload, ...}`;
 - Linkerd: `request_total{direction="outbound", deployment|statefulset|daemonset, namespace,
-  dst_service|dst_deployment|dst_statefulset, dst_namespace}`.
+  dst_service|dst_deployment|dst_statefulset, dst_namespace}`, and `response_total` with the
+  same labels (plus `classification`, `status_code`): it is the counter Linkerd's own dashboards
+  read, and the one left when a scrape config drops `request_total` to save series.
 
 A call is an edge caller -> callee with `via: calls` between the Services (a workload without a
 Service stands for itself): the caller depends on the callee, so a callee's errors explain its
@@ -61,20 +63,23 @@ SOURCES = (
             "destination_workload_namespace",
         ),
     ),
-    CallSource(
-        "linkerd",
-        "request_total",
-        'direction="outbound"',
-        (
-            "namespace",
-            "deployment",
-            "statefulset",
-            "daemonset",
-            "dst_namespace",
-            "dst_service",
-            "dst_deployment",
-            "dst_statefulset",
-        ),
+    *(
+        CallSource(
+            "linkerd",
+            metric,
+            'direction="outbound"',
+            (
+                "namespace",
+                "deployment",
+                "statefulset",
+                "daemonset",
+                "dst_namespace",
+                "dst_service",
+                "dst_deployment",
+                "dst_statefulset",
+            ),
+        )
+        for metric in ("request_total", "response_total")
     ),
 )
 

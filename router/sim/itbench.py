@@ -535,6 +535,21 @@ def _changes(rng: random.Random, scenario: Scenario, app: App, start: datetime) 
     return out
 
 
+def names_a_root_object(scenario: Scenario, entity: str) -> bool:
+    """Whether a page's root is a root cause that is no application component but an object of
+    the cluster the ground truth names by kind and name (a Namespace whose spend alerts fire)."""
+    parts = entity.split("/")
+    if len(parts) != 3:
+        return False
+    kind, name = parts[0], parts[2]
+    for root in scenario.root_groups:
+        group = scenario.groups.get(root) or {}
+        named = {_norm(n) for n in (group.get("name"), _object_name(root, group)) if n}
+        if str(group.get("kind", "")).lower() == kind and _norm(name) in named:
+            return True
+    return False
+
+
 def change_matches_root(scenario: Scenario, entity: str) -> bool:
     """Whether a change the page names is on a root cause of the scenario."""
     parts = entity.split("/")
@@ -669,8 +684,10 @@ def score_case(case: Case, notifications: Iterable[Mapping[str, Any]]) -> CaseSc
         cause = (note.get("likely_cause") or {}).get("entity", "")
         # Right when it names the fault: its root, or as the likely cause a change to a root
         # cause or the component the fault hit first.
-        correct = bool((_names(case, entity) | _names(case, cause)) & case.roots) or bool(
-            cause and change_matches_root(case.scenario, cause)
+        correct = (
+            bool((_names(case, entity) | _names(case, cause)) & case.roots)
+            or bool(cause and change_matches_root(case.scenario, cause))
+            or names_a_root_object(case.scenario, entity)
         )
         pages.append((entity, correct, cause))
     # Baseline: every alert that is not noise pages once.
@@ -681,7 +698,12 @@ def score_case(case: Case, notifications: Iterable[Mapping[str, Any]]) -> CaseSc
             for k, v in case.entity_component.items()
             if k.startswith("pod/") and k.endswith("/" + spec.labels.get("pod", "-"))
         }
-        baseline_correct += bool(names & case.roots)
+        # An alert that names nothing but its namespace names the namespace (a spend alert).
+        namespace = spec.labels.get("namespace", "")
+        only_namespace = namespace and not ({"pod", "service_name", "service", "job"} & spec.labels.keys())
+        baseline_correct += bool(names & case.roots) or bool(
+            only_namespace and names_a_root_object(case.scenario, f"namespace/-/{namespace}")
+        )
     return CaseScore(case.scenario.id, pages, len(case.specs), baseline_correct)
 
 
