@@ -92,13 +92,13 @@ class InferencePasses:
             and not rests_on_starvation(incident, self.attribution.alerts)
         ]
         for hypothesis in hypotheses:
-            standing = self._still_failing(hypothesis)
+            still_failing = self._still_failing(hypothesis)
             for entity in hypothesis.evidence:
                 # Evidence that healed is not evidence any more (two services' error rates that
                 # came and went with a node's blip do not keep cluster DNS suspected), nor is
                 # what a real failure explains: explaining away comes first.
                 if (
-                    entity in standing
+                    entity in still_failing
                     and entity in self.topology
                     and self.attribution.real_explanation(entity, hypothesis) is None
                 ):
