@@ -158,20 +158,26 @@ class _Static:
         return self._coverage.get(place, 0.0)
 
     def _count_coverage(self) -> dict[str, float]:
+        """One walk over the pods (read from their attributes: caching the owner of every pod
+        of a large cluster would cost more than the walk)."""
         topology = self.topology
         where: dict[str, set[str]] = {}  # node or zone -> applications with a pod there
         applications: set[str] = set()
+        zones: dict[str, str | None] = {}  # node -> its zone
         for entity, attrs in topology.graph.nodes(data=True):
             if attrs.get("kind") != "pod" or not (node := attrs.get("node")):
                 continue
-            owner = self.owner(entity)
-            if inference_kind(owner) != "workload" or entities.kind_of(owner) == "daemonset":
+            owner = str(attrs.get("owner") or "")
+            if entities.kind_of(owner) not in ("deployment", "statefulset"):
                 continue
             applications.add(owner)
             node = entity_node_name(entity, str(node))
             where.setdefault(node, set()).add(owner)
-            if zone := topology.attrs(node).get("zone"):
-                where.setdefault(str(zone), set()).add(owner)
+            if node not in zones:
+                zone = topology.attrs(node).get("zone")
+                zones[node] = str(zone) if zone else None
+            if zone_name := zones[node]:
+                where.setdefault(zone_name, set()).add(owner)
         total = len(applications) or 1
         return {place: len(owners) / total for place, owners in where.items()}
 
