@@ -85,8 +85,12 @@ class Witness:
         except TimeoutError:
             return WitnessAnswer(None, f"Prometheus did not answer within {limit:g}s")
         except PrometheusError as exc:
-            # A requests timeout shorter than ours also lands here.
             spent = time.monotonic() - started
+            if spent >= limit:
+                # The query's own timeout is our limit too: whichever of the two fires first,
+                # the answer is the same.
+                return WitnessAnswer(None, f"Prometheus did not answer within {limit:g}s ({exc})")
+            # A requests timeout shorter than ours also lands here.
             return WitnessAnswer(None, f"Prometheus could not answer ({spent:.1f}s): {exc}")
         except ValueError as exc:
             return WitnessAnswer(None, str(exc))
