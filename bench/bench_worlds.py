@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                     "symptoms": r.symptoms,
                     "attached": r.attached,
                     "verdicts": [p.verdict for p in r.pages],
+                    "to_page": {f.id: f.to_page for f in r.faults if f.must_page},
                     "violations": r.violations(),
                     "seconds": {k: round(v, 4) for k, v in r.seconds.items()},
                 }

@@ -356,3 +356,27 @@ def test_witness_timeout_never_delays_a_page_beyond_its_grace():
     s.deliver(0, [node_alert(started=0)], replicas=1)
     notes = run(e, s, until=10)  # the check is asked and never answered
     assert [(n.action, n.at) for n in notes] == [("page", at(2))]
+
+
+def test_inferred_node_waits_while_a_neighbours_only_endpoint_fails():
+    """Zone z0 (w0, w1) goes dark. w0's pods say "node w0" first; the error rate of a Service
+    whose one endpoint runs on w1 is trouble on w1 too, so w0 waits for its zone's picture to
+    settle, and the page names the zone once w1's own alert arrives, not w0 alone."""
+    topology = small_cluster()
+    solo = "pod/default/web/solo-6f7d-0"
+    topology.add(solo, node="node/default/w1", owner="deployment/default/web/solo")
+    topology.depends(solo, "node/default/w1")
+    topology.depends("deployment/default/web/solo", solo)
+    topology.depends("service/default/web/solo", solo, redundant=True)
+    s = Stream()
+    s.deliver(
+        0,
+        [
+            pod_alert("p-co", "checkout-5c8d-0", "shop", started=0),
+            pod_alert("p-or", "orders-5c8d-1", "db", started=0),
+        ],
+    )
+    s.deliver(1, [alert("err-solo", 1, alertname="HighErrorRate", namespace="web", service="solo")])
+    s.deliver(4, [node_alert("nn-w1", started=4, node="w1")])
+    pages = by_action(run(Engine(topology, RULES), s, until=30), "page")
+    assert [p.root_entity for p in pages] == ["zone/default/z0"]

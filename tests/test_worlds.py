@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from bench import bench_worlds
-from ground.times import parse_time
+from ground.times import format_time, parse_time
 from router.sim import score as worldscore
 from router.sim.faults import APP_ALERTS, FOR, FOR_BURN, KINDS, for_of
 from router.sim.score import ATTACH_TARGET, WorldScore, aggregate, run_world, score
@@ -349,6 +349,25 @@ def test_wrong_pages_are_told_apart():
     assert verdicts["symptom"] == 1 and verdicts["noise"] == 1 and verdicts["invented"] == 1
     assert result.quiet_paged == 1
     assert any("pages for" in v for v in result.violations())
+
+
+def test_time_to_page_runs_from_the_faults_start_to_its_first_right_page():
+    seed = next(s for s in range(100) if sum(f.must_page for f in generate_world(s).faults) == 2)
+    truth = generate_world(seed).truth()
+    first, second = (f for f in truth["faults"] if f["must_page"])
+    start = parse_time(first["start"])
+    assert start is not None
+    notes = [
+        _note("page", "inc-w", "node/default/nowhere", None, [], format_time(start)),  # wrong: not counted
+        _note("page", "inc-1", first["root"], None, [], format_time(start + timedelta(minutes=7))),
+        _note("page", "inc-2", first["root"], None, [], format_time(start + timedelta(minutes=9))),
+    ]
+    result = score(truth, notes)
+    scored = {f.id: f.to_page for f in result.faults}
+    assert scored[first["id"]] == 7 * 60
+    assert scored[second["id"]] is None  # never paged
+    overall, _ = aggregate([result])
+    assert overall.to_page == [7 * 60] and overall.to_page_quantile(0.9) == 7 * 60
 
 
 def test_symptoms_count_when_the_incident_ends_on_the_right_root():

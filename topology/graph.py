@@ -178,6 +178,15 @@ class Topology:
             self._by_bare_name = index
         return self._by_bare_name.get((kind, cluster, name), [])
 
+    def zone_of(self, node: str) -> str | None:
+        """The zone a node runs in: its `zone` attribute, or the zone it depends on."""
+        attrs = self.attrs(node)
+        if zone := attrs.get("zone"):
+            return str(zone)
+        if node in self.graph:
+            return next((dep for dep in self.graph.succ[node] if entities.kind_of(dep) == "zone"), None)
+        return None
+
     def dependencies(self, name: str) -> Iterator[tuple[str, bool]]:
         """Direct dependencies of an entity, with whether the edge is redundant."""
         if name not in self.graph:

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from router.core.attribution import Attribution, is_hypothesis, rests_on_starvation
 from router.core.failures import FailureIndex
-from router.core.inference import Evidence, Inferred, infer
+from router.core.inference import Evidence, Inferred, entity_node_name, infer
 from router.core.lifecycle import Incident, IncidentBook, State
 from router.core.reach import Reach
 from router.core.settings import InferenceSettings
@@ -134,25 +134,37 @@ class InferencePasses:
         self._withdrawn[root] = now
 
     def note_trouble(self, entity: str, now: datetime) -> None:
-        """Remember when something on a node (the node, its agents, its pods) last alerted."""
+        """Remember when something on a node (the node, its agents, its pods, a Service whose
+        endpoints all run there) last alerted."""
+        node = self._node_under(entity)
+        if node is not None and (zone := self.topology.zone_of(node)):
+            self._node_trouble.setdefault(zone, {})[node] = now
+
+    def _node_under(self, entity: str) -> str | None:
+        """The one node an alert on `entity` points at, if any (as inference's `alone_on`)."""
         kind = self.reach.kind(entity)
         if kind == "node":
-            node = entity
-        elif kind == "node-component":
-            node = entity.rsplit("/", 1)[0]
-        elif kind == "pod" and (where := self.topology.attrs(entity).get("node")):
-            node = str(where)
-        else:
-            return
-        if zone := self.topology.attrs(node).get("zone"):
-            self._node_trouble.setdefault(str(zone), {})[node] = now
+            return entity
+        if kind == "node-component":
+            return entity.rsplit("/", 1)[0]
+        if kind == "pod":
+            return self._node_of_pod(entity)
+        if kind == "service" and self.reach.has_members(entity):
+            nodes = {self._node_of_pod(member) for member in self.reach.members(entity)}
+            if len(nodes) == 1:
+                return nodes.pop()
+        return None
+
+    def _node_of_pod(self, pod: str) -> str | None:
+        where = self.topology.attrs(pod).get("node")
+        return entity_node_name(pod, str(where)) if where else None
 
     def zone_settles(self, node: str) -> datetime | None:
         """For an inferred node: when the picture of its zone has settled, if other nodes of the
         zone had alerts lately (the zone may be the root, and its nodes' alerts arrive up to a
         group interval apart)."""
-        if self.reach.kind(node) != "node" or not (zone := self.topology.attrs(node).get("zone")):
+        if self.reach.kind(node) != "node" or not (zone := self.topology.zone_of(node)):
             return None
-        troubled = self._node_trouble.get(str(zone), {})
+        troubled = self._node_trouble.get(zone, {})
         latest = max((at for other, at in troubled.items() if other != node), default=None)
         return latest + self.settings.zone_settle if latest else None

@@ -174,8 +174,7 @@ class _Static:
             node = entity_node_name(entity, str(node))
             where.setdefault(node, set()).add(owner)
             if node not in zones:
-                zone = topology.attrs(node).get("zone")
-                zones[node] = str(zone) if zone else None
+                zones[node] = topology.zone_of(node)
             if zone_name := zones[node]:
                 where.setdefault(zone_name, set()).add(owner)
         total = len(applications) or 1
@@ -422,10 +421,10 @@ def infer(
         else:
             accepted[entity] = Inferred(entity, tuple(items), reason)
         taken.update(items)
-        if kind == "node" and (zone := topology.attrs(entity).get("zone")):
-            accepted_nodes.setdefault(str(zone), []).append(entity)
-            pointing.setdefault(("zone", str(zone)), [])
-            heapq.heappush(heap, (key(("zone", str(zone)), 0), ("zone", str(zone))))
+        if kind == "node" and (zone := topology.zone_of(entity)):
+            accepted_nodes.setdefault(zone, []).append(entity)
+            pointing.setdefault(("zone", zone), [])
+            heapq.heappush(heap, (key(("zone", zone), 0), ("zone", zone)))
     return list(accepted.values())
 
 

@@ -13,6 +13,9 @@ Definitions (per world, and over many worlds by summing numerators and denominat
 - **pages per real incident** = pages / must-page faults (target <= 1.1: one page per problem).
 - **healed/noise paged** = pages whose root is an expected-quiet fault's root entity, or whose
   root alert is one of that fault's alerts or a noise alert (target 0).
+- **time to page** = for each must-page fault paged on its root, the time from the fault's start
+  to the first such page (median and 90th percentile; not a target: the price of waiting for
+  the better root, to be compared between engines on the same worlds).
 - **symptoms attached** = for must-page faults, the share of their symptom alerts (by
   fingerprint) that appear in the `symptoms` of a `page` or `update` notification of an
   incident whose root names that fault: the notification's own `root.entity`, or the root its
@@ -26,6 +29,7 @@ root (an inferred root that names no fault).
 
 from __future__ import annotations
 
+import math
 import signal
 import tempfile
 import threading
@@ -72,6 +76,7 @@ class FaultScore:
     must_page: bool
     summary: str
     pages: int = 0  # pages naming its root
+    to_page: float | None = None  # seconds from the fault's start to the first page naming its root
     symptoms: int = 0
     attached: int = 0
     unattached: list[str] = field(default_factory=list)  # "alertname {labels}" of missing symptoms
@@ -196,6 +201,9 @@ def score(truth: dict, notifications: Iterable[dict]) -> WorldScore:
         symptoms = [row for row in fault["alerts"] if row["role"] == "symptom"]
         attached = attached_by_root.get(fault["root"], set())
         missing = [row for row in symptoms if row["fingerprint"] not in attached]
+        paged_at = [parse_time(p.at) for p in pages if p.root == fault["root"]]
+        started = parse_time(fault["start"])
+        first = min((at for at in paged_at if at is not None), default=None)
         scores.append(
             FaultScore(
                 id=fault["id"],
@@ -203,7 +211,8 @@ def score(truth: dict, notifications: Iterable[dict]) -> WorldScore:
                 root=fault["root"],
                 must_page=fault["must_page"],
                 summary=fault["summary"],
-                pages=sum(p.root == fault["root"] for p in pages),
+                pages=len(paged_at),
+                to_page=(first - started).total_seconds() if first and started else None,
                 symptoms=len(symptoms),
                 attached=len(symptoms) - len(missing),
                 unattached=[_short(row) for row in missing],
@@ -349,6 +358,7 @@ class Figures:
     reattributed: int = 0  # wrong pages whose incident later names a real root
     timeouts: int = 0  # worlds whose replay did not finish in time
     verdicts: dict[str, int] = field(default_factory=dict)
+    to_page: list[float] = field(default_factory=list)  # seconds, per must-page fault paged
 
     def add(self, result: WorldScore) -> None:
         self.worlds += 1
@@ -365,6 +375,7 @@ class Figures:
         self.passing += not result.violations()
         self.reattributed += sum(p.reattributed for p in result.pages)
         self.timeouts += bool(result.error)
+        self.to_page.extend(f.to_page for f in result.faults if f.must_page and f.to_page is not None)
         for page in result.pages:
             self.verdicts[page.verdict] = self.verdicts.get(page.verdict, 0) + 1
 
@@ -384,6 +395,13 @@ class Figures:
     def attach(self) -> float:
         return self.attached / self.symptoms if self.symptoms else 1.0
 
+    def to_page_quantile(self, q: float) -> float | None:
+        """The `q` quantile of the time to page, in seconds (nearest rank)."""
+        if not self.to_page:
+            return None
+        ordered = sorted(self.to_page)
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
 
 def aggregate(results: Iterable[WorldScore]) -> tuple[Figures, dict[str, Figures]]:
     """Overall figures, and per fault kind (a world counts in the rows of each of its kinds; its
@@ -400,6 +418,8 @@ def aggregate(results: Iterable[WorldScore]) -> tuple[Figures, dict[str, Figures
             if fault.must_page:
                 row.symptoms += fault.symptoms
                 row.attached += fault.attached
+                if fault.to_page is not None:
+                    row.to_page.append(fault.to_page)
             mine = [p for p in result.pages if p.fault == fault.id]
             row.pages += len(mine)
             row.correct += sum(p.correct for p in mine)
@@ -422,6 +442,8 @@ def format_figures(overall: Figures, kinds: dict[str, Figures]) -> str:
         f"target <= {PAGES_PER_INCIDENT_TARGET}",
         f"healed/noise paged          {overall.quiet_paged}       target 0",
         f"symptoms attached           {overall.attach:.3f}   target >= {ATTACH_TARGET}",
+        f"time to page                median {_minutes(overall.to_page_quantile(0.5))}, "
+        f"p90 {_minutes(overall.to_page_quantile(0.9))}   fault start to its first right page",
         f"worlds passing invariants   {overall.passing}/{overall.worlds}",
         f"wrong pages re-attributed   {overall.reattributed}       (their incident later names a real root)",
         f"replays timed out           {overall.timeouts}",
@@ -429,7 +451,7 @@ def format_figures(overall: Figures, kinds: dict[str, Figures]) -> str:
         + ", ".join(f"{k} {v}" for k, v in sorted(overall.verdicts.items(), key=lambda kv: -kv[1])),
         "",
         f"{'kind':<15}{'faults':>7}{'page?':>7}{'recall':>8}{'attach':>8}{'pages':>7}{'right':>7}"
-        + "  wrong pages",
+        + f"{'to page':>9}  wrong pages",
     ]
     for kind, row in kinds.items():
         wrong = {k: v for k, v in row.verdicts.items() if k != "root"}
@@ -437,10 +459,17 @@ def format_figures(overall: Figures, kinds: dict[str, Figures]) -> str:
         attach = f"{row.attach:.2f}" if row.symptoms else "-"
         lines.append(
             f"{kind:<15}{row.faults:>7}{row.must_page:>7}{recall:>8}{attach:>8}{row.pages:>7}"
-            + f"{row.correct:>7}  "
+            + f"{row.correct:>7}{_minutes(row.to_page_quantile(0.5)):>9}  "
             + (", ".join(f"{k} {v}" for k, v in sorted(wrong.items(), key=lambda kv: -kv[1])) or "-")
         )
     return "\n".join(lines)
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    return f"{whole // 60}m{whole % 60:02d}s"
 
 
 def _offset(at: str, start: datetime) -> str:
