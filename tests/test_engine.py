@@ -6,6 +6,8 @@ replica 15 s later); alert names and labels are the real kube-prometheus ones.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from router.core.engine import Engine
 from rules.ruleset import RuleSet
 from tests.world import Stream, alert, at, run, small_cluster
@@ -379,4 +381,54 @@ def test_inferred_node_waits_while_a_neighbours_only_endpoint_fails():
     s.deliver(1, [alert("err-solo", 1, alertname="HighErrorRate", namespace="web", service="solo")])
     s.deliver(4, [node_alert("nn-w1", started=4, node="w1")])
     pages = by_action(run(Engine(topology, RULES), s, until=30), "page")
+    assert [p.root_entity for p in pages] == ["zone/default/z0"]
+
+
+def test_a_daemonset_rollout_beside_an_inferred_node_pages_apart_without_spinning():
+    """node-exporter's pods fail on w2 and w4 (a bad rollout) while w0 is inferred from two
+    applications' pods. The DaemonSet depends on its pod on w0 too, but one dead node does not
+    explain pods failing on healthy ones: two pages. Inference and attribution once disagreed
+    here, and the DaemonSet was inferred and merged away again and again at one instant."""
+    s = Stream()
+    s.deliver(
+        0,
+        [
+            pod_alert("p-co", "checkout-5c8d-0", "shop", started=0),
+            pod_alert("p-or", "orders-5c8d-1", "db", started=0),
+            pod_alert("p-ne2", "node-exporter-2", "monitoring", started=0),
+            pod_alert("p-ne4", "node-exporter-4", "monitoring", started=0),
+            alert(
+                "ds-ne",
+                0,
+                alertname="KubeDaemonSetRolloutStuck",
+                namespace="monitoring",
+                daemonset="node-exporter",
+                job="kube-state-metrics",
+            ),
+        ],
+    )
+    eng = engine()
+    pages = by_action(run(eng, s, until=30), "page")
+    assert sorted(p.root_entity for p in pages) == [
+        "daemonset/default/monitoring/node-exporter",
+        "node/default/w0",
+    ]
+    inferred = Counter((e.at, e.data["entity"]) for e in eng.drain_events() if e.kind == "root_inferred")
+    assert max(inferred.values()) == 1
+
+
+def test_a_node_agent_failing_is_node_level_evidence_for_its_zone():
+    """w0 is inferred from two applications' pods; on w1, the other node of zone z0, only the
+    node-exporter pod fails. A node agent failing says its node is in trouble: two of the
+    zone's two nodes are, and the zone is the root (one page, not a node and a pod)."""
+    s = Stream()
+    s.deliver(
+        0,
+        [
+            pod_alert("p-co", "checkout-5c8d-0", "shop", started=0),
+            pod_alert("p-or", "orders-5c8d-1", "db", started=0),
+            pod_alert("p-ne1", "node-exporter-1", "monitoring", started=0),
+        ],
+    )
+    pages = by_action(run(engine(), s, until=30), "page")
     assert [p.root_entity for p in pages] == ["zone/default/z0"]

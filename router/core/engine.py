@@ -833,6 +833,8 @@ class Engine:
             reason=f"{source.root} depends on {target.root}, which is failing",
         )
         was_paged = source.state in (State.PAGED, State.RESOLVING)
+        if source.inferred:
+            self.passes.set_aside(source.root, now)
         self._transition(source, "merged", now)
         self._event(now, "absorbed", target, incident_merged=source.id, alerts=len(moved))
         if was_paged:
@@ -957,17 +959,22 @@ class Engine:
         """A workload inferred from its failing pods is explained by one pod's node only as far
         as that pod goes: pods that fail for their own reason keep their incident. The alerts a
         real failure explains leave for it; a hypothesis left with too little evidence is then
-        withdrawn by the inference pass. False when `target` explains every alert (merge)."""
+        withdrawn by the inference pass. The workload's own alert (a DaemonSet's rollout stuck)
+        and what it explains go with its pods: explained when all of them are. False when
+        `target` explains every pod (merge)."""
         explained: list[AlertState] = []
+        follows = 0  # the workload's own alerts, and the symptoms they explain
         for fp in incident.alerts:
             alert = self.alerts[fp]
             if alert.entity == incident.root:
-                return False  # the workload's own alert: the workload itself is explained
-            found = self._explanation(alert.entity)
-            if found is None or found[0].id != target.id:
+                follows += 1
                 continue
-            explained.append(alert)
-        if len(explained) == len(incident.alerts):
+            found = self._explanation(alert.entity)
+            if found is not None and found[0].id == incident.id:
+                follows += 1
+            elif found is not None and found[0].id == target.id:
+                explained.append(alert)
+        if len(explained) + follows == len(incident.alerts):
             return False
         for alert in explained:
             self._release(
@@ -1046,7 +1053,7 @@ class Engine:
             entity=hypothesis.root,
             reason="the evidence no longer points at it: a better explanation was found or it faded",
         )
-        self.passes.withdrew(hypothesis.root, now)
+        self.passes.set_aside(hypothesis.root, now)
         alerts = [self.alerts[fp] for fp in hypothesis.alerts]
         hypothesis.alerts.clear()
         hypothesis.root_alerts.clear()

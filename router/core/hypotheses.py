@@ -7,7 +7,7 @@ at once on new evidence while few incidents are open, then at most once per inte
 stretches with the square root of what a pass costs (a zone resting on a thousand nodes): on the
 engine's clock, so a replay agrees. The engine applies what a pass finds (opens the inferred
 incidents, merges their evidence, withdraws what is no longer supported); this remembers what
-was withdrawn, so that evidence moving back and forth between two hypotheses does not spin, and
+was withdrawn or merged away, so that evidence moving back and forth between two hypotheses does not spin, and
 when each zone's nodes last showed trouble (an inferred node waits while its zone settles).
 """
 
@@ -47,7 +47,8 @@ class InferencePasses:
         self.settings = settings
         self._last_pass: datetime | None = None
         self._pending = False  # a timer for the next pass is set
-        self._withdrawn: dict[str, datetime] = {}  # inferred root -> when it was last withdrawn
+        # Inferred root -> when it was last withdrawn or merged away.
+        self._set_aside: dict[str, datetime] = {}
         self._node_trouble: dict[str, dict[str, datetime]] = {}  # zone -> node -> last alert on it
 
     def use(self, topology: Topology, reach: Reach) -> None:
@@ -114,9 +115,10 @@ class InferencePasses:
             standing=[h.root for h in hypotheses],
             alerting=self.failures.alerting.__contains__,
         )
-        # Never infer again, at the same instant, what was just withdrawn: evidence moving
-        # back and forth between two hypotheses must not spin.
-        return [f for f in found if self._withdrawn.get(f.entity) != now], hypotheses
+        # Never infer again, at the same instant, what was just withdrawn or merged away:
+        # evidence moving back and forth between two hypotheses must not spin (a DaemonSet
+        # inferred from its pods, then explained by the inferred node one of them ran on).
+        return [f for f in found if self._set_aside.get(f.entity) != now], hypotheses
 
     def _still_failing(self, hypothesis: Incident) -> set[str]:
         """What the hypothesis's firing alerts still show failing: each alert's entity and the
@@ -130,8 +132,9 @@ class InferencePasses:
                 failing.update(alert.path or (alert.entity,))
         return failing
 
-    def withdrew(self, root: str, now: datetime) -> None:
-        self._withdrawn[root] = now
+    def set_aside(self, root: str, now: datetime) -> None:
+        """An inferred root was withdrawn, or merged into another incident, at `now`."""
+        self._set_aside[root] = now
 
     def note_trouble(self, entity: str, now: datetime) -> None:
         """Remember when something on a node (the node, its agents, its pods, a Service whose

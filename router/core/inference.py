@@ -11,9 +11,10 @@ explanation of it. A candidate qualifies by kind:
   spread workload failing elsewhere say nothing about this node;
 - workload (Deployment, StatefulSet, DaemonSet): at least two of its pods failing, with no
   node or DNS to blame (a bad rollout or configuration);
-- zone: node-level failures (alerting or inferred nodes) on at least `min_nodes_zone` nodes and
-  at least half of its nodes: pods failing in a zone are more often an application or DNS
-  problem than a lost zone;
+- zone: node-level failures (alerting or inferred nodes, or a node's own agents: its kubelet, a
+  DaemonSet's or a static pod) on at least `min_nodes_zone` nodes and at least half of its
+  nodes: applications' pods failing in a zone are more often an application or DNS problem
+  than a lost zone;
 - dns: failures of `min_workloads_dns` workloads over several namespaces and nodes whose *only*
   shared dependency is cluster DNS: if one node or one zone underlies them (more of them sit
   there than chance would put there), that is the better explanation; when as many would sit
@@ -99,6 +100,7 @@ class _Static:
         self._owners: dict[str, str] = {}
         self._targets: dict[str, tuple[tuple[str, str], ...]] = {}
         self._zone_size: dict[str, int] = {}
+        self._node_level: dict[str, str | None] = {}
         self._coverage: dict[str, float] | None = None
         # Nodes, zones and cluster DNS, by entity: a reach (hundreds of entities for a Service)
         # is intersected with it in C rather than asked entity by entity.
@@ -217,10 +219,12 @@ class _Facts:
         return entity_node_name(entity, node) if node else None
 
     def node_level_node(self, entity: str) -> str | None:
-        """For a node or a node component: its node (node-level evidence for a zone)."""
-        if entities.kind_of(entity) not in NODE_LEVEL_KINDS:
-            return None
-        return self.node_of(entity)
+        """For a node, a node component or a node agent (a DaemonSet's or a static pod): its
+        node (node-level evidence for a zone). Cached with the topology."""
+        known = self.static._node_level
+        if entity not in known:
+            known[entity] = self.node_of(entity) if self.is_agent(entity) else None
+        return known[entity]
 
     def is_agent(self, entity: str) -> bool:
         """Part of a node itself: a node component, or a pod of a DaemonSet or a static pod."""
