@@ -432,3 +432,30 @@ def test_a_node_agent_failing_is_node_level_evidence_for_its_zone():
     )
     pages = by_action(run(engine(), s, until=30), "page")
     assert [p.root_entity for p in pages] == ["zone/default/z0"]
+
+
+def test_two_unknown_pods_of_a_rollout_page_their_workload_on_the_inference_grace():
+    """A rollout's new pods are not in the topology yet: their alerts map onto the Deployment.
+    One crash-looping pod gets a pod's grace (it may heal); two at once are a broken workload,
+    as the workload rule of inference reads known pods, and page on the inference's grace."""
+    pods = ["checkout-7b9fd6c4d8-x2k9p", "checkout-7b9fd6c4d8-q8w7e"]
+    pages = {}
+    for count in (1, 2):
+        s = Stream()
+        crashing = [
+            alert(
+                f"cl-{p}",
+                0,
+                alertname="KubePodCrashLooping",
+                namespace="shop",
+                pod=p,
+                job="kube-state-metrics",
+            )
+            for p in pods[:count]
+        ]
+        s.deliver(0, crashing)
+        [page] = by_action(run(engine(), s, until=40), "page")
+        assert page.root_entity == "deployment/default/shop/checkout"
+        pages[count] = page.at
+    assert pages[2] == at(3)  # inference.grace
+    assert pages[1] == at(15)  # the crash-loop rule's grace

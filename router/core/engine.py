@@ -468,11 +468,35 @@ class Engine:
                 self.timers.set(now + alert.cls.outlive_root, "outlive", (incident.id, alert.fingerprint))
         # Correlation never pages later than this alert would have paged on its own.
         self._bring_forward(incident, alert.cls.urgency, alert.due)
+        if is_root and not incident.inferred and incident.state == State.OPEN:
+            self._infer_from_unknown_pods(incident, now)
         if self._told(incident):
             self._dirty[incident.id] = None
             if not is_root and alert.fingerprint not in incident.notified:
                 incident.pending[alert.fingerprint] = None
         self._touched[incident.id] = None
+
+    def _infer_from_unknown_pods(self, incident: Incident, now: datetime) -> None:
+        """Alerts on pods the topology does not know (a rollout's new ReplicaSet) map onto their
+        workload. Two such pods failing, with nothing beneath to blame, is what the workload
+        rule of inference reads as a broken workload: the incident becomes the inferred workload
+        it would have been had the pods been known, and pages on the inference's grace rather
+        than a pod's (a pod alone may still heal within its grace)."""
+        if inference_kind(incident.root) != "workload":
+            return
+        pods = {
+            pod
+            for fp in incident.root_alerts
+            if (alert := self.alerts[fp]).firing
+            and alert.cls.urgency == "page"
+            and (pod := alert.labels.get("pod"))
+        }
+        if len(pods) < 2:
+            return
+        incident.inferred = True
+        incident.inferred_reason = f"{len(pods)} of its pods are failing with no node or DNS to blame"
+        incident.not_before = now + self.settings.inference.grace
+        self.timers.set(incident.not_before, "grace", (incident.id,))
 
     def _told(self, incident: Incident) -> bool:
         """Whether on-call knows the incident, so that what joins it is worth an update: it was
