@@ -459,3 +459,40 @@ def test_two_unknown_pods_of_a_rollout_page_their_workload_on_the_inference_grac
         pages[count] = page.at
     assert pages[2] == at(3)  # inference.grace
     assert pages[1] == at(15)  # the crash-loop rule's grace
+
+
+def test_a_services_own_failing_workload_explains_its_errors_before_a_callee_does():
+    """frontend calls orders. w0 dies and orders errs on it; frontend's errors first attach to
+    w0 through the call. Then frontend's own new pods crash-loop (a bad rollout): its own
+    workload explains its errors better than a callee does, and they move to the rollout."""
+    topology = small_cluster()
+    topology.depends("service/default/web/frontend", "service/default/db/orders", via="calls")
+    topology.depends("service/default/web/frontend", "deployment/default/web/frontend")
+    s = Stream()
+    s.deliver(0, [node_alert("nn-w0", started=0, node="w0")])
+    s.deliver(0.5, [alert("err-or", 0.5, alertname="HighErrorRate", namespace="db", service="orders")])
+    s.deliver(1, [alert("err-fe", 1, alertname="HighErrorRate", namespace="web", service="frontend")])
+    new_pods = ("frontend-6d5f8b7c9-k2j4h", "frontend-6d5f8b7c9-p9z8x")
+    s.deliver(
+        5,
+        [
+            alert(
+                f"cl-{p}",
+                5,
+                alertname="KubePodCrashLooping",
+                namespace="web",
+                pod=p,
+                job="kube-state-metrics",
+            )
+            for p in new_pods
+        ],
+    )
+    notes = run(Engine(topology, RULES), s, until=40)
+    pages = {p.root_entity: p for p in by_action(notes, "page")}
+    node_page = pages["node/default/w0"]
+    assert "service/default/web/frontend" in {
+        x.entity for x in node_page.symptoms
+    }  # at first, through orders
+    rollout = pages["deployment/default/web/frontend"]
+    [moved] = [x for x in rollout.symptoms if x.entity == "service/default/web/frontend"]
+    assert moved.path == ("service/default/web/frontend", "deployment/default/web/frontend")

@@ -146,7 +146,7 @@ class Attribution:
                 continue  # a group of which we are a member: not an explanation of ourselves
             length = self.reach.depth(entity, dependency, starved=starved) + len(tail) - 1
             options.setdefault(incident.id, (incident, []))[1].append((length, dependency, tail))
-        best: tuple[tuple[bool, int, int, int, str], Incident, tuple[str, ...]] | None = None
+        best: tuple[tuple[bool, bool, int, int, int, str], Incident, tuple[str, ...]] | None = None
         for incident, candidates in options.values():
             # For one root, the shortest path explains best (pod -> node, not pod -> CNI agent
             # pod -> node). An incident that rests on an alert beats one that rests on an
@@ -163,7 +163,11 @@ class Attribution:
                 if incident.root in reach
                 else len(path)
             )
-            score = (hypothetical, -depth, len(path), -len(incident.alerts), incident.id)
+            # What the entity itself runs on (its workload, pods, nodes, volumes, DNS) explains
+            # it before a service it calls does: a service whose own pods crash-loop fails
+            # whatever its callees do. Starvation travels over calls by nature.
+            through_calls = not starved and self.reach.crosses_call(path)
+            score = (hypothetical, through_calls, -depth, len(path), -len(incident.alerts), incident.id)
             if best is None or score < best[0]:
                 best = (score, incident, path)
         if best is None:

@@ -952,6 +952,7 @@ class Engine:
     def _rejudge(self, changed: list[str], now: datetime) -> None:
         for entity in changed:
             self._absorb_members(entity, now)
+        self._rejudge_called_symptoms(changed, now)
         candidates: dict[str, None] = {}
         for entity in changed:
             candidates.update(self.watch.watchers(entity))
@@ -971,6 +972,31 @@ class Engine:
             if self._is_workload_inference(incident) and self._split_workload(incident, target, now):
                 continue
             self._merge(incident, target, bridge, now)
+
+    def _rejudge_called_symptoms(self, changed: list[str], now: datetime) -> None:
+        """A symptom attached through a service it calls (errors on `worker` because `uploader`
+        it calls sits on a dead node) is judged again when what it runs on starts failing (its
+        own Deployment's pods crash-loop): its own stack explains it first."""
+        for entity in changed:
+            if not self.attribution.is_failing(entity):
+                continue
+            for dependent in self.topology.dependents(entity):
+                for fp in list(self.failures.alerting.get(dependent, ())):
+                    alert = self.alerts[fp]
+                    holder = self.book.get(alert.incident or "")
+                    if (
+                        holder is None
+                        or alert.entity == holder.root
+                        or alert.cls.explained_by == "dependents"
+                        or not self.reach.crosses_call(alert.path)
+                    ):
+                        continue
+                    found = self._explanation(alert.entity)
+                    if found is None or found[0].id == holder.id:
+                        continue
+                    why = f"{describe(found[0].root)} explains it, not {describe(holder.root)}"
+                    self._release(holder, alert, why, now)
+                    self._place(alert, now)
 
     def _starved(self, incident: Incident) -> bool:
         return rests_on_starvation(incident, self.alerts)

@@ -22,6 +22,8 @@ The cache is valid for one topology; the engine builds a new one when the topolo
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from topology import entities
 from topology.graph import Topology, is_call
 
@@ -147,6 +149,16 @@ class Reach:
             seen.add(current)
         path.reverse()
         return tuple(path)
+
+    def crosses_call(self, path: tuple[str, ...]) -> bool:
+        """Whether a dependency path runs through a service-to-service call (`a -> b`, a calls
+        b) rather than only through what its first entity runs on."""
+        succ = self._succ
+        for dependent, dependency in pairwise(path):
+            data = succ.get(dependent, {}).get(dependency)
+            if data is not None and is_call(dependent, dependency, data):
+                return True
+        return False
 
     def depth(self, start: str, target: str, *, starved: bool = False) -> int:
         """len(path(start, target)), without building the path."""
