@@ -496,3 +496,29 @@ def test_a_services_own_failing_workload_explains_its_errors_before_a_callee_doe
     rollout = pages["deployment/default/web/frontend"]
     [moved] = [x for x in rollout.symptoms if x.entity == "service/default/web/frontend"]
     assert moved.path == ("service/default/web/frontend", "deployment/default/web/frontend")
+
+
+def test_a_zones_second_node_shows_in_what_the_failing_applications_share():
+    """w0 (zone z0) is down. cart and gateway, which run on w1 and w4 and nowhere near w0, fail
+    too: the one node of z0 they share is w1, beyond what chance puts there, so z0 is the root.
+    cart and frontend share no node: w0 pages alone and they stay their own."""
+    roots = {}
+    for other in ("gateway", "frontend"):
+        namespace = {"gateway": "pay", "frontend": "web"}[other]
+        s = Stream()
+        s.deliver(0, [node_alert("nn-w0", started=0, node="w0")])
+        s.deliver(
+            1,
+            [
+                alert("err-cart", 1, alertname="HighErrorRate", namespace="shop", service="cart"),
+                alert(f"err-{other}", 1, alertname="HighErrorRate", namespace=namespace, service=other),
+            ],
+        )
+        pages = by_action(run(engine(), s, until=60), "page")
+        roots[other] = sorted(p.root_entity for p in pages)
+    assert roots["gateway"] == ["zone/default/z0"]
+    assert roots["frontend"] == [
+        "node/default/w0",
+        "service/default/shop/cart",
+        "service/default/web/frontend",
+    ]

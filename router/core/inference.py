@@ -351,6 +351,10 @@ def infer(
             return None
         if kind == "zone":
             nodes = {node for e, node in node_level.get(entity, ()) if e not in taken}
+            if nodes:
+                # A node of its own failing (its agents, its alerts; not one inferred from
+                # applications' pods alone, which may be DNS) may point at the zone's others.
+                nodes.update(_underlying_nodes(entity, items, nodes | set(extra_nodes), facts, settings))
             nodes.update(extra_nodes)
             size = facts.zone_size(entity)
             if len(nodes) >= settings.min_nodes_zone and size and len(nodes) * 2 >= size:
@@ -430,6 +434,34 @@ def infer(
             pointing.setdefault(("zone", zone), [])
             heapq.heappush(heap, (key(("zone", zone), 0), ("zone", zone)))
     return list(accepted.values())
+
+
+def _underlying_nodes(
+    zone: str, items: list[Evidence], failing: set[str], facts: _Facts, settings: InferenceSettings
+) -> set[str]:
+    """Other nodes of a zone with a node already failing that the evidence left points at: the
+    applications still unexplained share them beyond chance. A zone's second node often shows
+    first in the error rates of Services spread over several zones whose one common node it
+    is, before any pod or agent of its own alerts."""
+    where: dict[str, set[str]] = {}  # node of the zone -> applications with an endpoint there
+    applications: set[str] = set()  # what the failing nodes do not explain
+    for item in items:
+        item_nodes = set(facts.candidates(item.entity).get("node", ()))
+        if (node := facts.node_of(item.entity)) is not None:
+            item_nodes.add(node)
+        if item_nodes & failing:
+            continue  # a failing node of the zone explains it already
+        owner = facts.owner(item.entity)
+        applications.add(owner)
+        for node in item_nodes:
+            if facts.topology.zone_of(node) == zone:
+                where.setdefault(node, set()).add(owner)
+    return {
+        node
+        for node, owners in where.items()
+        if len(owners) >= settings.min_workloads_node
+        and _underlies(len(owners), len(applications), facts.static.coverage(node), standing=False)
+    }
 
 
 def _underlies(there: int, failing: int, chance: float, *, standing: bool) -> bool:
