@@ -418,10 +418,10 @@ def results() -> list[WorldScore]:
     return [run_world(seed, rules, timeout=REPLAY_TIMEOUT) for seed in range(WORLDS)]
 
 
-# A few worlds in a hundred still break an invariant (docs/worlds.md says which, and why: two
-# concurrent faults whose evidence together looks like a third cause, a zone whose first node
-# pages before the rest of the zone is seen). More than this is a regression.
-VIOLATION_BUDGET = 0.03
+# A few worlds in a thousand still break an invariant (docs/worlds.md says which, and why: a
+# DaemonSet's pod on a dying node paged before the node is seen, a node inferred inside a DNS
+# outage). More than this is a regression.
+VIOLATION_BUDGET = 0.01
 
 
 def _within_budget(results: list[WorldScore], check, budget: float = VIOLATION_BUDGET) -> None:
@@ -471,11 +471,11 @@ def test_what_heals_and_noise_stay_quiet(results: list[WorldScore]):
 
 def test_the_figures_of_issue_g(results: list[WorldScore]):
     """Over all worlds: precision >= 0.95, <= 1.1 pages per real problem, nothing healed or
-    noise paged, >= 90% of symptoms attached, recall >= 0.97 (the issue asks 1.00: two
-    concurrent faults sometimes look like one, see docs/worlds.md)."""
+    noise paged, >= 90% of symptoms attached, recall >= 0.99 (the issue asks 1.00: what is
+    still missed is in docs/worlds.md)."""
     figures, _ = aggregate(results)
     assert figures.precision >= 0.95, figures
     assert figures.pages_per_incident <= 1.1, figures
     assert figures.quiet_paged == 0, figures
     assert figures.attach >= 0.90, figures
-    assert figures.recall >= 0.97, figures
+    assert figures.recall >= 0.99, figures

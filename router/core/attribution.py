@@ -166,7 +166,9 @@ class Attribution:
             # What the entity itself runs on (its workload, pods, nodes, volumes, DNS) explains
             # it before a service it calls does: a service whose own pods crash-loop fails
             # whatever its callees do. Starvation travels over calls by nature.
-            through_calls = not starved and self.reach.crosses_call(path)
+            through_calls = (
+                not starved and self.reach.kind(entity) == "service" and self.reach.crosses_call(path)
+            )
             score = (hypothetical, through_calls, -depth, len(path), -len(incident.alerts), incident.id)
             if best is None or score < best[0]:
                 best = (score, incident, path)

@@ -981,6 +981,8 @@ class Engine:
             if not self.attribution.is_failing(entity):
                 continue
             for dependent in self.topology.dependents(entity):
+                if dependent[:8] != "service/":
+                    continue  # only a Service calls: other paths never run through a call
                 for fp in list(self.failures.alerting.get(dependent, ())):
                     alert = self.alerts[fp]
                     holder = self.book.get(alert.incident or "")

@@ -153,14 +153,21 @@ class InferencePasses:
         if kind == "pod":
             return self._node_of_pod(entity)
         if kind == "service" and self.reach.has_members(entity):
-            nodes = {self._node_of_pod(member) for member in self.reach.members(entity)}
-            if len(nodes) == 1:
-                return nodes.pop()
+            found: str | None = None
+            for member in self.reach.members(entity):
+                node = self._node_of_pod(member)
+                if node is None or (found is not None and node != found):
+                    return None  # endpoints on several nodes (or somewhere unknown)
+                found = node
+            return found
         return None
 
     def _node_of_pod(self, pod: str) -> str | None:
         where = self.topology.attrs(pod).get("node")
-        return entity_node_name(pod, str(where)) if where else None
+        if not where:
+            return None
+        where = str(where)
+        return where if where.startswith("node/") else entity_node_name(pod, where)
 
     def zone_settles(self, node: str) -> datetime | None:
         """For an inferred node: when the picture of its zone has settled, if other nodes of the

@@ -350,14 +350,15 @@ def infer(
                 return f"{len(pods)} of its pods are failing with no node or DNS to blame"
             return None
         if kind == "zone":
-            nodes = {node for e, node in node_level.get(entity, ()) if e not in taken}
-            if nodes:
-                # A node of its own failing (its agents, its alerts; not one inferred from
-                # applications' pods alone, which may be DNS) may point at the zone's others.
-                nodes.update(_underlying_nodes(entity, items, nodes | set(extra_nodes), facts, settings))
-            nodes.update(extra_nodes)
+            signs = {node for e, node in node_level.get(entity, ()) if e not in taken}
+            nodes = signs | set(extra_nodes) if extra_nodes else signs
             size = facts.zone_size(entity)
-            if len(nodes) >= settings.min_nodes_zone and size and len(nodes) * 2 >= size:
+            needed = max(settings.min_nodes_zone, (size + 1) // 2)
+            if signs and len(nodes) < needed:
+                # A node failing by its own signs (its agents, its alerts; not one inferred
+                # from applications' pods alone, which may be DNS) may point at the others.
+                nodes |= _underlying_nodes(entity, items, nodes, facts, settings)
+            if size and len(nodes) >= needed:
                 return f"{len(nodes)} of its {size} nodes are failing, and it has no alert of its own"
             return None
         if kind == "dns":

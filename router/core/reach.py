@@ -155,9 +155,11 @@ class Reach:
         b) rather than only through what its first entity runs on."""
         succ = self._succ
         for dependent, dependency in pairwise(path):
-            data = succ.get(dependent, {}).get(dependency)
-            if data is not None and is_call(dependent, dependency, data):
-                return True
+            # Only a Service calls a Service: the prefix test keeps the look-ups to those.
+            if dependent[:8] == "service/" and dependency[:8] == "service/":
+                data = succ.get(dependent, {}).get(dependency)
+                if data is not None and is_call(dependent, dependency, data):
+                    return True
         return False
 
     def depth(self, start: str, target: str, *, starved: bool = False) -> int:
