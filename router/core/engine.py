@@ -26,14 +26,16 @@ new failures re-judged and inference run, before any incident may escalate.
 
 Attribution. An alert on entity E is a *symptom* when something E depends on is failing
 (`router.reach`: hard edges, and a group's members only from E itself). Its incident is that
-failing entity's incident; the path is the dependency chain from E to the incident's root.
-Among several explanations one that rests on an alert beats one that rests on an unconfirmed
-inference, then the deepest root wins, then the shortest path. Cluster DNS and the control plane
-are cluster functions: when all their members fail they are the root, and a member explains
-them only through what makes the member fail. An application's Service is never a root when its
-pods fail: the workload behind it is. An alert nothing explains is a *root*: it opens (or joins)
-the incident of its own entity. An alert with no entity at all is its own root: we never hide
-what we do not understand.
+failing entity's incident; the path is the dependency chain from E to the incident's root. Among
+several explanations one that rests on an alert beats one that rests on an unconfirmed
+inference, then one through what E runs on beats one through a service E calls, then the deepest
+root wins, then the shortest path. A symptom attached through a call is judged again when
+something it depends on directly starts failing (its own workload's bad rollout). Cluster DNS
+and the control plane are cluster functions: when all their members fail they are the root, and
+a member explains them only through what makes the member fail. An application's Service is
+never a root when its pods fail: the workload behind it is. An alert nothing explains is a
+*root*: it opens (or joins) the incident of its own entity. An alert with no entity at all is
+its own root: we never hide what we do not understand.
 
 Symptoms before causes. Causes routinely fire minutes after their symptoms (TargetDown `for:
 10m` before KubeNodeNotReady `for: 15m`; application error rates within a minute or two). So an
@@ -50,6 +52,9 @@ evidence as its symptoms; a real alert on it later becomes its root alert. Expla
 first: evidence a failing entity with an alert explains is not evidence. Until it pages or an
 alert confirms it, an inferred root is a hypothesis, re-checked on every inference pass and
 withdrawn when the evidence no longer supports it; its alerts then find their place again.
+Nothing withdrawn or merged away is inferred again at the same instant. Pods the topology does
+not know yet (a rollout's new ReplicaSet) have their alerts mapped onto their workload: two of
+them make its incident the inferred workload it would have been had the pods been known.
 
 Escalate only what did not heal. An incident pages (urgency `page`) once one of its firing alerts
 of page urgency is due, or posts a notice (urgency `notice`); `quiet` alerts (info/none) never

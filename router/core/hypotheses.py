@@ -7,8 +7,9 @@ at once on new evidence while few incidents are open, then at most once per inte
 stretches with the square root of what a pass costs (a zone resting on a thousand nodes): on the
 engine's clock, so a replay agrees. The engine applies what a pass finds (opens the inferred
 incidents, merges their evidence, withdraws what is no longer supported); this remembers what
-was withdrawn or merged away, so that evidence moving back and forth between two hypotheses does not spin, and
-when each zone's nodes last showed trouble (an inferred node waits while its zone settles).
+was withdrawn or merged away, so that evidence moving back and forth between two hypotheses
+does not spin, and when each zone's nodes last showed trouble (an inferred node waits while its
+zone settles).
 """
 
 from __future__ import annotations
