@@ -522,3 +522,29 @@ def test_a_zones_second_node_shows_in_what_the_failing_applications_share():
         "service/default/shop/cart",
         "service/default/web/frontend",
     ]
+
+
+def test_one_daemonset_pod_failing_waits_for_its_nodes_own_signs():
+    """node-exporter's pod on w0 and its rollout-stuck alert come first, the node's own alert
+    four minutes later. A dead node leaves every DaemonSet a pod short, so a
+    DaemonSet inferred from one pod waits `zone_settle` for its node: one page, on w0. Alone
+    (a real one-pod rollout stuck), the DaemonSet still pages, after that wait."""
+    ds_alert = alert(
+        "ds-ne",
+        0,
+        alertname="KubeDaemonSetRolloutStuck",
+        namespace="monitoring",
+        daemonset="node-exporter",
+        job="kube-state-metrics",
+    )
+    s = Stream()
+    s.deliver(0, [pod_alert("p-ne0", "node-exporter-0", "monitoring", started=0), ds_alert])
+    s.deliver(4, [node_alert("nn-w0", started=4, node="w0")])
+    pages = by_action(run(engine(), s, until=40), "page")
+    assert [p.root_entity for p in pages] == ["node/default/w0"]
+
+    alone = Stream()
+    alone.deliver(0, [pod_alert("p-ne0", "node-exporter-0", "monitoring", started=0), ds_alert])
+    [page] = by_action(run(engine(), alone, until=40), "page")
+    assert page.root_entity == "daemonset/default/monitoring/node-exporter"
+    assert page.at == at(5)  # inference.zone_settle, not the inference's 3m grace

@@ -104,7 +104,7 @@ from router.core.events import CheckRequest, Event, Notification, SymptomRef
 from router.core.failures import FailureIndex
 from router.core.heartbeat import Heartbeats
 from router.core.hypotheses import InferencePasses
-from router.core.inference import inference_kind
+from router.core.inference import Inferred, inference_kind
 from router.core.lifecycle import (
     LIVE_STATES,
     Incident,
@@ -1082,6 +1082,13 @@ class Engine:
             if incident.id != existing:
                 self._mark_changed(inferred.entity)
                 self._claim_root_alerts(incident, now)
+                if self._one_daemonset_pod(inferred):
+                    # One DaemonSet pod failing says as much of its node, whose own signs may
+                    # take minutes more: a node dies with every DaemonSet a pod short.
+                    incident.not_before = max(
+                        incident.not_before or now, now + self.settings.inference.zone_settle
+                    )
+                    self.timers.set(incident.not_before, "grace", (incident.id,))
             elif incident.inferred and not incident.has_root_alert:
                 incident.inferred_reason = inferred.reason
             for item in inferred.evidence:
@@ -1099,6 +1106,12 @@ class Engine:
         for hypothesis in hypotheses:
             if hypothesis.root not in kept and is_hypothesis(hypothesis):
                 self._withdraw(hypothesis, now)
+
+    @staticmethod
+    def _one_daemonset_pod(inferred: Inferred) -> bool:
+        return entities.kind_of(inferred.entity) == "daemonset" and (
+            sum(entities.kind_of(item.entity) == "pod" for item in inferred.evidence) == 1
+        )
 
     def _withdraw(self, hypothesis: Incident, now: datetime) -> None:
         """The evidence no longer supports an inferred root: close it, and let each of its
