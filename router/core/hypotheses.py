@@ -19,7 +19,7 @@ from datetime import datetime
 
 from router.core.attribution import Attribution, is_hypothesis, rests_on_starvation
 from router.core.failures import FailureIndex
-from router.core.inference import Evidence, Inferred, entity_node_name, infer
+from router.core.inference import Evidence, Inferred, infer, node_of
 from router.core.lifecycle import Incident, IncidentBook, State
 from router.core.reach import Reach
 from router.core.settings import InferenceSettings
@@ -146,29 +146,15 @@ class InferencePasses:
 
     def _node_under(self, entity: str) -> str | None:
         """The one node an alert on `entity` points at, if any (as inference's `alone_on`)."""
-        kind = self.reach.kind(entity)
-        if kind == "node":
-            return entity
-        if kind == "node-component":
-            return entity.rsplit("/", 1)[0]
-        if kind == "pod":
-            return self._node_of_pod(entity)
-        if kind == "service" and self.reach.has_members(entity):
+        if self.reach.kind(entity) == "service" and self.reach.has_members(entity):
             found: str | None = None
             for member in self.reach.members(entity):
-                node = self._node_of_pod(member)
+                node = node_of(self.topology, member)
                 if node is None or (found is not None and node != found):
                     return None  # endpoints on several nodes (or somewhere unknown)
                 found = node
             return found
-        return None
-
-    def _node_of_pod(self, pod: str) -> str | None:
-        where = self.topology.attrs(pod).get("node")
-        if not where:
-            return None
-        where = str(where)
-        return where if where.startswith("node/") else entity_node_name(pod, where)
+        return node_of(self.topology, entity)
 
     def zone_settles(self, node: str) -> datetime | None:
         """For an inferred node: when the picture of its zone has settled, if other nodes of the

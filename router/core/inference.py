@@ -82,6 +82,18 @@ def _namespace_of(entity: str) -> str | None:
         return None
 
 
+def node_of(topology: Topology, entity: str) -> str | None:
+    """The node an entity runs on or is part of: a node itself, a node component's node, a
+    pod's node (None for what runs nowhere in particular)."""
+    kind = entities.kind_of(entity)
+    if kind == "node":
+        return entity
+    if kind == "node-component":
+        return entity.rsplit("/", 1)[0]
+    node = topology.attrs(entity).get("node")
+    return entity_node_name(entity, str(node)) if node else None
+
+
 def entity_node_name(entity: str, node: str) -> str:
     """A pod's `node` attribute may be a bare node name or a full entity name."""
     if node.startswith("node/"):
@@ -204,19 +216,11 @@ class _Facts:
         self.topology = topology
         self.is_failing = is_failing
         self.owner = static.owner
+        self.node_of = functools.partial(node_of, topology)
         self.zone_size = static.zone_size
         self._failing: dict[str, bool] = {}
         self._candidates: dict[str, dict[str, list[str]]] = {}
         self._alone: dict[str, str | None] = {}
-
-    def node_of(self, entity: str) -> str | None:
-        kind = entities.kind_of(entity)
-        if kind == "node":
-            return entity
-        if kind == "node-component":
-            return entity.rsplit("/", 1)[0]
-        node = self.topology.attrs(entity).get("node")
-        return entity_node_name(entity, node) if node else None
 
     def node_level_node(self, entity: str) -> str | None:
         """For a node, a node component or a node agent (a DaemonSet's or a static pod): its
