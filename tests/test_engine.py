@@ -11,6 +11,7 @@ from collections import Counter
 from router.core.engine import Engine
 from rules.ruleset import RuleSet
 from tests.world import Stream, alert, at, run, small_cluster
+from topology.graph import Topology
 
 RULES = RuleSet.load()
 
@@ -548,3 +549,64 @@ def test_one_daemonset_pod_failing_waits_for_its_nodes_own_signs():
     [page] = by_action(run(engine(), alone, until=40), "page")
     assert page.root_entity == "daemonset/default/monitoring/node-exporter"
     assert page.at == at(5)  # inference.zone_settle, not the inference's 3m grace
+
+
+def _zoned_cluster(zones: dict[str, str], apps: dict[str, tuple[str, ...]]) -> Topology:
+    """Nodes in zones, CoreDNS on the last node, each application in its own namespace with one
+    pod on each of its nodes, every pod a client of cluster DNS."""
+    t = Topology()
+    dns = t.add("dns/default/cluster-dns")
+    for name, zone in zones.items():
+        t.add(f"node/default/{name}")
+        t.depends(f"node/default/{name}", f"zone/default/{zone}")
+    coredns = "pod/default/kube-system/coredns-7d9f-0"
+    t.add(coredns, node=f"node/default/{name}", owner="deployment/default/kube-system/coredns")
+    t.depends(coredns, f"node/default/{name}")
+    t.depends(dns, coredns, redundant=True)
+    for app, nodes in apps.items():
+        for r, node in enumerate(nodes):
+            pod = f"pod/default/{app}/{app}-5c8d-{r}"
+            t.add(pod, node=f"node/default/{node}", owner=f"deployment/default/{app}/{app}")
+            t.depends(pod, f"node/default/{node}")
+            t.depends(pod, dns)
+            t.depends(f"deployment/default/{app}/{app}", pod)
+            t.depends(f"service/default/{app}/{app}", pod, redundant=True)
+    return t
+
+
+def test_two_applications_on_one_node_in_a_dns_outage_do_not_make_the_node_a_root():
+    """Cluster DNS fails. solo1 and solo2, whose only pods run on a0, fail first: the node is a
+    fair guess. A minute later web, api and batch fail on three other nodes in both zones: the
+    failures are broader than a0, and whether zone za or DNS lies under them the evidence cannot
+    tell yet (za holds four of five failures, but four of five applications sit there anyway).
+    a0 has nothing of its own and holds two of five failures: it is withdrawn, not paged, and
+    CoreDNSDown later takes everything (one page, on DNS)."""
+    s = Stream()
+    s.deliver(
+        0,
+        [
+            pod_alert("p-s1", "solo1-5c8d-0", "solo1", started=0),
+            pod_alert("p-s2", "solo2-5c8d-0", "solo2", started=0),
+        ],
+    )
+    s.deliver(
+        1,
+        [
+            pod_alert("p-web", "web-5c8d-0", "web", started=1),
+            pod_alert("p-api", "api-5c8d-0", "api", started=1),
+            pod_alert("p-bat", "batch-5c8d-0", "batch", started=1),
+        ],
+    )
+    s.deliver(8, [alert("dns-down", 8, alertname="CoreDNSDown", severity="critical")])
+    # Zone za (a0, a1, a2) and zb (b0): four of the five applications have a pod in za.
+    topology = _zoned_cluster(
+        {"a0": "za", "a1": "za", "a2": "za", "b0": "zb"},
+        {"solo1": ("a0",), "solo2": ("a0",), "web": ("a1", "b0"), "api": ("a2",), "batch": ("b0",)},
+    )
+    eng = Engine(topology, RULES)
+    notes = run(eng, s, until=40)
+    events = eng.drain_events()
+    assert [e.data["entity"] for e in events if e.kind == "root_inferred"][:1] == ["node/default/a0"]
+    pages = by_action(notes, "page")
+    assert [p.root_entity for p in pages] == ["dns/default/cluster-dns"]
+    assert len(pages[0].symptoms) + sum(len(u.symptoms) for u in by_action(notes, "update")) >= 5

@@ -23,9 +23,10 @@ explanation of it. A candidate qualifies by kind:
 
 Candidates are taken most specific first (node, workload, zone, DNS). A narrow candidate loses
 to a broader one that holds its evidence and more than twice as much (two failing pods on one
-node are a coincidence when twelve services fail cluster-wide). Evidence taken by an accepted
-candidate is not counted again, and nodes accepted in a pass count as node-level evidence for
-their zone in the same pass.
+node are a coincidence when twelve services fail cluster-wide); a node loses so to cluster DNS
+even while the evidence cannot tell DNS from a zone, as the failures are broader than the node
+either way. Evidence taken by an accepted candidate is not counted again, and nodes accepted in
+a pass count as node-level evidence for their zone in the same pass.
 
 Explaining away happens before this function is called: evidence that a failing entity with an
 alert of its own explains is not evidence. The engine re-runs inference as evidence arrives
@@ -388,6 +389,14 @@ def infer(
         for c, items in pointing.items()
         if LEVEL.get(c[0], 0) > 0 and qualifies(c, items)
     }
+    # Cluster DNS the evidence cannot tell from a zone yet (it would be kept were it standing):
+    # the failures are broader than one node all the same, so it stands against a node as a
+    # qualified one would.
+    undecided = {
+        c: {e.incident for e in items}
+        for c, items in pointing.items()
+        if c[0] == "dns" and c not in broader and _dns_reason(items, facts, settings, standing=True)
+    }
     heap = [(key(c, strength(c, items)), c) for c, items in pointing.items()]
     heapq.heapify(heap)
     accepted: dict[str, Inferred] = {}
@@ -425,7 +434,7 @@ def infer(
             LEVEL.get(other[0], 0) > level
             and len(own) < settings.narrow_share * len(theirs)
             and own <= theirs
-            for other, theirs in broader.items()
+            for other, theirs in (broader | undecided if kind == "node" else broader).items()
         ):
             continue
         if entity in accepted:  # accepted by another rule too: one root, all its evidence
