@@ -610,3 +610,28 @@ def test_two_applications_on_one_node_in_a_dns_outage_do_not_make_the_node_a_roo
     pages = by_action(notes, "page")
     assert [p.root_entity for p in pages] == ["dns/default/cluster-dns"]
     assert len(pages[0].symptoms) + sum(len(u.symptoms) for u in by_action(notes, "update")) >= 5
+
+
+def test_what_a_failure_runs_on_explains_it_before_what_it_talks_to():
+    """etcd loses quorum and pages; then w0 dies. Its kubelet goes unreachable a minute before
+    the node's own alert: at that moment etcd is the only failing thing the kubelet depends on
+    (it reports through the apiserver), so the alert joins etcd. Once w0 is known to fail, the
+    kubelet runs on it: w0 explains it, not etcd, whose incident it leaves."""
+    kubelet = dict(alertname="KubeletInstanceUnreachable", node="w0", namespace="kube-system")
+    s = Stream()
+    s.deliver(0, [alert("etcd", 0, alertname="etcdNoLeader", job="etcd", severity="critical")])
+    s.deliver(5, [alert("kl-w0", 5, **kubelet)])
+    s.deliver(6, [node_alert("nn-w0", started=6, node="w0")])
+    eng = engine()
+    notes = run(eng, s, until=30)
+    pages = sorted(p.root_entity for p in by_action(notes, "page"))
+    assert pages == ["etcd/default/etcd", "node/default/w0"]
+    told: dict[str, set[str]] = {}  # root -> every symptom on-call was shown with it
+    for note in notes:
+        told.setdefault(note.root_entity, set()).update(s.fingerprint for s in note.symptoms)
+    assert "kl-w0" in told["node/default/w0"]
+    etcd = next(n.incident for n in notes if n.root_entity == "etcd/default/etcd")
+    detached = [
+        (e.data["fingerprint"], e.incident) for e in eng.drain_events() if e.kind == "symptom_detached"
+    ]
+    assert detached == [("kl-w0", etcd)]

@@ -52,6 +52,10 @@ CLUSTER_KINDS = frozenset(
     }
 )
 
+# Cluster functions: the control plane and cluster DNS. What depends on them uses them (through
+# the network, the API); it does not run on them.
+CLUSTER_FUNCTIONS = frozenset({"dns", "apiserver", "etcd", "scheduler", "controller-manager"})
+
 # Components of a node that pods and the node itself depend on.
 NODE_COMPONENTS = ("kubelet", "cni", "kube-proxy", "node-local-dns", "runtime", "disk")
 

@@ -163,13 +163,12 @@ class Attribution:
                 if incident.root in reach
                 else len(path)
             )
-            # What the entity itself runs on (its workload, pods, nodes, volumes, DNS) explains
-            # it before a service it calls does: a service whose own pods crash-loop fails
-            # whatever its callees do. Starvation travels over calls by nature.
-            through_calls = (
-                not starved and self.reach.kind(entity) == "service" and self.reach.crosses_call(path)
-            )
-            score = (hypothetical, through_calls, -depth, len(path), -len(incident.alerts), incident.id)
+            # What the entity runs on (its workload, pods, nodes, volumes) explains it before
+            # what it talks to (a service it calls, cluster DNS, the apiserver): a service whose
+            # own pods crash-loop fails whatever its callees do, and the kubelet of a dead node
+            # is unreachable whatever etcd does. Starvation travels over calls by nature.
+            talks = not starved and self.reach.indirect(path)
+            score = (hypothetical, talks, -depth, len(path), -len(incident.alerts), incident.id)
             if best is None or score < best[0]:
                 best = (score, incident, path)
         if best is None:

@@ -28,9 +28,10 @@ Attribution. An alert on entity E is a *symptom* when something E depends on is 
 (`router.reach`: hard edges, and a group's members only from E itself). Its incident is that
 failing entity's incident; the path is the dependency chain from E to the incident's root. Among
 several explanations one that rests on an alert beats one that rests on an unconfirmed
-inference, then one through what E runs on beats one through a service E calls, then the deepest
-root wins, then the shortest path. A symptom attached through a call is judged again when
-something it depends on directly starts failing (its own workload's bad rollout). Cluster DNS
+inference, then one through what E runs on beats one through what it talks to (a service it
+calls, cluster DNS, the apiserver), then the deepest root wins, then the shortest path. A symptom
+attached through what it talks to is judged again when something it depends on directly starts
+failing (its own workload's bad rollout, its node). Cluster DNS
 and the control plane are cluster functions: when all their members fail they are the root, and
 a member explains them only through what makes the member fail. An application's Service is
 never a root when its pods fail: the workload behind it is. An alert nothing explains is a
@@ -957,7 +958,7 @@ class Engine:
     def _rejudge(self, changed: list[str], now: datetime) -> None:
         for entity in changed:
             self._absorb_members(entity, now)
-        self._rejudge_called_symptoms(changed, now)
+        self._rejudge_indirect_symptoms(changed, now)
         candidates: dict[str, None] = {}
         for entity in changed:
             candidates.update(self.watch.watchers(entity))
@@ -978,16 +979,15 @@ class Engine:
                 continue
             self._merge(incident, target, bridge, now)
 
-    def _rejudge_called_symptoms(self, changed: list[str], now: datetime) -> None:
-        """A symptom attached through a service it calls (errors on `worker` because `uploader`
-        it calls sits on a dead node) is judged again when what it runs on starts failing (its
-        own Deployment's pods crash-loop): its own stack explains it first."""
+    def _rejudge_indirect_symptoms(self, changed: list[str], now: datetime) -> None:
+        """A symptom attached through something it talks to (errors on `worker` because
+        `uploader` it calls sits on a dead node; a kubelet unreachable while etcd has no leader)
+        is judged again when what it runs on starts failing (its own Deployment's pods
+        crash-loop, its node is confirmed dead): its own stack explains it first."""
         for entity in changed:
             if not self.attribution.is_failing(entity):
                 continue
             for dependent in self.topology.dependents(entity):
-                if dependent[:8] != "service/":
-                    continue  # only a Service calls: other paths never run through a call
                 for fp in list(self.failures.alerting.get(dependent, ())):
                     alert = self.alerts[fp]
                     holder = self.book.get(alert.incident or "")
@@ -995,7 +995,7 @@ class Engine:
                         holder is None
                         or alert.entity == holder.root
                         or alert.cls.explained_by == "dependents"
-                        or not self.reach.crosses_call(alert.path)
+                        or not self.reach.indirect(alert.path)
                     ):
                         continue
                     found = self._explanation(alert.entity)

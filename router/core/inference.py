@@ -52,8 +52,6 @@ WORKLOAD_KINDS = frozenset({"deployment", "statefulset", "daemonset"})
 # How broad an explanation is: a node and a workload are equally narrow, a zone is broader,
 # cluster DNS broader still.
 LEVEL = {"node": 0, "workload": 0, "zone": 1, "dns": 2}
-# Groups that are a cluster function: their failing members make the function the root.
-CLUSTER_FUNCTIONS = frozenset({"dns", "apiserver", "etcd", "scheduler", "controller-manager"})
 NODE_LEVEL_KINDS = frozenset({"node", "node-component"})
 
 
@@ -147,7 +145,7 @@ class _Static:
         found = [(places[t], t) for t in self.reach.of(entity).keys() & places.keys()]
         owner = self.owner(entity)
         group = next(
-            (g for g in self.reach.groups_of(entity) if inference_kind(g) in CLUSTER_FUNCTIONS), None
+            (g for g in self.reach.groups_of(entity) if inference_kind(g) in entities.CLUSTER_FUNCTIONS), None
         )
         if group is not None:
             # A CoreDNS pod's workload is cluster DNS: that is what fails when its pods do.

@@ -150,16 +150,20 @@ class Reach:
         path.reverse()
         return tuple(path)
 
-    def crosses_call(self, path: tuple[str, ...]) -> bool:
-        """Whether a dependency path runs through a service-to-service call (`a -> b`, a calls
-        b) rather than only through what its first entity runs on."""
+    def indirect(self, path: tuple[str, ...]) -> bool:
+        """Whether a dependency path runs through something an entity on it talks to (a Service
+        it calls, a cluster function it uses: DNS, the apiserver) rather than only through what
+        its first entity runs on."""
         succ = self._succ
+        functions = entities.CLUSTER_FUNCTIONS
         for dependent, dependency in pairwise(path):
             # Only a Service calls a Service: the prefix test keeps the look-ups to those.
             if dependent[:8] == "service/" and dependency[:8] == "service/":
                 data = succ.get(dependent, {}).get(dependency)
                 if data is not None and is_call(dependent, dependency, data):
                     return True
+            elif self.kind(dependency) in functions and self.kind(dependent) not in functions:
+                return True
         return False
 
     def depth(self, start: str, target: str, *, starved: bool = False) -> int:
