@@ -635,3 +635,36 @@ def test_what_a_failure_runs_on_explains_it_before_what_it_talks_to():
         (e.data["fingerprint"], e.incident) for e in eng.drain_events() if e.kind == "symptom_detached"
     ]
     assert detached == [("kl-w0", etcd)]
+
+
+def test_a_workload_inferred_from_a_withdrawn_hypothesis_takes_in_its_pods():
+    """Pods of three applications fail in three namespaces: cluster DNS is suspected. Two of
+    them recover within a minute and a second checkout pod fails: what is left is checkout's two
+    pods, a bad rollout. In that one pass DNS is withdrawn and checkout inferred; the first pod,
+    which was DNS's evidence, finds its own incident only once DNS is withdrawn, and checkout
+    must take it in then (it once merged into that pod's incident instead, and each pod paged
+    on its own)."""
+    s = Stream()
+    s.deliver(
+        0,
+        [
+            pod_alert("p-co0", "checkout-5c8d-0", "shop", started=0),
+            pod_alert("p-fe", "frontend-5c8d-0", "web", started=0),
+            pod_alert("p-gw", "gateway-5c8d-0", "pay", started=0),
+        ],
+    )
+    s.deliver(
+        1,
+        [
+            pod_alert("p-fe", "frontend-5c8d-0", "web", started=0, status="resolved", ended=1),
+            pod_alert("p-gw", "gateway-5c8d-0", "pay", started=0, status="resolved", ended=1),
+        ],
+    )
+    s.deliver(1.5, [pod_alert("p-co1", "checkout-5c8d-1", "shop", started=1.5)])
+    eng = engine()
+    notes = run(eng, s, until=40)
+    inferred = [e.data["entity"] for e in eng.drain_events() if e.kind == "root_inferred"]
+    assert inferred == ["dns/default/cluster-dns", "deployment/default/shop/checkout"]
+    [page] = by_action(notes, "page")
+    assert page.root_entity == "deployment/default/shop/checkout"
+    assert {s.fingerprint for s in page.symptoms} == {"p-co0", "p-co1"}

@@ -1076,6 +1076,7 @@ class Engine:
         far: an unconfirmed hypothesis that the evidence no longer supports is withdrawn."""
         found, hypotheses = self.passes.run(now)
         kept = {inferred.entity for inferred in found}
+        held_by_withdrawn: list[tuple[Incident, str]] = []
         for inferred in found:
             existing = self.book.by_root.get(inferred.entity)
             incident = self._open_incident(inferred.entity, now, inferred=True, reason=inferred.reason)
@@ -1093,19 +1094,31 @@ class Engine:
                 incident.inferred_reason = inferred.reason
             for item in inferred.evidence:
                 source = self.book[item.incident]
-                incident = self.book.survivor(incident)  # a paged source may have adopted it
-                if source.state not in LIVE_STATES or source is incident or is_hypothesis(source):
-                    continue  # a withdrawn hypothesis's alerts find their way on their own
-                if self._is_workload_inference(source) and self._split_workload(source, incident, now):
-                    continue
-                if incident.root in self.reach.of(source.root):
-                    bridge = self.reach.path(source.root, incident.root)
+                if is_hypothesis(source) and source.root not in kept:
+                    # Its alerts find their place once it is withdrawn, below: the evidence
+                    # then has an incident of its own to take in.
+                    held_by_withdrawn.append((incident, item.entity))
                 else:
-                    bridge = (source.root, incident.root)
-                self._merge(source, incident, bridge, now)
+                    self._take_in(source, incident, now)
         for hypothesis in hypotheses:
             if hypothesis.root not in kept and is_hypothesis(hypothesis):
                 self._withdraw(hypothesis, now)
+        for incident, entity in held_by_withdrawn:
+            if (own := self.book.by_root.get(entity)) is not None:
+                self._take_in(self.book[own], incident, now)
+
+    def _take_in(self, source: Incident, incident: Incident, now: datetime) -> None:
+        """An inferred root takes in the incident of a piece of its evidence."""
+        incident = self.book.survivor(incident)  # a paged source may have adopted it
+        if source.state not in LIVE_STATES or source is incident or is_hypothesis(source):
+            return
+        if self._is_workload_inference(source) and self._split_workload(source, incident, now):
+            return
+        if incident.root in self.reach.of(source.root):
+            bridge = self.reach.path(source.root, incident.root)
+        else:
+            bridge = (source.root, incident.root)
+        self._merge(source, incident, bridge, now)
 
     @staticmethod
     def _one_daemonset_pod(inferred: Inferred) -> bool:

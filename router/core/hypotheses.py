@@ -18,6 +18,7 @@ import math
 from datetime import datetime
 
 from router.core.attribution import Attribution, is_hypothesis, rests_on_starvation
+from router.core.escalation import root_firing
 from router.core.failures import FailureIndex
 from router.core.inference import Evidence, Inferred, infer, node_of
 from router.core.lifecycle import Incident, IncidentBook, State
@@ -86,6 +87,9 @@ class InferencePasses:
             for incident in live
             if incident.state in (State.OPEN, State.PAGED)
             and not is_hypothesis(incident)
+            # What healed is not evidence (a withdrawn hypothesis's resolved alerts, placed
+            # again, open incidents that no longer fire).
+            and root_firing(incident)
             # Inferred roots are evidence too (nodes inferred from their pods point at a zone);
             # info-level noise is not evidence of an outage.
             and (incident.inferred or incident.root_urgency != "quiet")
