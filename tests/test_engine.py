@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ground.times import format_time
 from router.core.engine import Engine
 from rules.ruleset import RuleSet
 from tests.world import Stream, alert, at, run, small_cluster
@@ -668,3 +669,23 @@ def test_a_workload_inferred_from_a_withdrawn_hypothesis_takes_in_its_pods():
     [page] = by_action(notes, "page")
     assert page.root_entity == "deployment/default/shop/checkout"
     assert {s.fingerprint for s in page.symptoms} == {"p-co0", "p-co1"}
+
+
+def test_a_hypothesis_is_checked_again_when_its_evidence_heals():
+    """w0 (zone z0) dies. cart and gateway, which share w1, the other node of z0, report errors
+    for half a minute (w1 blipped): z0 is inferred from w0 and w1. Their errors resolve before
+    the zone's page is due, and with them the only sign of w1: the zone is checked again at
+    once and withdrawn, and w0 pages alone (it was once paged as the zone)."""
+    errors = [
+        alert("err-cart", 1, alertname="HighErrorRate", namespace="shop", service="cart"),
+        alert("err-gw", 1, alertname="HighErrorRate", namespace="pay", service="gateway"),
+    ]
+    s = Stream()
+    s.deliver(0, [node_alert("nn-w0", started=0, node="w0")])
+    s.deliver(1, errors)
+    s.deliver(1.5, [{**a, "status": "resolved", "endsAt": format_time(at(1.5))} for a in errors])
+    eng = engine()
+    pages = by_action(run(eng, s, until=40), "page")
+    inferred = [e.data["entity"] for e in eng.drain_events() if e.kind == "root_inferred"]
+    assert inferred == ["zone/default/z0"]
+    assert [p.root_entity for p in pages] == ["node/default/w0"]

@@ -52,7 +52,8 @@ cluster DNS that has no alert of its own, an incident is raised on that dependen
 evidence as its symptoms; a real alert on it later becomes its root alert. Explaining away comes
 first: evidence a failing entity with an alert explains is not evidence. Until it pages or an
 alert confirms it, an inferred root is a hypothesis, re-checked on every inference pass and
-withdrawn when the evidence no longer supports it; its alerts then find their place again.
+withdrawn when the evidence no longer supports it (checked again whenever an alert it rests on
+resolves); its alerts then find their place again.
 Nothing withdrawn or merged away is inferred again at the same instant. Pods the topology does
 not know yet (a rollout's new ReplicaSet) have their alerts mapped onto their workload: two of
 them make its incident the inferred workload it would have been had the pods been known.
@@ -360,6 +361,9 @@ class Engine:
         incident = self.book.get(alert.incident or "")
         if incident is not None and alert.fingerprint in incident.alerts:
             self._count_firing(incident, alert, -1)
+            if is_hypothesis(incident):
+                # What the hypothesis rests on healed: check it again before it may page.
+                self._new_roots = True
         if incident is not None and incident.state in LIVE_STATES:
             self._after_alert_resolved(incident, alert, now)
 
