@@ -389,12 +389,8 @@ def infer(
     }
     # Cluster DNS the evidence cannot tell from a zone yet (it would be kept were it standing):
     # the failures are broader than one node all the same, so it stands against a node as a
-    # qualified one would.
-    undecided = {
-        c: {e.incident for e in items}
-        for c, items in pointing.items()
-        if c[0] == "dns" and c not in broader and _dns_reason(items, facts, settings, standing=True)
-    }
+    # qualified one would. Judged once, when a node first comes to that test.
+    undecided: dict[tuple[str, str], set[str]] | None = None
     heap = [(key(c, strength(c, items)), c) for c, items in pointing.items()]
     heapq.heapify(heap)
     accepted: dict[str, Inferred] = {}
@@ -428,11 +424,22 @@ def infer(
                 continue
         own = {e.incident for e in items}
         level = LEVEL.get(kind, 0)
+        against = broader
+        if kind == "node":
+            if undecided is None:
+                undecided = {
+                    c: {e.incident for e in theirs}
+                    for c, theirs in pointing.items()
+                    if c[0] == "dns"
+                    and c not in broader
+                    and _dns_reason(theirs, facts, settings, standing=True) is not None
+                }
+            against = broader | undecided
         if any(
             LEVEL.get(other[0], 0) > level
             and len(own) < settings.narrow_share * len(theirs)
             and own <= theirs
-            for other, theirs in (broader | undecided if kind == "node" else broader).items()
+            for other, theirs in against.items()
         ):
             continue
         if entity in accepted:  # accepted by another rule too: one root, all its evidence
