@@ -248,6 +248,14 @@ class _Facts:
         self._alone[entity] = node
         return node
 
+    def nodes_under(self, entity: str) -> set[str]:
+        """The nodes a failure of `entity` may sit on: the healthy nodes it depends on, and the
+        node it runs on or is part of (failing or not)."""
+        nodes = set(self.candidates(entity).get("node", ()))
+        if (node := self.node_of(entity)) is not None:
+            nodes.add(node)
+        return nodes
+
     def candidates(self, entity: str) -> dict[str, list[str]]:
         """Inferable dependencies of `entity` that are not failing, by inference kind."""
         cached = self._candidates.get(entity)
@@ -309,10 +317,7 @@ def infer(
     # Where each workload fails: the nodes its failing evidence points at.
     failing_nodes: dict[str, set[str]] = {}
     for item in evidence:
-        where = set(facts.candidates(item.entity).get("node", ()))
-        if (node := facts.node_of(item.entity)) is not None:
-            where.add(node)
-        failing_nodes.setdefault(facts.owner(item.entity), set()).update(where)
+        failing_nodes.setdefault(facts.owner(item.entity), set()).update(facts.nodes_under(item.entity))
 
     taken: set[Evidence] = set()
     kept = set(standing)  # roots inferred before: they claim their evidence first
@@ -465,9 +470,7 @@ def _underlying_nodes(
     where: dict[str, set[str]] = {}  # node of the zone -> applications with an endpoint there
     applications: set[str] = set()  # what the failing nodes do not explain
     for item in items:
-        item_nodes = set(facts.candidates(item.entity).get("node", ()))
-        if (node := facts.node_of(item.entity)) is not None:
-            item_nodes.add(node)
+        item_nodes = facts.nodes_under(item.entity)
         if item_nodes & failing:
             continue  # a failing node of the zone explains it already
         owner = facts.owner(item.entity)
@@ -508,11 +511,8 @@ def _dns_reason(
     DNS is a hypothesis already, kept while the evidence cannot tell."""
     places: dict[str, tuple[set[str], set[str]]] = {}  # item entity -> (its nodes, its zones)
     for item in items:
-        found = facts.candidates(item.entity)
-        item_nodes = set(found.get("node", ()))
-        if (node := facts.node_of(item.entity)) is not None:
-            item_nodes.add(node)
-        places[item.entity] = (item_nodes, set(found.get("zone", ())))
+        zones = set(facts.candidates(item.entity).get("zone", ()))
+        places[item.entity] = (facts.nodes_under(item.entity), zones)
 
     def broad(subset: list[Evidence]) -> tuple[int, int, int] | None:
         owners = {facts.owner(e.entity) for e in subset}
