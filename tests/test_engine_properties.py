@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ground.jsonio import canonical_json
@@ -119,6 +119,10 @@ def _notifications(faults, jitter=None):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(fault, min_size=1, max_size=5))
+# Both pods of `orders` crash-loop for a minute: the inferred Deployment is withdrawn when the
+# first recovers, and that pod's alert, placed again already resolved, once opened an incident
+# nobody was ever told of.
+@example(faults=[("crash", 0, 0, 1), ("crash", 9, 0, 1)])
 def test_nothing_is_lost(faults):
     engine, notes = _notifications(faults)
     told = {n.incident for n in notes if n.action in ("page", "notice")}

@@ -1151,6 +1151,11 @@ class Engine:
             alert.incident = None
             alert.path = ()
             self._place(alert, now)
+            placed = self.book.get(alert.incident or "")
+            if not alert.firing and placed is not None and placed.state in LIVE_STATES:
+                # It resolved while the hypothesis held it: where it lands now, it has healed
+                # already (an incident it opens is recovered, and closes with a notice).
+                self._after_alert_resolved(placed, alert, now)
 
     def _claim_root_alerts(self, incident: Incident, now: datetime) -> None:
         """An inferred root (a workload whose pods all fail) may already have alerts of its own,
