@@ -689,3 +689,62 @@ def test_a_hypothesis_is_checked_again_when_its_evidence_heals():
     inferred = [e.data["entity"] for e in eng.drain_events() if e.kind == "root_inferred"]
     assert inferred == ["zone/default/z0"]
     assert [p.root_entity for p in pages] == ["node/default/w0"]
+
+
+def test_a_failed_scrape_of_coredns_does_not_confirm_an_inferred_dns():
+    """checkout, gateway and frontend report errors in three namespaces: cluster DNS is suspected.
+    A CoreDNS target then goes down (TargetDown, one replica's scrape: a class held for its
+    cause, like the error rates). It joins DNS as an alert on it, but it names no failure of
+    DNS, so DNS stays a hypothesis: when checkout's and gateway's errors clear a minute later it is
+    checked again and withdrawn, and frontend, still failing, is left to page on its own."""
+    errors = [
+        alert("err-co", 0, alertname="HighErrorRate", namespace="shop", service="checkout"),
+        alert("err-gw", 0, alertname="HighErrorRate", namespace="pay", service="gateway"),
+    ]
+    frontend = alert("err-fe", 0, alertname="HighErrorRate", namespace="web", service="frontend")
+    scrape = dict(alertname="TargetDown", job="kube-dns", namespace="kube-system", service="kube-dns")
+    s = Stream()
+    s.deliver(0, [*errors, frontend])
+    s.deliver(1, [alert("td-dns", 1, **scrape)])
+    s.deliver(2, [{**a, "status": "resolved", "endsAt": format_time(at(2))} for a in errors])
+    s.deliver(3, [alert("td-dns", 1, status="resolved", ended=3, **scrape)])
+    eng = engine()
+    pages = by_action(run(eng, s, until=40), "page")
+    events = eng.drain_events()
+    assert [e.data["entity"] for e in events if e.kind == "root_inferred"] == ["dns/default/cluster-dns"]
+    assert [e.data["entity"] for e in events if e.kind == "root_withdrawn"] == ["dns/default/cluster-dns"]
+    assert [p.root_entity for p in pages] == ["service/default/web/frontend"]
+
+
+def test_a_node_whose_own_agent_fails_takes_its_applications_from_a_standing_dns():
+    """Pods of checkout, frontend and orders fail in three namespaces on three nodes: cluster
+    DNS is inferred. Then cart and gateway, whose pods share w4, fail too, and DNS, standing,
+    takes them as well. When w4's kubelet goes unreachable, w4 fails by its own signs: that is
+    new evidence, not an equally good explanation to trade DNS for, so w4 is judged before the
+    standing DNS and takes the applications that run on it; DNS keeps the other three."""
+    s = Stream()
+    s.deliver(
+        0,
+        [
+            pod_alert("p-co", "checkout-5c8d-0", "shop", started=0),  # w0
+            pod_alert("p-fe", "frontend-5c8d-0", "web", started=0),  # w2
+            pod_alert("p-or", "orders-5c8d-0", "db", started=0),  # w3
+        ],
+    )
+    s.deliver(
+        1,
+        [
+            pod_alert("p-ca", "cart-5c8d-1", "shop", started=1),  # w4
+            pod_alert("p-gw", "gateway-5c8d-0", "pay", started=1),  # w4
+        ],
+    )
+    s.deliver(
+        2, [alert("kl-w4", 2, alertname="KubeletInstanceUnreachable", node="w4", namespace="kube-system")]
+    )
+    eng = engine()
+    run(eng, s, until=2.5)
+    inferred = [e.data["entity"] for e in eng.drain_events() if e.kind == "root_inferred"]
+    assert inferred == ["dns/default/cluster-dns", "node/default/w4"]
+    where = {fp: eng.book[a.incident].root for fp, a in eng.alerts.items() if a.incident}
+    assert where["p-ca"] == where["p-gw"] == where["kl-w4"] == "node/default/w4"
+    assert where["p-co"] == where["p-fe"] == where["p-or"] == "dns/default/cluster-dns"

@@ -49,7 +49,8 @@ is re-attributed (one human, one thread).
 
 Hidden roots (`router.inference`): when unexplained failures share a node, a workload, a zone or
 cluster DNS that has no alert of its own, an incident is raised on that dependency with the
-evidence as its symptoms; a real alert on it later becomes its root alert. Explaining away comes
+evidence as its symptoms; a real alert on it later becomes its root alert (and confirms it,
+unless its class is held: a failed scrape or an error rate names no failure). Explaining away comes
 first: evidence a failing entity with an alert explains is not evidence. Until it pages or an
 alert confirms it, an inferred root is a hypothesis, re-checked on every inference pass and
 withdrawn when the evidence no longer supports it (checked again whenever an alert it rests on

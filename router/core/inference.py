@@ -21,7 +21,8 @@ explanation of it. A candidate qualifies by kind:
   there by chance (every workload spans every zone) the evidence cannot tell a zone from DNS
   yet: a new DNS inference waits for node-level signals, a standing one is kept.
 
-Candidates are taken most specific first (node, workload, zone, DNS). A narrow candidate loses
+Candidates are taken most specific first (node, workload, zone, DNS), after the standing ones
+and a node whose own agents fail (new evidence, not an equal alternative). A narrow candidate loses
 to a broader one that holds its evidence and more than twice as much (two failing pods on one
 node are a coincidence when twelve services fail cluster-wide); a node loses so to cluster DNS
 even while the evidence cannot tell DNS from a zone, as the failures are broader than the node
@@ -381,9 +382,16 @@ def infer(
     # workload are equally narrow, then a zone, then cluster DNS); within a level, whatever
     # explains most of what is left (a node where many workloads fail beats the workloads one
     # by one; two bad rollouts beat the node they happen to share).
+    # A node whose own agents fail (its kubelet, a DaemonSet's pod) is new evidence, not an
+    # equally good explanation traded pass after pass: it goes with the standing ones.
+    own_signs = {
+        node for node, items in alone_on.items() if any(facts.is_agent(e.entity) for e in items)
+    }
+
     def key(candidate: tuple[str, str], power: int) -> tuple[bool, int, int, int, str, str]:
         kind, entity = candidate
-        return (entity not in kept, LEVEL.get(kind, 0), -power, order[kind], entity, kind)
+        first = entity in kept or (kind == "node" and entity in own_signs)
+        return (not first, LEVEL.get(kind, 0), -power, order[kind], entity, kind)
 
     # Evidence of each qualified broad candidate (zone, DNS), for the narrow-versus-broad test
     # (computed once); narrow ones are judged when their turn comes.

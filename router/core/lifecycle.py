@@ -87,7 +87,10 @@ class Incident:
     firing: int = 0  # firing alerts attached
     firing_roots: int = 0  # firing alerts on the root entity itself
     firing_lagging: int = 0  # firing symptoms whose rule lets them lag long after the root
-    has_root_alert: bool = False  # an inferred root stops being "inferred-only" once it alerts
+    # An inferred root stops being "inferred-only" once it alerts: an alert that names a
+    # failure, not one of a class that fires before its cause (held: a failed scrape, an
+    # error rate), which a replica down or a caller's trouble raises as well.
+    has_root_alert: bool = False
     root_urgency: str = "quiet"  # highest urgency among the alerts on the root entity itself
     top_severity: str = "none"
     top_urgency: str = "quiet"
@@ -121,7 +124,7 @@ def enter(incident: Incident, alert: AlertState, lagging_symptom: timedelta) -> 
         count_firing(incident, alert, +1, lagging_symptom)
     if alert.entity == incident.root:
         incident.root_alerts[alert.fingerprint] = None
-        incident.has_root_alert = True
+        incident.has_root_alert = incident.has_root_alert or not alert.cls.hold
         if URGENCY_RANK.get(alert.cls.urgency, 2) > URGENCY_RANK[incident.root_urgency]:
             incident.root_urgency = alert.cls.urgency
     if severity_rank(alert.cls.severity) > severity_rank(incident.top_severity):
@@ -145,7 +148,7 @@ def recount(incident: Incident, alerts: dict[str, AlertState], lagging_symptom: 
             count_firing(incident, alerts[fp], +1, lagging_symptom)
     on_root = [alerts[fp] for fp in incident.alerts if alerts[fp].entity == incident.root]
     incident.root_alerts = {a.fingerprint: None for a in on_root}
-    incident.has_root_alert = bool(on_root)
+    incident.has_root_alert = any(not a.cls.hold for a in on_root)
     incident.root_urgency = max(
         (a.cls.urgency for a in on_root), key=URGENCY_RANK.__getitem__, default="quiet"
     )
