@@ -384,9 +384,7 @@ def infer(
     # by one; two bad rollouts beat the node they happen to share).
     # A node whose own agents fail (its kubelet, a DaemonSet's pod) is new evidence, not an
     # equally good explanation traded pass after pass: it goes with the standing ones.
-    own_signs = {
-        node for node, items in alone_on.items() if any(facts.is_agent(e.entity) for e in items)
-    }
+    own_signs = {node for node, items in alone_on.items() if any(facts.is_agent(e.entity) for e in items)}
 
     def key(candidate: tuple[str, str], power: int) -> tuple[bool, int, int, int, str, str]:
         kind, entity = candidate
