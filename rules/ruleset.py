@@ -67,6 +67,7 @@ class Classification:
     how: str  # one short phrase: why this entity (e.g. "rule node-not-ready: label node")
     # "dependents": a failing caller explains it (starvation), not a failing dependency.
     explained_by: str = "dependencies"
+    node_running: bool = False  # its pod's node is at work: no evidence the node failed
 
 
 def normalise_severity(value: str | None) -> str:
@@ -795,6 +796,7 @@ class RuleSet:
             severity,
             how,
             rule.model.explained_by,
+            rule.model.node_running,
         )
 
     def _by_default(self, labels: Mapping[str, str], topology: Topology, severity: str) -> Classification:

@@ -94,6 +94,9 @@ class Rule(_Strict):
     unobserved_urgency: Urgency | None = None
     heartbeat: bool = False
     explained_by: ExplainedBy = "dependencies"
+    # The alert shows its pod's node at work (the kubelet restarting a container in back-off):
+    # never evidence that the node itself failed.
+    node_running: bool = False
     description: str = ""
 
     _check_durations = field_validator("grace", "hold", "outlive_root", mode="before")(

@@ -748,3 +748,21 @@ def test_a_node_whose_own_agent_fails_takes_its_applications_from_a_standing_dns
     where = {fp: eng.book[a.incident].root for fp, a in eng.alerts.items() if a.incident}
     assert where["p-ca"] == where["p-gw"] == where["kl-w4"] == "node/default/w4"
     assert where["p-co"] == where["p-fe"] == where["p-or"] == "dns/default/cluster-dns"
+
+
+def test_crash_loops_on_one_node_say_nothing_against_the_node():
+    """cart's and gateway's only failing pods share w1 and crash-loop for ten minutes. A crash
+    loop is the kubelet restarting a container: w1 is up, so it is not inferred from them, and
+    each pod, healed within its grace, stays quiet."""
+    crash = dict(alertname="KubePodCrashLooping", job="kube-state-metrics", reason="CrashLoopBackOff")
+    loops = [
+        alert("cl-ca", 0, namespace="shop", pod="cart-5c8d-0", **crash),  # w1
+        alert("cl-gw", 0, namespace="pay", pod="gateway-5c8d-1", **crash),  # w1
+    ]
+    s = Stream()
+    s.deliver(0, loops)
+    s.deliver(10, [{**a, "status": "resolved", "endsAt": format_time(at(10))} for a in loops])
+    eng = engine()
+    notes = run(eng, s, until=40)
+    assert not [e for e in eng.drain_events() if e.kind == "root_inferred"]
+    assert not by_action(notes, "page")

@@ -119,11 +119,18 @@ class InferencePasses:
             self.settings,
             standing=[h.root for h in hypotheses],
             alerting=self.failures.alerting.__contains__,
+            node_running={e.entity for e in evidence if self._node_running(e.entity)},
         )
         # Never infer again, at the same instant, what was just withdrawn or merged away:
         # evidence moving back and forth between two hypotheses must not spin (a DaemonSet
         # inferred from its pods, then explained by the inferred node one of them ran on).
         return [f for f in found if self._set_aside.get(f.entity) != now], hypotheses
+
+    def _node_running(self, entity: str) -> bool:
+        """Whether every firing alert on the entity shows its node at work (a crash loop)."""
+        firing = self.failures.alerting.get(entity, {})
+        alerts = self.attribution.alerts
+        return bool(firing) and all(alerts[fp].cls.node_running for fp in firing)
 
     def _still_failing(self, hypothesis: Incident) -> set[str]:
         """What the hypothesis's firing alerts still show failing: each alert's entity and the

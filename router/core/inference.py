@@ -8,7 +8,8 @@ explanation of it. A candidate qualifies by kind:
 - node: evidence that points at it *alone*, from at least `min_workloads_node` distinct
   workloads. A pod or a kubelet points at one node; a Deployment whose replicas sit on ten
   nodes, or a Service with endpoints on them, points at none in particular: replicas of a
-  spread workload failing elsewhere say nothing about this node;
+  spread workload failing elsewhere say nothing about this node; a crash-looping pod points
+  at none at all (its node is up, restarting it);
 - workload (Deployment, StatefulSet, DaemonSet): at least two of its pods failing, with no
   node or DNS to blame (a bad rollout or configuration);
 - zone: node-level failures (alerting or inferred nodes, or a node's own agents: its kubelet, a
@@ -40,7 +41,7 @@ from __future__ import annotations
 import functools
 import heapq
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -284,13 +285,16 @@ def infer(
     settings: InferenceSettings,
     standing: Iterable[str] = (),
     alerting: Callable[[str], bool] = lambda entity: False,
+    node_running: Collection[str] = (),
 ) -> list[Inferred]:
     """The hidden roots the evidence supports, most specific first. `is_failing` must answer
     for failures that do not rest on inference (alerts, confirmed or paged incidents).
     `standing` are the roots inferred before: they claim their evidence first, so that a
     hypothesis is not traded for an equally good one pass after pass (it still loses to a
     broader candidate with far more evidence, and when its evidence is explained away).
-    `alerting` tells whether an entity has a firing alert of its own."""
+    `alerting` tells whether an entity has a firing alert of its own. `node_running`: failing
+    entities whose alerts show their node at work (a container restarting in a crash loop):
+    they point at no node."""
     if not settings.enabled or not evidence:
         return []
     kinds = settings.kinds
@@ -312,7 +316,7 @@ def infer(
                 if kind == "zone" and (node := facts.node_level_node(item.entity)):
                     for target in targets:
                         node_level.setdefault(target, []).append((item, node))
-        if "node" in order and (node := facts.alone_on(item.entity)) is not None:
+        if "node" in order and item.entity not in node_running and (node := facts.alone_on(item.entity)):
             alone_on.setdefault(node, []).append(item)
 
     # Where each workload fails: the nodes its failing evidence points at.
