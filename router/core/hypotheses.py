@@ -119,7 +119,7 @@ class InferencePasses:
             self.settings,
             standing=[h.root for h in hypotheses],
             alerting=self.failures.alerting.__contains__,
-            node_running={e.entity for e in evidence if self._node_running(e.entity)},
+            node_running=self._node_running,
         )
         # Never infer again, at the same instant, what was just withdrawn or merged away:
         # evidence moving back and forth between two hypotheses must not spin (a DaemonSet

@@ -23,12 +23,13 @@ explanation of it. A candidate qualifies by kind:
   yet: a new DNS inference waits for node-level signals, a standing one is kept.
 
 Candidates are taken most specific first (node, workload, zone, DNS), after the standing ones
-and a node whose own agents fail (new evidence, not an equal alternative). A narrow candidate loses
-to a broader one that holds its evidence and more than twice as much (two failing pods on one
-node are a coincidence when twelve services fail cluster-wide); a node loses so to cluster DNS
-even while the evidence cannot tell DNS from a zone, as the failures are broader than the node
-either way. Evidence taken by an accepted candidate is not counted again, and nodes accepted in
-a pass count as node-level evidence for their zone in the same pass.
+and a node whose own agents fail outside a standing zone (new evidence, not an equal
+alternative). A narrow candidate loses to a broader one that holds its evidence and more than
+twice as much (two failing pods on one node are a coincidence when twelve services fail
+cluster-wide); a node loses so to cluster DNS even while the evidence cannot tell DNS from a
+zone, as the failures are broader than the node either way. Evidence taken by an accepted
+candidate is not counted again, and nodes accepted in a pass count as node-level evidence for
+their zone in the same pass.
 
 Explaining away happens before this function is called: evidence that a failing entity with an
 alert of its own explains is not evidence. The engine re-runs inference as evidence arrives
@@ -41,7 +42,7 @@ from __future__ import annotations
 import functools
 import heapq
 import weakref
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -285,15 +286,15 @@ def infer(
     settings: InferenceSettings,
     standing: Iterable[str] = (),
     alerting: Callable[[str], bool] = lambda entity: False,
-    node_running: Collection[str] = (),
+    node_running: Callable[[str], bool] = lambda entity: False,
 ) -> list[Inferred]:
     """The hidden roots the evidence supports, most specific first. `is_failing` must answer
     for failures that do not rest on inference (alerts, confirmed or paged incidents).
     `standing` are the roots inferred before: they claim their evidence first, so that a
     hypothesis is not traded for an equally good one pass after pass (it still loses to a
     broader candidate with far more evidence, and when its evidence is explained away).
-    `alerting` tells whether an entity has a firing alert of its own. `node_running`: failing
-    entities whose alerts show their node at work (a container restarting in a crash loop):
+    `alerting` tells whether an entity has a firing alert of its own. `node_running` tells
+    whether a failing entity's alerts show its node at work (a container restarting in a crash loop):
     they point at no node."""
     if not settings.enabled or not evidence:
         return []
@@ -307,6 +308,9 @@ def infer(
     # that points at it alone, a zone on the node-level evidence in it (a spread Service points
     # at every node and zone it has endpoints in, and would be walked again at every look).
     alone_on: dict[str, list[Evidence]] = {}
+    # Nodes whose own agents fail (its kubelet, a DaemonSet's pod): new evidence, not an equally
+    # good explanation traded pass after pass, so they are judged with the standing hypotheses.
+    own_signs: set[str] = set()
     node_level: dict[str, list[tuple[Evidence, str]]] = {}
     for item in evidence:
         for kind, targets in facts.candidates(item.entity).items():
@@ -316,8 +320,10 @@ def infer(
                 if kind == "zone" and (node := facts.node_level_node(item.entity)):
                     for target in targets:
                         node_level.setdefault(target, []).append((item, node))
-        if "node" in order and item.entity not in node_running and (node := facts.alone_on(item.entity)):
+        if "node" in order and (node := facts.alone_on(item.entity)) and not node_running(item.entity):
             alone_on.setdefault(node, []).append(item)
+            if facts.node_level_node(item.entity):  # an agent of the node: its own sign
+                own_signs.add(node)
 
     # Where each workload fails: the nodes its failing evidence points at.
     failing_nodes: dict[str, set[str]] = {}
@@ -386,13 +392,13 @@ def infer(
     # workload are equally narrow, then a zone, then cluster DNS); within a level, whatever
     # explains most of what is left (a node where many workloads fail beats the workloads one
     # by one; two bad rollouts beat the node they happen to share).
-    # A node whose own agents fail (its kubelet, a DaemonSet's pod) is new evidence, not an
-    # equally good explanation traded pass after pass: it goes with the standing ones.
-    own_signs = {node for node, items in alone_on.items() if any(facts.is_agent(e.entity) for e in items)}
 
     def key(candidate: tuple[str, str], power: int) -> tuple[bool, int, int, int, str, str]:
         kind, entity = candidate
-        first = entity in kept or (kind == "node" and entity in own_signs)
+        # A standing zone explains its nodes' agents too: its new nodes stay its evidence.
+        first = entity in kept or (
+            kind == "node" and entity in own_signs and topology.zone_of(entity) not in kept
+        )
         return (not first, LEVEL.get(kind, 0), -power, order[kind], entity, kind)
 
     # Evidence of each qualified broad candidate (zone, DNS), for the narrow-versus-broad test
