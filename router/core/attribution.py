@@ -136,7 +136,7 @@ class Attribution:
         # Failing dependencies grouped by the incident their failure belongs to (often one: a
         # zone's pods, nodes and agents all lead to the zone), each with the length of its path
         # (paths are built only for the one chosen: most alerts have several candidates).
-        options: dict[str, tuple[Incident, list[tuple[int, str, tuple[str, ...]]]]] = {}
+        options: dict[str, tuple[Incident, list[tuple[str, tuple[str, ...]]]]] = {}
         for dependency in sorted(failing):
             found = self.incident_of_failing(dependency)
             if found is None:
@@ -144,8 +144,7 @@ class Attribution:
             incident, tail = found
             if incident.root == entity or incident.root in members:
                 continue  # a group of which we are a member: not an explanation of ourselves
-            length = self.reach.depth(entity, dependency, starved=starved) + len(tail) - 1
-            options.setdefault(incident.id, (incident, []))[1].append((length, dependency, tail))
+            options.setdefault(incident.id, (incident, []))[1].append((dependency, tail))
         best: tuple[tuple[bool, bool, int, int, int, str], Incident, tuple[str, ...]] | None = None
         for incident, candidates in options.values():
             # For one root, the shortest path explains best (pod -> node, not pod -> CNI agent
@@ -176,12 +175,17 @@ class Attribution:
         return best[1], best[2]
 
     def _shortest_path(
-        self, entity: str, candidates: list[tuple[int, str, tuple[str, ...]]], starved: bool
+        self, entity: str, candidates: list[tuple[str, tuple[str, ...]]], starved: bool
     ) -> tuple[str, ...] | None:
         """The shortest of the paths from `entity` through a failing dependency and on along its
         failure's own path (the first listed among equals), skipping any that runs through
-        `entity` again: a cycle through ourselves explains nothing."""
-        for _, dependency, tail in sorted(candidates, key=lambda c: c[0]):
+        `entity` again: a cycle through ourselves explains nothing. Lengths are measured only
+        when there is a choice (most failures lead one way)."""
+        if len(candidates) > 1:
+            candidates = sorted(
+                candidates, key=lambda c: self.reach.depth(entity, c[0], starved=starved) + len(c[1])
+            )
+        for dependency, tail in candidates:
             path = self.reach.path(entity, dependency, starved=starved) + tail[1:]
             if len(tail) == 1 or len(set(path)) == len(path):
                 return path
