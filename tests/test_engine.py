@@ -766,3 +766,23 @@ def test_crash_loops_on_one_node_say_nothing_against_the_node():
     notes = run(eng, s, until=40)
     assert not [e for e in eng.drain_events() if e.kind == "root_inferred"]
     assert not by_action(notes, "page")
+
+
+def test_a_large_zone_whose_nodes_alert_in_two_batches_pages_once_on_the_zone():
+    """Zone za (seven nodes) goes dark. Alertmanager delivers the nodes' KubeNodeNotReady in
+    two group intervals: three nodes first, too few to call it the zone (four are needed), the
+    other four five minutes later. Each of the first three would page on its own 2m grace; with
+    two or more other nodes of its zone down by their own alerts, each waits for the zone's
+    picture to settle instead, and the second batch makes it the zone: one page. So does an
+    application whose only failing pod sits on a node whose alert is in the second batch: it
+    is not inferred a bad rollout and paged before the zone."""
+    zones = {f"a{i}": "za" for i in range(7)} | {"b0": "zb", "b1": "zb"}
+    topology = _zoned_cluster(zones, {"shop": ("a6", "b0")})
+    short = dict(alertname="KubeDeploymentReplicasMismatch", namespace="shop", deployment="shop")
+    s = Stream()
+    s.deliver(0, [node_alert(f"nn-a{i}", started=0, node=f"a{i}") for i in range(3)])
+    s.deliver(1, [pod_alert("p-shop", "shop-5c8d-0", "shop", started=1), alert("rm-shop", 1, **short)])
+    s.deliver(5, [node_alert(f"nn-a{i}", started=0, node=f"a{i}") for i in range(3, 7)])
+    eng = Engine(topology, RULES)
+    pages = by_action(run(eng, s, until=40), "page")
+    assert [p.root_entity for p in pages] == ["zone/default/za"]

@@ -159,7 +159,12 @@ class Engine:
         self.passes = InferencePasses(
             topology, self.reach, self.book, self.failures, self.attribution, self.settings.inference
         )
-        self.policy = EscalationPolicy(self.alerts, self.passes.zone_settles)
+        self.policy = EscalationPolicy(
+            self.alerts,
+            self.passes.zone_settles,
+            self.passes.zone_nodes_settle,
+            self.settings.inference.zone_settle,
+        )
         self.timers = Timers()
         self.heartbeats = Heartbeats()
         self._changed: dict[str, None] = {}  # entities that started failing since the last settle

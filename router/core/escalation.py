@@ -5,7 +5,9 @@ a notice (`notice`); `quiet` alerts (info/none) never bring an escalation forwar
 quiet incident does not hand its age to a new alert. An alert is due after its grace (time to
 heal) and its rule's hold (time for its cause to show). An inferred root waits for the
 inference's own grace, for some of its evidence to be past its hold, and for its zone's picture
-to settle; it pages as soon as an incident merged into it would have paged on its own.
+to settle; it pages as soon as an incident merged into it would have paged on its own. A node
+down by its own alert also waits for its zone's picture while other nodes of the zone are down
+(a dead zone's nodes alert a group interval apart), at most `zone_settle` past its own due.
 
 The policy reads incidents and alerts and returns a verdict: how loud, and when to look again.
 Applying it (timers, pages, notices) is the engine's.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from router.core.alerts import AlertState
 from router.core.lifecycle import URGENCY_RANK, Incident
@@ -38,10 +40,16 @@ def root_firing(incident: Incident) -> bool:
 
 class EscalationPolicy:
     def __init__(
-        self, alerts: Mapping[str, AlertState], zone_settles: Callable[[str], datetime | None]
+        self,
+        alerts: Mapping[str, AlertState],
+        zone_settles: Callable[[Incident], datetime | None],
+        zone_nodes_settle: Callable[[str], datetime | None] = lambda node: None,
+        zone_settle: timedelta = timedelta(0),
     ) -> None:
         self.alerts = alerts
         self.zone_settles = zone_settles
+        self.zone_nodes_settle = zone_nodes_settle
+        self.zone_settle = zone_settle
 
     def firing_urgency(self, incident: Incident) -> str:
         """What still fires decides whether to wake someone, not what already resolved."""
@@ -69,6 +77,9 @@ class EscalationPolicy:
         notice_due = incident.notice_due is not None and incident.notice_due <= now
         if not (page_due or notice_due):
             return verdict
+        if page_due and (settles := self._zone_settles_for(incident)) is not None and now < settles:
+            verdict.wake.append(settles)
+            return verdict
         best = "quiet"
         for fp in incident.alerts:
             alert = self.alerts[fp]
@@ -95,7 +106,7 @@ class EscalationPolicy:
         if incident.not_before is not None and now < incident.not_before:
             verdict.wake.append(incident.not_before)
             return
-        settles = self.zone_settles(incident.root)
+        settles = self.zone_settles(incident)
         if settles is not None and now < settles:
             # Other nodes of its zone are failing too: the zone may be the root, and its nodes'
             # alerts arrive up to a group interval apart. Let that picture settle first.
@@ -113,6 +124,15 @@ class EscalationPolicy:
                 waiting = alert.hold_due
         if waiting is not None:
             verdict.wake.append(waiting)
+
+    def _zone_settles_for(self, incident: Incident) -> datetime | None:
+        """A node down by its own alert while other nodes of its zone are too: the zone may be
+        the root, and its nodes' alerts arrive up to a group interval apart. Wait for that
+        picture to settle, at most `zone_settle` past the node's own due."""
+        settles = self.zone_nodes_settle(incident.root)
+        if settles is None or incident.page_due is None:
+            return None
+        return min(settles, incident.page_due + self.zone_settle)
 
     def _pending_page(self, fingerprint: str, now: datetime) -> bool:
         alert = self.alerts[fingerprint]

@@ -20,7 +20,7 @@ from datetime import datetime
 from router.core.attribution import Attribution, is_hypothesis, rests_on_starvation
 from router.core.escalation import root_firing
 from router.core.failures import FailureIndex
-from router.core.inference import Evidence, Inferred, infer, node_of
+from router.core.inference import NODE_LEVEL_KINDS, Evidence, Inferred, infer, inference_kind, node_of
 from router.core.lifecycle import Incident, IncidentBook, State
 from router.core.reach import Reach
 from router.core.settings import InferenceSettings
@@ -52,6 +52,7 @@ class InferencePasses:
         # Inferred root -> when it was last withdrawn or merged away.
         self._set_aside: dict[str, datetime] = {}
         self._node_trouble: dict[str, dict[str, datetime]] = {}  # zone -> node -> last alert on it
+        self._node_down: dict[str, dict[str, datetime]] = {}  # zone -> node -> last alert of its own
 
     def use(self, topology: Topology, reach: Reach) -> None:
         self.topology = topology
@@ -154,6 +155,8 @@ class InferencePasses:
         node = self._node_under(entity)
         if node is not None and (zone := self.topology.zone_of(node)):
             self._node_trouble.setdefault(zone, {})[node] = now
+            if self.reach.kind(entity) in NODE_LEVEL_KINDS:
+                self._node_down.setdefault(zone, {})[node] = now
 
     def _node_under(self, entity: str) -> str | None:
         """The one node an alert on `entity` points at, if any (as inference's `alone_on`)."""
@@ -167,12 +170,44 @@ class InferencePasses:
             return found
         return node_of(self.topology, entity)
 
-    def zone_settles(self, node: str) -> datetime | None:
-        """For an inferred node: when the picture of its zone has settled, if other nodes of the
-        zone had alerts lately (the zone may be the root, and its nodes' alerts arrive up to a
-        group interval apart)."""
-        if self.reach.kind(node) != "node" or not (zone := self.topology.zone_of(node)):
+    def zone_settles(self, incident: Incident) -> datetime | None:
+        """For an inferred root: when the picture of the zone under it has settled. An inferred
+        node waits while other nodes of its zone had alerts lately (the zone may be the root,
+        and its nodes' alerts arrive up to a group interval apart); an inferred workload while
+        other nodes of its failing pods' zones are down by their own alerts (its pods' node may
+        be one of the zone's whose alerts are still on their way), at most `zone_settle` past
+        its own grace."""
+        node = incident.root
+        if self.reach.kind(node) == "node":
+            return self._node_zone_settles(node)
+        if inference_kind(node) != "workload" or incident.not_before is None:
+            return None
+        latest = max(
+            (
+                settles
+                for entity in incident.evidence
+                if (pod_node := node_of(self.topology, entity)) is not None
+                and (settles := self.zone_nodes_settle(pod_node)) is not None
+            ),
+            default=None,
+        )
+        return min(latest, incident.not_before + self.settings.zone_settle) if latest else None
+
+    def _node_zone_settles(self, node: str) -> datetime | None:
+        if not (zone := self.topology.zone_of(node)):
             return None
         troubled = self._node_trouble.get(zone, {})
         latest = max((at for other, at in troubled.items() if other != node), default=None)
         return latest + self.settings.zone_settle if latest else None
+
+    def zone_nodes_settle(self, node: str) -> datetime | None:
+        """When the picture of the node's zone has settled, if at least `min_nodes_zone` other
+        nodes of the zone alerted of their own (a dead zone's nodes alert up to a group interval
+        apart: paging each node on its own grace pages a large zone node by node before half of
+        it is known). One other dead node does not make a zone suspect."""
+        if self.reach.kind(node) != "node" or not (zone := self.topology.zone_of(node)):
+            return None
+        others = [at for other, at in self._node_down.get(zone, {}).items() if other != node]
+        if len(others) < self.settings.min_nodes_zone:
+            return None
+        return max(others) + self.settings.zone_settle
