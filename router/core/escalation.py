@@ -43,8 +43,8 @@ class EscalationPolicy:
         self,
         alerts: Mapping[str, AlertState],
         zone_settles: Callable[[Incident], datetime | None],
-        zone_nodes_settle: Callable[[str], datetime | None] = lambda node: None,
-        zone_settle: timedelta = timedelta(0),
+        zone_nodes_settle: Callable[[str], datetime | None],
+        zone_settle: timedelta,
     ) -> None:
         self.alerts = alerts
         self.zone_settles = zone_settles

@@ -388,11 +388,11 @@ def infer(
         """How much of the evidence the candidate would explain by its own rule."""
         return len(untaken(alone_on.get(candidate[1], []))) if candidate[0] == "node" else len(items)
 
-    # Lazy greedy set cover. Standing hypotheses first, then by breadth level (a node and a
+    # Lazy greedy set cover. Standing hypotheses first (with nodes whose own agents fail outside
+    # a standing zone), then by breadth level (a node and a
     # workload are equally narrow, then a zone, then cluster DNS); within a level, whatever
     # explains most of what is left (a node where many workloads fail beats the workloads one
     # by one; two bad rollouts beat the node they happen to share).
-
     def key(candidate: tuple[str, str], power: int) -> tuple[bool, int, int, int, str, str]:
         kind, entity = candidate
         # A standing zone explains its nodes' agents too: its new nodes stay its evidence.
