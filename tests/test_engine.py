@@ -786,3 +786,26 @@ def test_a_large_zone_whose_nodes_alert_in_two_batches_pages_once_on_the_zone():
     eng = Engine(topology, RULES)
     pages = by_action(run(eng, s, until=40), "page")
     assert [p.root_entity for p in pages] == ["zone/default/za"]
+
+
+def test_an_inferred_node_gives_its_own_alerts_a_group_interval_after_its_pods_alerts():
+    """cart's and gateway's pods on w1 go not ready (KubePodNotReady, 15m `for:`) and nothing
+    else fails: w1 is inferred. Had w1 died, its own KubeNodeNotReady (the same `for:`) would
+    come with them, a group interval apart at most; so the pods' alerts make w1 page only after
+    `zone_settle` more. CoreDNSDown arrives in that wait: the pods were DNS's clients, w1 is
+    withdrawn, and the one page names cluster DNS."""
+    s = Stream()
+    s.deliver(
+        0,
+        [
+            pod_alert("p-ca", "cart-5c8d-0", "shop", started=0),  # w1
+            pod_alert("p-gw", "gateway-5c8d-1", "pay", started=0),  # w1
+        ],
+    )
+    s.deliver(4, [alert("dns-down", 4, alertname="CoreDNSDown", severity="critical")])
+    eng = engine()
+    pages = by_action(run(eng, s, until=40), "page")
+    events = eng.drain_events()
+    assert [e.data["entity"] for e in events if e.kind == "root_inferred"] == ["node/default/w1"]
+    assert [e.data["entity"] for e in events if e.kind == "root_withdrawn"] == ["node/default/w1"]
+    assert [p.root_entity for p in pages] == ["dns/default/cluster-dns"]

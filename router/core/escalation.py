@@ -1,13 +1,14 @@
 """When an incident may escalate, and how loud.
 
-An incident pages (urgency `page`) once one of its firing alerts of page urgency is due, or posts
-a notice (`notice`); `quiet` alerts (info/none) never bring an escalation forward, so an old
-quiet incident does not hand its age to a new alert. An alert is due after its grace (time to
-heal) and its rule's hold (time for its cause to show). An inferred root waits for the
-inference's own grace, for some of its evidence to be past its hold, and for its zone's picture
-to settle; it pages as soon as an incident merged into it would have paged on its own. A node
-down by its own alert also waits for its zone's picture while other nodes of the zone are down
-(a dead zone's nodes alert a group interval apart), at most `zone_settle` past its own due.
+An incident pages (urgency `page`) once one of its firing alerts of page urgency is due, or
+posts a notice (`notice`); `quiet` alerts (info/none) never bring an escalation forward, so an
+old quiet incident does not hand its age to a new alert. An alert is due after its grace (time
+to heal) and its rule's hold (time for its cause to show). An inferred root waits for the
+inference's own grace, for some of its evidence to be past its hold (a node's pods' alerts give
+its own alerts a group interval more), and for its zone's picture to settle; it pages as soon
+as an incident merged into it would have paged on its own. A node down by its own alert also
+waits for its zone's picture while other nodes of the zone are down (a dead zone's nodes alert
+a group interval apart), at most `zone_settle` past its own due.
 
 The policy reads incidents and alerts and returns a verdict: how loud, and when to look again.
 Applying it (timers, pages, notices) is the engine's.
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 
 from router.core.alerts import AlertState
 from router.core.lifecycle import URGENCY_RANK, Incident
+from topology import entities
 
 
 @dataclass(slots=True)
@@ -117,13 +119,30 @@ class EscalationPolicy:
             alert = self.alerts[fp]
             if not alert.firing or alert.cls.urgency == "quiet":
                 continue
-            if alert.hold_due <= now:
+            ready = self._evidence_ready(incident, alert)
+            if ready <= now:
                 verdict.urgency = self.firing_urgency(incident)
                 return
-            if waiting is None or alert.hold_due < waiting:
-                waiting = alert.hold_due
+            if waiting is None or ready < waiting:
+                waiting = ready
         if waiting is not None:
             verdict.wake.append(waiting)
+
+    def _evidence_ready(self, incident: Incident, alert: AlertState) -> datetime:
+        """When an alert may make an inferred root page: past its hold. On a node inferred
+        without an alert of its own, a pod's alert (`KubePodNotReady` shares the node alerts'
+        15m `for:`) arrives with the node's own alerts when the node is dead, a group interval
+        apart at most in another Alertmanager group: those get `zone_settle` to show. Their
+        absence is what tells the node from cluster DNS failing the applications on it, and
+        their arrival on the zone's other nodes makes it the zone."""
+        if (
+            incident.has_root_alert
+            or alert.cls.hold
+            or entities.kind_of(incident.root) != "node"
+            or entities.kind_of(alert.entity) != "pod"
+        ):
+            return alert.hold_due
+        return alert.hold_due + self.zone_settle
 
     def _zone_settles_for(self, incident: Incident) -> datetime | None:
         """A node down by its own alert while other nodes of its zone are too: the zone may be
