@@ -130,16 +130,17 @@ class EscalationPolicy:
 
     def _evidence_ready(self, incident: Incident, alert: AlertState) -> datetime:
         """When an alert may make an inferred root page: past its hold. On a node inferred
-        without an alert of its own, a pod's alert (`KubePodNotReady` shares the node alerts'
-        15m `for:`) arrives with the node's own alerts when the node is dead, a group interval
-        apart at most in another Alertmanager group: those get `zone_settle` to show. Their
-        absence is what tells the node from cluster DNS failing the applications on it, and
-        their arrival on the zone's other nodes makes it the zone."""
+        without an alert of its own, what runs on it alerts with the node's 15m `for:`
+        (`KubePodNotReady`, a StatefulSet short of replicas) and arrives with the node's own
+        alerts when the node is dead, a group interval apart at most in another Alertmanager
+        group: those get `zone_settle` to show. Their absence is what tells the node from cluster
+        DNS failing the applications on it, and their arrival on the zone's other nodes makes it
+        the zone. The node's own components (its kubelet) are its own signs: no wait."""
         if (
             incident.has_root_alert
             or alert.cls.hold
             or entities.kind_of(incident.root) != "node"
-            or entities.kind_of(alert.entity) != "pod"
+            or entities.kind_of(alert.entity) in ("node", "node-component")
         ):
             return alert.hold_due
         return alert.hold_due + self.zone_settle
