@@ -25,6 +25,11 @@ def by_action(notes, action):
     return [n for n in notes if n.action == action]
 
 
+def roots(events, kind):
+    """The entities of the decision events of one kind (`root_inferred`, `root_withdrawn`)."""
+    return [e.data["entity"] for e in events if e.kind == kind]
+
+
 def node_alert(fp="nn-w0", started=6.0, node="w0", **kw):
     return alert(fp, started, alertname="KubeNodeNotReady", node=node, job="kube-state-metrics", **kw)
 
@@ -607,7 +612,7 @@ def test_two_applications_on_one_node_in_a_dns_outage_do_not_make_the_node_a_roo
     eng = Engine(topology, RULES)
     notes = run(eng, s, until=40)
     events = eng.drain_events()
-    assert [e.data["entity"] for e in events if e.kind == "root_inferred"][:1] == ["node/default/a0"]
+    assert roots(events, "root_inferred")[:1] == ["node/default/a0"]
     pages = by_action(notes, "page")
     assert [p.root_entity for p in pages] == ["dns/default/cluster-dns"]
     assert len(pages[0].symptoms) + sum(len(u.symptoms) for u in by_action(notes, "update")) >= 5
@@ -664,7 +669,7 @@ def test_a_workload_inferred_from_a_withdrawn_hypothesis_takes_in_its_pods():
     s.deliver(1.5, [pod_alert("p-co1", "checkout-5c8d-1", "shop", started=1.5)])
     eng = engine()
     notes = run(eng, s, until=40)
-    inferred = [e.data["entity"] for e in eng.drain_events() if e.kind == "root_inferred"]
+    inferred = roots(eng.drain_events(), "root_inferred")
     assert inferred == ["dns/default/cluster-dns", "deployment/default/shop/checkout"]
     [page] = by_action(notes, "page")
     assert page.root_entity == "deployment/default/shop/checkout"
@@ -686,7 +691,7 @@ def test_a_hypothesis_is_checked_again_when_its_evidence_heals():
     s.deliver(1.5, [{**a, "status": "resolved", "endsAt": format_time(at(1.5))} for a in errors])
     eng = engine()
     pages = by_action(run(eng, s, until=40), "page")
-    inferred = [e.data["entity"] for e in eng.drain_events() if e.kind == "root_inferred"]
+    inferred = roots(eng.drain_events(), "root_inferred")
     assert inferred == ["zone/default/z0"]
     assert [p.root_entity for p in pages] == ["node/default/w0"]
 
@@ -711,8 +716,8 @@ def test_a_failed_scrape_of_coredns_does_not_confirm_an_inferred_dns():
     eng = engine()
     pages = by_action(run(eng, s, until=40), "page")
     events = eng.drain_events()
-    assert [e.data["entity"] for e in events if e.kind == "root_inferred"] == ["dns/default/cluster-dns"]
-    assert [e.data["entity"] for e in events if e.kind == "root_withdrawn"] == ["dns/default/cluster-dns"]
+    assert roots(events, "root_inferred") == ["dns/default/cluster-dns"]
+    assert roots(events, "root_withdrawn") == ["dns/default/cluster-dns"]
     assert [p.root_entity for p in pages] == ["service/default/web/frontend"]
 
 
@@ -743,7 +748,7 @@ def test_a_node_whose_own_agent_fails_takes_its_applications_from_a_standing_dns
     )
     eng = engine()
     run(eng, s, until=2.5)
-    inferred = [e.data["entity"] for e in eng.drain_events() if e.kind == "root_inferred"]
+    inferred = roots(eng.drain_events(), "root_inferred")
     assert inferred == ["dns/default/cluster-dns", "node/default/w4"]
     where = {fp: eng.book[a.incident].root for fp, a in eng.alerts.items() if a.incident}
     assert where["p-ca"] == where["p-gw"] == where["kl-w4"] == "node/default/w4"
@@ -806,6 +811,6 @@ def test_an_inferred_node_gives_its_own_alerts_a_group_interval_after_its_pods_a
     eng = engine()
     pages = by_action(run(eng, s, until=40), "page")
     events = eng.drain_events()
-    assert [e.data["entity"] for e in events if e.kind == "root_inferred"] == ["node/default/w1"]
-    assert [e.data["entity"] for e in events if e.kind == "root_withdrawn"] == ["node/default/w1"]
+    assert roots(events, "root_inferred") == ["node/default/w1"]
+    assert roots(events, "root_withdrawn") == ["node/default/w1"]
     assert [p.root_entity for p in pages] == ["dns/default/cluster-dns"]

@@ -4,11 +4,12 @@ An incident pages (urgency `page`) once one of its firing alerts of page urgency
 posts a notice (`notice`); `quiet` alerts (info/none) never bring an escalation forward, so an
 old quiet incident does not hand its age to a new alert. An alert is due after its grace (time
 to heal) and its rule's hold (time for its cause to show). An inferred root waits for the
-inference's own grace, for some of its evidence to be past its hold (a node's pods' alerts give
-its own alerts a group interval more), and for its zone's picture to settle; it pages as soon
-as an incident merged into it would have paged on its own. A node down by its own alert also
-waits for its zone's picture while other nodes of the zone are down (a dead zone's nodes alert
-a group interval apart), at most `zone_settle` past its own due.
+inference's own grace, for some of its evidence to be past its hold (what runs on a node and
+alerts with its `for:` gives the node's own alerts a group interval more), and for its zone's
+picture to settle; it pages as soon as an incident merged into it would have paged on its own.
+A node down by its own alert also waits for its zone's picture while other nodes of the zone
+are down (a dead zone's nodes alert a group interval apart), at most `zone_settle` past its own
+due.
 
 The policy reads incidents and alerts and returns a verdict: how loud, and when to look again.
 Applying it (timers, pages, notices) is the engine's.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from router.core.alerts import AlertState
+from router.core.inference import NODE_LEVEL_KINDS
 from router.core.lifecycle import URGENCY_RANK, Incident
 from topology import entities
 
@@ -140,7 +142,7 @@ class EscalationPolicy:
             incident.has_root_alert
             or alert.cls.hold
             or entities.kind_of(incident.root) != "node"
-            or entities.kind_of(alert.entity) in ("node", "node-component")
+            or entities.kind_of(alert.entity) in NODE_LEVEL_KINDS
         ):
             return alert.hold_due
         return alert.hold_due + self.zone_settle
