@@ -2,6 +2,7 @@
 
     python bench/bench_worlds.py --worlds 500 --seed 0 --show-failures 5
     python bench/bench_worlds.py --worlds 200 --kinds dns_down bad_rollout
+    python bench/bench_worlds.py --worlds 1000 --routing varied   # other teams' Alertmanagers
     python bench/bench_worlds.py --dump 42 --out /tmp/world-42     # the files of one world
 
 Each world (seed S, S+1, ...) is generated, written as a kube-state-metrics dump (and a topology
@@ -30,7 +31,7 @@ from router.cli.cmd_replay import load_engine_settings  # noqa: E402
 from router.core.settings import EngineSettings  # noqa: E402
 from router.sim.faults import KINDS  # noqa: E402
 from router.sim.score import WorldScore, aggregate, diagnose, format_figures, run_world  # noqa: E402
-from router.sim.worlds import generate_world  # noqa: E402
+from router.sim.worlds import ROUTING, generate_world  # noqa: E402
 from rules.ruleset import RuleSet  # noqa: E402
 
 _RULES: RuleSet | None = None
@@ -46,10 +47,10 @@ def _init(rule_paths: list[str] | None, config: str | None, timeout: float | Non
     _TIMEOUT = timeout
 
 
-def _run(job: tuple[int, tuple[str, ...] | None]) -> WorldScore:
-    seed, kinds = job
+def _run(job: tuple[int, tuple[str, ...] | None, str]) -> WorldScore:
+    seed, kinds, routing = job
     assert _RULES is not None
-    return run_world(seed, _RULES, kinds, _SETTINGS, timeout=_TIMEOUT)
+    return run_world(seed, _RULES, kinds, _SETTINGS, timeout=_TIMEOUT, routing=routing)
 
 
 def run_many(
@@ -59,8 +60,9 @@ def run_many(
     rules: list[str] | None,
     config: str | None,
     timeout: float | None = None,
+    routing: str = "kube-prometheus",
 ) -> list[WorldScore]:
-    work = [(seed, kinds) for seed in seeds]
+    work = [(seed, kinds, routing) for seed in seeds]
     if jobs <= 1:
         _init(rules, config, timeout)
         return [_run(job) for job in work]
@@ -69,8 +71,8 @@ def run_many(
         return list(pool.map(_run, work, chunksize=max(1, len(work) // (jobs * 8))))
 
 
-def dump(seed: int, kinds: tuple[str, ...] | None, out: str) -> int:
-    world = generate_world(seed, kinds)
+def dump(seed: int, kinds: tuple[str, ...] | None, out: str, routing: str = "kube-prometheus") -> int:
+    world = generate_world(seed, kinds, routing)
     paths = world.write(out)
     topology = " ".join(f"--topology {world_path}" for world_path in world.topology_paths(paths))
     print(f"world {seed}: {', '.join(f'{f.id} {f.kind} -> {f.root}' for f in world.faults)}")
@@ -86,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, help="draw only these fault kinds")
     parser.add_argument(
+        "--routing",
+        choices=ROUTING,
+        default="kube-prometheus",
+        help="how Alertmanager delivers the worlds: kube-prometheus' routing, or each world's own "
+        "grouping, timings and HA setup (docs/worlds.md)",
+    )
+    parser.add_argument(
         "--show-failures", type=int, default=3, metavar="K", help="diagnose the K worst worlds"
     )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
@@ -100,10 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kinds = tuple(args.kinds) if args.kinds else None
     if args.dump is not None:
-        return dump(args.dump, kinds, args.out)
+        return dump(args.dump, kinds, args.out, args.routing)
     started = time.perf_counter()
     seeds = range(args.seed, args.seed + args.worlds)
-    results = run_many(seeds, kinds, args.jobs, args.rules, args.config, args.timeout or None)
+    results = run_many(seeds, kinds, args.jobs, args.rules, args.config, args.timeout or None, args.routing)
     wall = time.perf_counter() - started
     overall, by_kind = aggregate(results)
     print(format_figures(overall, by_kind))

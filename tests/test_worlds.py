@@ -40,6 +40,8 @@ from topology.load import load_topology
 
 SELF_TEST_SEEDS = range(80)
 WORLDS = int(os.environ.get("WORLDS", "1000"))
+# Worlds delivered by other Alertmanager setups (`routing="varied"`), from a range of their own.
+VARIED_FROM, VARIED_WORLDS = 100_000, int(os.environ.get("VARIED_WORLDS", "300"))
 REPLAY_TIMEOUT = 20.0  # seconds: a hang in one world fails that world, not the suite's patience
 APP_NAMES = {name for name, _, _ in APP_ALERTS}
 
@@ -139,6 +141,30 @@ def test_every_kind_is_drawn_and_kinds_can_be_restricted():
         assert {f.kind for f in generate_world(seed, ["etcd_quorum"]).faults} == {"etcd_quorum"}
     with pytest.raises(ValueError, match="unknown fault kinds"):
         generate_world(0, ["meteor"])
+
+
+def test_varied_routing_delivers_the_same_world_as_another_alertmanager_would():
+    """`routing="varied"`: the faults, alerts and noise of the seed's world, delivered with a
+    grouping, timings and HA setup of the world's own, drawn from its own generator."""
+    configs = set()
+    for seed in range(40):
+        plain, varied = generate_world(seed), generate_world(seed, routing="varied")
+        assert varied.truth()["faults"] == plain.truth()["faults"]
+        assert varied.truth()["noise"] == plain.truth()["noise"]
+        assert varied.stream_text == generate_world(seed, routing="varied").stream_text
+        am = varied.truth()["alertmanager"]
+        configs.add((tuple(am["group_by"]), am["group_wait"], am["group_interval"], am["replicas"]))
+        groups = {line["payload"]["groupKey"] for line in varied.lines}
+        routed = {k for k in groups if "Watchdog" not in k}
+        if am["group_by"] == []:
+            assert len(routed) == 1, routed  # one group for everything but the heartbeat
+        delivered = {a["fingerprint"] for line in varied.lines for a in line["payload"]["alerts"]}
+        for fault in varied.truth()["faults"]:
+            assert {row["fingerprint"] for row in fault["alerts"]} <= delivered
+    assert plain.truth()["alertmanager"]["group_by"] == ["namespace"]
+    assert len({c[0] for c in configs}) >= 5 and len({c[3] for c in configs}) == 3, configs
+    with pytest.raises(ValueError, match="unknown routing"):
+        generate_world(0, routing="carrier-pigeon")
 
 
 def test_the_for_table_is_the_catalogues():
@@ -467,6 +493,32 @@ def test_what_heals_and_noise_stay_quiet(results: list[WorldScore]):
         return [f"page on {p.root} ({p.verdict})" for p in r.pages if p.verdict in ("healed", "noise")]
 
     _within_budget(results, check, budget=0)
+
+
+@pytest.fixture(scope="module")
+def varied_results() -> list[WorldScore]:
+    rules = RuleSet.load()
+    return [
+        run_world(seed, rules, timeout=REPLAY_TIMEOUT, routing="varied")
+        for seed in range(VARIED_FROM, VARIED_FROM + VARIED_WORLDS)
+    ]
+
+
+def test_the_invariants_hold_whatever_alertmanager_delivers(varied_results: list[WorldScore]):
+    """Other teams group by alert name, by nothing or by everything, flush every minute or
+    five, run one Alertmanager or three: the same invariants, within the same budget."""
+    checks = {
+        "pages": lambda r: [f"{len(r.pages)} pages"] if len(r.pages) > r.must_page else [],
+        "wrong": lambda r: [f"page on {p.root} is {p.verdict}" for p in r.pages if not p.correct],
+        "missed": lambda r: [f"{f.root} not paged" for f in r.faults if f.must_page and not f.paged],
+    }
+    for check in checks.values():
+        _within_budget(varied_results, check)
+    quiet = [(r.seed, p.root) for r in varied_results for p in r.pages if p.verdict in ("healed", "noise")]
+    assert not quiet
+    figures, _ = aggregate(varied_results)
+    assert figures.precision >= 0.95 and figures.recall >= 0.99, figures
+    assert figures.pages_per_incident <= 1.1 and figures.attach >= 0.90, figures
 
 
 def test_the_figures_of_issue_g(results: list[WorldScore]):

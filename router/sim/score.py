@@ -101,6 +101,7 @@ class WorldScore:
     noise_notices: int = 0  # notices whose root alert is noise (allowed, but noise in a channel)
     seconds: dict[str, float] = field(default_factory=dict)
     error: str = ""  # the replay did not finish (timeout): nothing it would have said counts
+    alertmanager: dict = field(default_factory=dict)  # how the world was delivered (truth.json)
 
     @property
     def must_page(self) -> int:
@@ -228,6 +229,7 @@ def score(truth: dict, notifications: Iterable[dict]) -> WorldScore:
         noise_notices=sum(
             n["action"] == "notice" and (n["root"]["alert"] or {}).get("fingerprint") in noise for n in notes
         ),
+        alertmanager=truth.get("alertmanager", {}),
     )
 
 
@@ -307,6 +309,7 @@ def run_world(
     settings: EngineSettings | None = None,
     *,
     timeout: float | None = None,
+    routing: str = "kube-prometheus",
 ) -> WorldScore:
     """Generate, replay and score one world.
 
@@ -315,7 +318,7 @@ def run_world(
     hang must not stall a bench of a thousand worlds.
     """
     started = time.perf_counter()
-    world = generate_world(seed, kinds)
+    world = generate_world(seed, kinds, routing)
     truth = world.truth()
     generated = time.perf_counter()
     armed = timeout is not None and threading.current_thread() is threading.main_thread()
@@ -492,6 +495,12 @@ def diagnose(result: WorldScore, *, limit: int = 8) -> str:
     shape = f"{c['platform']} {control}, {len(c['zones'])} zones, {c['nodes']} nodes, {c['pods']} pods"
     extra = ", topology file" if c["topology_file"] else ""
     lines = [f"seed {result.seed} ({shape}{extra}; cluster {c['name']})"]
+    am = result.alertmanager
+    if am:
+        lines.append(
+            f"  alertmanager: group_by {am['group_by']}, wait {am['group_wait']}, interval "
+            f"{am['group_interval']}, {am['replicas']} replica(s)"
+        )
     for fault in result.faults:
         goal = "must page" if fault.must_page else "expected quiet"
         state = ""

@@ -22,7 +22,11 @@ state): same seed, same bytes. It is built in this order:
    KubeSchedulerDown / KubeControllerManagerDown firing since long before the recording;
 5. delivery through router/sim/storm.py's Alertmanager simulator with kube-prometheus routing
    (group_by namespace, group_wait 30s, group_interval 5m, repeat 12h) and an HA pair whose
-   replicas both deliver, 15 s apart: the recorded stream of docs/contracts.md.
+   replicas both deliver, 15 s apart: the recorded stream of docs/contracts.md. With
+   `routing="varied"` the same world is delivered as another team's Alertmanager would deliver
+   it: grouping, group_wait, group_interval and the HA setup drawn from what configurations in
+   the wild use (`ROUTINGS`), from a generator of its own, so that the faults, the cluster and
+   the alerts stay those of the kube-prometheus world of the same seed.
 
 The ground truth (`World.truth()`, truth.json) lists every fault (id, kind, root entity,
 must_page, start, heal, summary) with the fingerprints of its alerts and their role, and the
@@ -49,6 +53,24 @@ BASE = datetime(2026, 10, 5, tzinfo=UTC)
 JITTER_MS = 60_000  # Prometheus evaluation (30s) + resend: an alert reaches Alertmanager 0-60 s late
 TWO_FAULTS = 0.3  # share of worlds with two unrelated faults at once
 HEARTBEATS = (timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=5))
+ROUTING = ("kube-prometheus", "varied")
+# What `routing="varied"` draws from, each independently. group_by: kube-prometheus' namespace;
+# Alertmanager's example configuration (alertname, cluster, service); by alert name; alert name
+# per namespace; one group for everything; "..." (no grouping: every alert its own group).
+GROUP_BY = (
+    ("namespace",),
+    ("alertname", "cluster", "service"),
+    ("alertname",),
+    ("alertname", "namespace"),
+    (),
+    ("...",),
+)
+GROUP_WAITS = (timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=1))
+GROUP_INTERVALS = (timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=5))
+# (replicas, dedup, delivery latency): a single Alertmanager; an HA pair that both deliver; a
+# gossiping trio whose receiver answers slowly (20 s, more than the 15 s a peer waits), so the
+# second replica delivers too and the third does not.
+HA_SETUPS = ((1, False, 0), (2, False, 0), (3, True, 20))
 QUIET_SEVERITIES = ("info", "none")
 
 
@@ -64,6 +86,7 @@ class World:
     end: datetime
     heartbeat: timedelta
     lines: list[dict] = field(repr=False)
+    alertmanager: AlertmanagerConfig = field(default_factory=AlertmanagerConfig, repr=False)
 
     @cached_property
     def stream_text(self) -> str:
@@ -111,6 +134,7 @@ class World:
                 for fault in self.faults
             ],
             "noise": [_alert_row(spec, "noise") for spec in self.noise],
+            "alertmanager": _routing_row(self.alertmanager),
         }
 
     @cached_property
@@ -333,8 +357,9 @@ def info_inhibitors(ctx: Ctx, specs: Sequence[AlertSpec], start: datetime, end: 
 # --- the world -----------------------------------------------------------------------------------
 
 
-def generate_world(seed: int, kinds: Sequence[str] | None = None) -> World:
-    """The world of `seed`; `kinds` restricts the fault kinds drawn (default: all of them).
+def generate_world(seed: int, kinds: Sequence[str] | None = None, routing: str = "kube-prometheus") -> World:
+    """The world of `seed`; `kinds` restricts the fault kinds drawn (default: all of them);
+    `routing` is how Alertmanager delivers it (`ROUTING`).
 
     A cluster in which none of the requested kinds fits (an etcd loss on a managed control
     plane) is redrawn from the next sub-seed, so that every world has at least one fault.
@@ -343,15 +368,17 @@ def generate_world(seed: int, kinds: Sequence[str] | None = None) -> World:
     unknown = [k for k in allowed if k not in KINDS]
     if unknown:
         raise ValueError(f"unknown fault kinds: {', '.join(unknown)} (known: {', '.join(KINDS)})")
+    if routing not in ROUTING:
+        raise ValueError(f"unknown routing {routing!r} (known: {', '.join(ROUTING)})")
     for attempt in range(16):
         rng = random.Random(f"worlds/{seed}" if attempt == 0 else f"worlds/{seed}/{attempt}")
-        world = _build(seed, rng, allowed)
+        world = _build(seed, rng, allowed, routing)
         if world is not None:
             return world
     raise ValueError(f"seed {seed}: no cluster fits the fault kinds {', '.join(allowed)}")
 
 
-def _build(seed: int, rng: random.Random, kinds: Sequence[str]) -> World | None:
+def _build(seed: int, rng: random.Random, kinds: Sequence[str], routing: str) -> World | None:
     cluster = build_cluster(rng)
     ctx = Ctx(cluster, rng)
     start = BASE + timedelta(minutes=rng.randrange(0, 60 * 24 * 90))
@@ -366,5 +393,28 @@ def _build(seed: int, rng: random.Random, kinds: Sequence[str]) -> World | None:
     noise += info_inhibitors(ctx, fault_specs + noise, start, end)
     heartbeat = rng.choice(HEARTBEATS)
     config = AlertmanagerConfig(replicas=2, routes=(heartbeat_route(heartbeat),))
+    if routing == "varied":
+        _vary_routing(config, random.Random(f"worlds/{seed}/routing"))
     lines = simulate(fault_specs + noise, config, until=end)
-    return World(seed, cluster, faults, noise, start, end, heartbeat, lines)
+    return World(seed, cluster, faults, noise, start, end, heartbeat, lines, config)
+
+
+def _vary_routing(config: AlertmanagerConfig, rng: random.Random) -> None:
+    """Another team's Alertmanager: its own grouping, timings and HA setup (the heartbeat route
+    stays: it only carries the Watchdog)."""
+    config.group_by = rng.choice(GROUP_BY)
+    config.group_wait = rng.choice(GROUP_WAITS)
+    config.group_interval = rng.choice(GROUP_INTERVALS)
+    config.replicas, config.dedup_replicas, latency = rng.choice(HA_SETUPS)
+    config.delivery_latency = timedelta(seconds=latency)
+
+
+def _routing_row(config: AlertmanagerConfig) -> dict:
+    return {
+        "group_by": list(config.group_by),
+        "group_wait": f"{int(config.group_wait.total_seconds())}s",
+        "group_interval": f"{int(config.group_interval.total_seconds())}s",
+        "replicas": config.replicas,
+        "dedup_replicas": config.dedup_replicas,
+        "delivery_latency": f"{int(config.delivery_latency.total_seconds())}s",
+    }
