@@ -25,8 +25,9 @@ state): same seed, same bytes. It is built in this order:
    replicas both deliver, 15 s apart: the recorded stream of docs/contracts.md. With
    `routing="varied"` the same world is delivered as another team's Alertmanager would deliver
    it: grouping, group_wait, group_interval and the HA setup drawn from what configurations in
-   the wild use (`ROUTINGS`), from a generator of its own, so that the faults, the cluster and
-   the alerts stay those of the kube-prometheus world of the same seed.
+   the wild use (`GROUP_BY`, `GROUP_WAITS`, `GROUP_INTERVALS`, `HA_SETUPS`), from a generator
+   of its own, so that the faults, the cluster and the alerts stay those of the kube-prometheus
+   world of the same seed.
 
 The ground truth (`World.truth()`, truth.json) lists every fault (id, kind, root entity,
 must_page, start, heal, summary) with the fingerprints of its alerts and their role, and the
