@@ -814,3 +814,24 @@ def test_an_inferred_node_gives_its_own_alerts_a_group_interval_after_its_pods_a
     assert roots(events, "root_inferred") == ["node/default/w1"]
     assert roots(events, "root_withdrawn") == ["node/default/w1"]
     assert [p.root_entity for p in pages] == ["dns/default/cluster-dns"]
+
+
+KUBELET_W0 = dict(alertname="KubeletInstanceUnreachable", node="w0", namespace="kube-system")
+
+
+def test_a_kubelet_out_of_reach_waits_a_group_interval_for_its_nodes_own_alert():
+    """w0's kubelet stops answering scrapes; the node's NotReady fires a minute later but lands
+    in the group's next flush, 5m20s after the first (one group for everything, group_interval
+    5m, a receiver that answers in 20 s). A 5m grace would page the kubelet moments before the
+    node's alert comes; its 7m grace covers that group interval, and the one page names the
+    node. A kubelet that fails alone still pages, when its grace ends."""
+    s = Stream()
+    s.deliver(0, [alert("kl-w0", 0, **KUBELET_W0)])
+    s.deliver(5 + 20 / 60, [alert("kl-w0", 0, **KUBELET_W0), node_alert(started=1)])
+    pages = by_action(run(engine(), s, until=40), "page")
+    assert [p.root_entity for p in pages] == ["node/default/w0"]
+    alone = Stream()
+    alone.deliver(0, [alert("kl-w0", 0, **KUBELET_W0)])
+    [page] = by_action(run(engine(), alone, until=40), "page")
+    assert page.root_entity == "node/default/w0/kubelet"
+    assert page.at == at(7)
