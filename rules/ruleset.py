@@ -68,6 +68,7 @@ class Classification:
     # "dependents": a failing caller explains it (starvation), not a failing dependency.
     explained_by: str = "dependencies"
     node_running: bool = False  # its pod's node is at work: no evidence the node failed
+    contention: bool = False  # its entity's load comes from what runs there (a saturated node)
 
 
 def normalise_severity(value: str | None) -> str:
@@ -797,6 +798,7 @@ class RuleSet:
             how,
             rule.model.explained_by,
             rule.model.node_running,
+            rule.model.contention,
         )
 
     def _by_default(self, labels: Mapping[str, str], topology: Topology, severity: str) -> Classification:

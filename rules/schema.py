@@ -97,6 +97,10 @@ class Rule(_Strict):
     # The alert shows its pod's node at work (the kubelet restarting a container in back-off):
     # never evidence that the node itself failed.
     node_running: bool = False
+    # The entity's load comes from what runs on it (a node's CPU or memory saturated): when one
+    # workload there shows trouble its callees do not explain, the page names it as the likely
+    # cause (the noisy neighbour, or the one victim worth looking at first).
+    contention: bool = False
     description: str = ""
 
     _check_durations = field_validator("grace", "hold", "outlive_root", mode="before")(

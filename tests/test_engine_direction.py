@@ -242,3 +242,91 @@ def test_services_without_requests_point_at_no_node():
     errors_instead.deliver(0, [errors("e-a", 0, "a"), errors("e-b", 0, "b")])
     notes = run(Engine(build_topology_file(document, "<n1>"), RULES), errors_instead, until=90)
     assert [p.root_entity for p in pages(notes)] == ["node/default/n1"]  # what errors would say
+
+
+def test_the_only_callee_of_a_failing_caller_is_named_as_its_lead():
+    """frontend calls checkout alone: its errors with nothing changed in it point there."""
+    s = Stream()
+    s.deliver(0, [errors("e-fe", 0, "frontend")])
+    notes = run(Engine(shop(), RULES), s, until=60)
+    [page] = pages(notes)
+    assert page.root_entity == f"service/default/{NS}/frontend"
+    cause = page.extra["likely_cause"]
+    assert (cause["kind"], cause["entity"]) == ("callee", f"service/default/{NS}/checkout")
+    assert cause["path"] == [f"service/default/{NS}/frontend", f"service/default/{NS}/checkout"]
+    assert "likely cause: service shop/checkout, the only callee of service shop/frontend" in page.reason
+
+
+def test_a_caller_of_several_services_or_a_recent_change_names_no_callee():
+    s = Stream()
+    s.deliver(0, [errors("e-co", 0, "checkout")])  # checkout calls payment and email: which?
+    [page] = pages(run(Engine(shop(), RULES), s, until=60))
+    assert "likely_cause" not in page.extra
+    # A change in the namespace just before the failure (a NetworkPolicy) beats the graph's guess;
+    # one long before does not.
+    policy = {"entity": f"networkpolicy/default/{NS}/deny", "at": "2026-10-06T00:55:00Z", "what": "created"}
+    old = {"entity": f"networkpolicy/default/{NS}/deny", "at": "2026-10-06T00:20:00Z", "what": "created"}
+    for change, kind in ((policy, "change"), (old, "callee")):
+        s = Stream()
+        s.deliver(0, [errors("e-fe", 0, "frontend")])
+        [page] = pages(run(Engine(shop([change]), RULES), s, until=60))
+        assert page.extra["likely_cause"]["kind"] == kind
+
+
+def saturated_node(calls: dict[str, list[str]], on_n1: set[str]) -> Topology:
+    """Services each run one pod: those in `on_n1` on node n1 (10.0.0.1), the others on n2."""
+    document = {
+        "kind": "alert-router/topology",
+        "nodes": [{"name": "n1", "ip": "10.0.0.1"}, {"name": "n2", "ip": "10.0.0.2"}],
+        "pods": [
+            {
+                "namespace": NS,
+                "name": f"{s}-5c8d-abcde",
+                "node": "n1" if s in on_n1 else "n2",
+                "owner": f"deployment/{s}",
+            }
+            for s in calls
+        ],
+        "services": [
+            {"namespace": NS, "name": s, "pods": [f"{s}-5c8d-abcde"], "calls": callees}
+            for s, callees in calls.items()
+        ],
+    }
+    return build_topology_file(document, "<saturated>")
+
+
+def saturation(fp: str, started: float) -> dict:
+    return alert(fp, started, alertname="NodeSystemSaturation", instance="10.0.0.1:9100", job="node-exporter")
+
+
+def test_on_a_saturated_node_the_one_workload_in_trouble_is_named_as_its_lead():
+    """n1's load comes from what runs there: of its residents a and b, a alone shows trouble its
+    callees do not explain (c's errors come from a call to a, and c runs elsewhere)."""
+    topology = saturated_node({"a": [], "b": [], "c": ["a", "b"]}, on_n1={"a", "b"})
+    s = Stream()
+    s.deliver(0, [saturation("sat", 0)])
+    s.deliver(1, [starving("s-a", 1, "a"), errors("e-c", 1, "c")])
+    [page] = pages(run(Engine(topology, RULES), s, until=60))
+    assert page.root_entity == "node/default/n1"
+    cause = page.extra["likely_cause"]
+    assert (cause["kind"], cause["entity"], cause["path"]) == (
+        "resident",
+        f"service/default/{NS}/a",
+        ["node/default/n1", f"service/default/{NS}/a"],
+    )
+    assert "in trouble while it is saturated" in page.reason
+
+
+def test_a_saturated_node_names_no_workload_when_several_or_only_victims_are_in_trouble():
+    topology = saturated_node({"a": ["d"], "b": [], "d": []}, on_n1={"a", "b"})
+    both = Stream()
+    both.deliver(0, [saturation("sat", 0)])
+    both.deliver(1, [errors("e-a", 1, "a"), starving("s-b", 1, "b")])
+    [page] = pages(run(Engine(topology, RULES), both, until=60))
+    assert "likely_cause" not in page.extra
+    # a's errors come from d, failing on n2: a is d's victim, so b is the one left in trouble.
+    victim = Stream()
+    victim.deliver(0, [saturation("sat", 0)])
+    victim.deliver(1, [errors("e-d", 1, "d"), errors("e-a", 1, "a"), starving("s-b", 1, "b")])
+    node_pages = [p for p in pages(run(Engine(topology, RULES), victim, until=60)) if "/n1" in p.root_entity]
+    assert [p.extra["likely_cause"]["entity"] for p in node_pages] == [f"service/default/{NS}/b"]

@@ -277,3 +277,12 @@ def test_a_likely_cause_reads_as_the_change_and_its_time():
         entry_text(silent)
         == "likely cause: service shop/email unreachable since 2026-10-06T00:58:00.000Z (no requests)"
     )
+    lead = change | {
+        "cause": "callee",
+        "entity": "service/default/shop/email",
+        "change": "the only callee of service shop/checkout",
+    }
+    assert entry_text(lead) == (
+        "likely cause: service shop/email, the only callee of service shop/checkout"
+        " (since 2026-10-06T00:58:00.000Z)"
+    )

@@ -42,8 +42,8 @@ def test_router_meets_the_floors_and_beats_paging_every_alert(figures):
     assert result.scenarios == 2 * len(SCENARIOS)
     assert result.pages <= 1.5 * result.scenarios
     assert router["pages_per_incident"] <= 1.5
-    assert router["precision"] >= 0.75
-    assert router["recall"] >= 0.80
+    assert router["precision"] >= 0.80
+    assert router["recall"] >= 0.95
     assert router["precision"] >= 2.5 * baseline["precision"]
     assert baseline["pages_per_incident"] >= 4 * router["pages_per_incident"]
 

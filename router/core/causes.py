@@ -1,4 +1,4 @@
-"""Changes as causes: which recorded change most likely started an incident.
+"""Changes as causes: which recorded change (or lead) most likely started an incident.
 
 Most application incidents start with a change: a rollout with a bad image, an edited feature
 flag ConfigMap, a NetworkPolicy, a rotated Secret. The topology carries the changes its sources
@@ -24,6 +24,11 @@ caller reaches nobody there: that callee, or the network to it, is the likely ca
 partition, a NetworkPolicy, a dead listener). Several starving callees say the opposite: the
 caller itself broke and stopped calling everyone. The engine prefers this concurrent evidence
 to a change beneath the root (circumstantial), not to a change of the root itself.
+
+When no change is near, two weaker leads read off what fails with the root: on a node that its
+residents saturate, the one workload there in trouble that no failing callee explains
+(`busy_resident`); for a service failing by its callers' measure, the only service it calls
+(`only_callee`). The engine's `_likely_cause` orders them all (docs/engine.md).
 
 Pure: no clock, no I/O.
 """
@@ -117,3 +122,40 @@ def unreachable_callee(
     if len(silent) != 1 or len(callees) < 2:  # a caller of one service may just have stopped
         return None
     return silent[0], starving[silent[0]]
+
+
+def only_callee(topology: Topology, root: str) -> str | None:
+    """The service `root` calls when it calls exactly one."""
+    callees = topology.calls(root) if root in topology else []
+    return callees[0] if len(callees) == 1 else None
+
+
+_WORKLOAD_KINDS = ("deployment", "statefulset", "daemonset")
+
+
+def busy_resident(topology: Topology, node: str, failing: Mapping[str, set[str]]) -> str | None:
+    """The one workload running on `node` that shows trouble of its own, named by the entity its
+    alert is on; None when no workload there or several do.
+
+    `failing` maps each entity with a firing alert (the node's own left out) to the directions
+    its alerts travel (`explained_by`). A resident whose errors or latency a failing callee
+    explains is a victim of that callee, not a suspect.
+    """
+    residents: dict[str, str] = {}  # entity -> the workload it stands for
+    for pod in sorted(topology.dependents(node)):
+        if entities.kind_of(pod) != "pod":
+            continue
+        owners = _owners(topology, pod)
+        workload = next((o for o in sorted(owners) if entities.kind_of(o) in _WORKLOAD_KINDS), pod)
+        services = {s for s in topology.dependents(pod) if entities.kind_of(s) == "service"}
+        for entity in owners | services:
+            residents.setdefault(entity, workload)
+    suspects: dict[str, str] = {}
+    for entity, directions in sorted(failing.items()):
+        stands_for = residents.get(entity)
+        if stands_for is None:
+            continue
+        if directions == {"dependencies"} and any(callee in failing for callee in topology.calls(entity)):
+            continue
+        suspects.setdefault(stands_for, entity)
+    return next(iter(suspects.values())) if len(suspects) == 1 else None

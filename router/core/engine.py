@@ -101,7 +101,14 @@ from ground.times import format_time, parse_time
 from router.core import views
 from router.core.alerts import AlertIntake, AlertState, Seen
 from router.core.attribution import Attribution, OpenGroup, is_hypothesis, rests_on_starvation
-from router.core.causes import likely_cause, unreachable_callee
+from router.core.causes import (
+    NAMESPACE_RANK,
+    RECENT,
+    busy_resident,
+    likely_cause,
+    only_callee,
+    unreachable_callee,
+)
 from router.core.escalation import EscalationPolicy, root_firing
 from router.core.events import CheckRequest, Event, Notification, SymptomRef
 from router.core.failures import FailureIndex
@@ -123,7 +130,7 @@ from router.core.reach import Reach
 from router.core.settings import EngineSettings
 from router.core.timers import Timers
 from router.core.watch import DependencyWatch
-from router.core.wording import count_kinds, describe, span
+from router.core.wording import cause_phrase, cause_reason, count_kinds, describe, span
 from rules.ruleset import RuleSet
 from rules.schema import severity_rank
 from topology import entities
@@ -701,14 +708,8 @@ class Engine:
         if cause is not None:
             kind, change, path = cause
             when = format_time(change.at)
-            if kind == "change":
-                reason += f"; likely cause: {change.what} on {describe(change.entity)} at {when}"
-            else:
-                reason += (
-                    f"; likely cause: {describe(change.entity)} is unreachable ({change.what} since {when})"
-                )
+            reason += "; likely cause: " + cause_phrase(kind, describe(change.entity), change.what, when)
             extra["likely_cause"] = {**change.to_dict(), "kind": kind, "path": list(path)}
-            why = "changed shortly before" if kind == "change" else "receives no requests while"
             self._event(
                 now,
                 "likely_cause",
@@ -718,7 +719,7 @@ class Engine:
                 changed_at=when,
                 change=change.what,
                 path=list(path),
-                reason=f"{describe(change.entity)} {why} {describe(incident.root)} failed",
+                reason=cause_reason(kind, describe(change.entity), describe(incident.root)),
             )
         self._event(now, "paged", incident, severity=incident.top_severity, reason=reason)
         incident.notified.update((s.fingerprint, None) for s in symptoms)
@@ -731,12 +732,14 @@ class Engine:
             self._root_resolved(incident, now)
 
     def _likely_cause(self, incident: Incident) -> tuple[str, Change, tuple[str, ...]] | None:
-        """A recorded change shortly before the incident's first alert fired, near its root;
-        else the one callee of the root that receives no requests (router/core/causes.py)."""
+        """What most likely started the incident (router/core/causes.py), strongest lead first:
+        a change of the root itself; the one callee of the root that receives no requests; a
+        change beneath the root; on a saturated node, the one workload there in trouble; the
+        only service the root calls; a change elsewhere in its namespace."""
+        started = [parse_time(self.alerts[fp].starts_at) for fp in incident.alerts if fp in self.alerts]
+        failed_at = min([t for t in started if t is not None], default=incident.opened_at)
         found = None
         if len(self.topology.changes):
-            started = [parse_time(self.alerts[fp].starts_at) for fp in incident.alerts if fp in self.alerts]
-            failed_at = min([t for t in started if t is not None], default=incident.opened_at)
             found = likely_cause(
                 self.topology, self.reach, incident.root, failed_at, self.settings.change_window
             )
@@ -754,9 +757,51 @@ class Engine:
             what = f"it receives no requests while the calls of {describe(incident.root)} fail"
             return "unreachable", Change(since, callee, what), (incident.root, callee)
         # A change beneath the root is circumstantial next to a callee silent right now; one
-        # that is only in the namespace names nothing the root is known to touch, but is all
+        # just before the failure, even if only in the namespace (a NetworkPolicy), beats a
+        # lead read off the graph.
+        if found is not None and (found[2] < NAMESPACE_RANK or failed_at - found[0].at <= RECENT):
+            return "change", found[0], found[1]
+        lead = self._concurrent_lead(incident, failed_at, starving)
+        if lead is not None:
+            return lead
+        # A change only in the namespace names nothing the root is known to touch, but is all
         # there is.
         return None if found is None else ("change", found[0], found[1])
+
+    def _concurrent_lead(
+        self, incident: Incident, failed_at: datetime, starving: dict[str, datetime]
+    ) -> tuple[str, Change, tuple[str, ...]] | None:
+        """A lead read off what fails with the root when no change names one: the one workload
+        in trouble on a node its residents saturate, or the only service a failing caller calls."""
+        root_alerts = [self.alerts[fp] for fp in incident.root_alerts if fp in self.alerts]
+        firing = [a for a in root_alerts if a.firing]
+        if not firing:
+            return None
+        if entities.kind_of(incident.root) == "node" and all(a.cls.contention for a in firing):
+            failing: dict[str, set[str]] = {}
+            for alert in self.alerts.values():
+                if alert.firing and alert.entity != incident.root and alert.cls.urgency != "quiet":
+                    failing.setdefault(alert.entity, set()).add(alert.cls.explained_by)
+            resident = busy_resident(self.topology, incident.root, failing)
+            if resident is not None:
+                since = min(
+                    parse_time(a.starts_at) or a.first_seen
+                    for a in self.alerts.values()
+                    if a.firing and a.entity == resident
+                )
+                what = f"the one workload on {describe(incident.root)} in trouble while it is saturated"
+                return "resident", Change(since, resident, what), (incident.root, resident)
+        # A service failing by its callers' measure (errors, latency) may pass on its callee's.
+        if entities.kind_of(incident.root) == "service" and any(
+            a.cls.explained_by == "dependencies" for a in firing
+        ):
+            callee = only_callee(self.topology, incident.root)
+            if callee is not None:
+                what = f"the only callee of {describe(incident.root)}"
+                if callee in starving:
+                    what += ", and it receives no requests"
+                return "callee", Change(failed_at, callee, what), (incident.root, callee)
+        return None
 
     def _queue_update(self, incident: Incident, reason: str) -> None:
         incident.pending_reasons.append(reason)

@@ -52,3 +52,25 @@ def count_kinds(names: Iterable[str]) -> str:
         counts[kind] = counts.get(kind, 0) + 1
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return ", ".join(f"{n} {kind}" for kind, n in ordered)
+
+
+def cause_phrase(kind: str, entity: str, what: str, when: str) -> str:
+    """A likely cause as a page's reason ends: `likely cause: <this>` (router/core/causes.py)."""
+    if kind == "change":
+        return f"{what} on {entity} at {when}"
+    if kind == "unreachable":
+        return f"{entity} is unreachable ({what} since {when})"
+    return f"{entity}, {what} (since {when})"
+
+
+_CAUSE_REASONS = {
+    "change": "{entity} changed shortly before {root} failed",
+    "unreachable": "{entity} receives no requests while {root} failed",
+    "resident": "{entity} was in trouble on {root} while its residents saturated it",
+    "callee": "{entity} is the only service {root} calls, and no change of {root}'s own is known",
+}
+
+
+def cause_reason(kind: str, entity: str, root: str) -> str:
+    """Why a likely cause was named, for the timeline's `likely_cause` event."""
+    return _CAUSE_REASONS[kind].format(entity=entity, root=root)

@@ -369,11 +369,7 @@ def entry_text(event: Mapping[str, Any]) -> str:
         ),
         "grace_elapsed": "grace elapsed; the root "
         + ("still fires" if event.get("firing") else "no longer fires"),
-        "likely_cause": (
-            f"likely cause: {what} unreachable since {event.get('changed_at')} ({event.get('change')})"
-            if event.get("cause") == "unreachable"
-            else f"likely cause: {event.get('change')} on {what} at {event.get('changed_at')}"
-        ),
+        "likely_cause": _likely_cause(event, what),
         "paged": f"paged on-call (severity {event.get('severity')}): {reason}",
         "flapping": f"flapping: {reason}",
         "root_recovered": f"root recovered: {reason}",
@@ -397,6 +393,15 @@ def entry_text(event: Mapping[str, Any]) -> str:
         return texts[kind]
     extra = reason or ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("at", "kind", "incident"))
     return f"{kind.replace('_', ' ')}: {extra}" if extra else kind.replace("_", " ")
+
+
+def _likely_cause(event: Mapping[str, Any], what: str) -> str:
+    cause, change, at = event.get("cause"), event.get("change"), event.get("changed_at")
+    if cause == "unreachable":
+        return f"likely cause: {what} unreachable since {at} ({change})"
+    if cause in (None, "change"):
+        return f"likely cause: {change} on {what} at {at}"
+    return f"likely cause: {what}, {change} (since {at})"
 
 
 def _count(n: Any, word: str) -> str:
