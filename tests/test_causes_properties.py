@@ -5,7 +5,8 @@ call graphs, placements and failures (hypothesis):
   there in trouble is a victim of a failing callee;
 - two workloads on the node in trouble of their own name no lead;
 - what fails elsewhere, and is called by nothing on the node, does not change the lead;
-- the callee lead is the root's one callee, and a root calling several names none.
+- the callee lead is the one service the root calls that no healthy caller also calls, and
+  none when several are left.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router.core.causes import busy_resident, only_callee
+from router.core.causes import busy_resident, suspect_callee
 from topology.fileformat import build_topology_file
 from topology.graph import Topology
 
@@ -86,8 +87,13 @@ def test_failures_nothing_on_the_node_calls_do_not_move_the_lead(world, extra):
 
 
 @given(worlds())
-def test_the_callee_lead_is_the_one_service_a_root_calls(world):
-    topology, _, _ = world
+def test_the_callee_lead_is_the_one_callee_no_healthy_caller_clears(world):
+    topology, failing, _ = world
     for name in (n for n in topology.graph.nodes if n.startswith("service/")):
-        callees = topology.calls(name)
-        assert only_callee(topology, name) == (callees[0] if len(callees) == 1 else None)
+        lead = suspect_callee(topology, name, failing)
+        uncleared = [
+            callee
+            for callee in topology.calls(name)
+            if not any(caller != name and caller not in failing for caller in topology.callers(callee))
+        ]
+        assert lead == (uncleared[0] if len(uncleared) == 1 else None), (name, uncleared)

@@ -273,7 +273,7 @@ def test_a_caller_of_several_services_or_a_recent_change_names_no_callee():
         assert page.extra["likely_cause"]["kind"] == kind
 
 
-def saturated_node(calls: dict[str, list[str]], on_n1: set[str]) -> Topology:
+def call_graph(calls: dict[str, list[str]], on_n1: frozenset[str] | set[str] = frozenset()) -> Topology:
     """Services each run one pod: those in `on_n1` on node n1 (10.0.0.1), the others on n2."""
     document = {
         "kind": "alert-router/topology",
@@ -292,7 +292,7 @@ def saturated_node(calls: dict[str, list[str]], on_n1: set[str]) -> Topology:
             for s, callees in calls.items()
         ],
     }
-    return build_topology_file(document, "<saturated>")
+    return build_topology_file(document, "<call graph>")
 
 
 def saturation(fp: str, started: float) -> dict:
@@ -302,7 +302,7 @@ def saturation(fp: str, started: float) -> dict:
 def test_on_a_saturated_node_the_one_workload_in_trouble_is_named_as_its_lead():
     """n1's load comes from what runs there: of its residents a and b, a alone shows trouble its
     callees do not explain (c's errors come from a call to a, and c runs elsewhere)."""
-    topology = saturated_node({"a": [], "b": [], "c": ["a", "b"]}, on_n1={"a", "b"})
+    topology = call_graph({"a": [], "b": [], "c": ["a", "b"]}, on_n1={"a", "b"})
     s = Stream()
     s.deliver(0, [saturation("sat", 0)])
     s.deliver(1, [starving("s-a", 1, "a"), errors("e-c", 1, "c")])
@@ -318,7 +318,7 @@ def test_on_a_saturated_node_the_one_workload_in_trouble_is_named_as_its_lead():
 
 
 def test_a_saturated_node_names_no_workload_when_several_or_only_victims_are_in_trouble():
-    topology = saturated_node({"a": ["d"], "b": [], "d": []}, on_n1={"a", "b"})
+    topology = call_graph({"a": ["d"], "b": [], "d": []}, on_n1={"a", "b"})
     both = Stream()
     both.deliver(0, [saturation("sat", 0)])
     both.deliver(1, [errors("e-a", 1, "a"), starving("s-b", 1, "b")])
@@ -330,3 +330,63 @@ def test_a_saturated_node_names_no_workload_when_several_or_only_victims_are_in_
     victim.deliver(1, [errors("e-d", 1, "d"), errors("e-a", 1, "a"), starving("s-b", 1, "b")])
     node_pages = [p for p in pages(run(Engine(topology, RULES), victim, until=60)) if "/n1" in p.root_entity]
     assert [p.extra["likely_cause"]["entity"] for p in node_pages] == [f"service/default/{NS}/b"]
+
+
+def test_a_silent_service_all_of_whose_callers_fail_is_inferred_as_their_root():
+    """a and b call s, and nothing else calls it: their errors, with nothing of theirs failing,
+    point at s though s has no alert of its own (an HTTP abort nothing instruments)."""
+    s = Stream()
+    s.deliver(0, [errors("e-a", 0, "a")])
+    s.deliver(2, [errors("e-b", 2, "b")])
+    topology = call_graph({"a": ["s", "t"], "b": ["s"], "s": [], "t": []}, on_n1={"a"})  # a: n1; others: n2
+    notes = run(Engine(topology, RULES), s, until=90)
+    [page] = pages(notes)
+    assert page.root_entity == f"service/default/{NS}/s"
+    assert "services calling it are failing" in page.reason
+    assert sorted(x.entity.rsplit("/", 1)[1] for x in page.symptoms) == ["a", "b"]
+
+
+def test_a_service_a_healthy_caller_still_uses_is_not_blamed():
+    """a and b both call s and t; c calls s too and does not fail, so s answers: t is blamed."""
+    s = Stream()
+    s.deliver(0, [errors("e-a", 0, "a")])
+    s.deliver(2, [errors("e-b", 2, "b")])
+    topology = call_graph({"a": ["s", "t"], "b": ["s", "t"], "c": ["s"], "s": [], "t": []}, on_n1={"a"})
+    [page] = pages(run(Engine(topology, RULES), s, until=90))
+    assert page.root_entity == f"service/default/{NS}/t"
+    # With c calling t as well, nothing is left to blame: a and b page as themselves.
+    topology = call_graph({"a": ["s", "t"], "b": ["s", "t"], "c": ["s", "t"], "s": [], "t": []}, on_n1={"a"})
+    notes = run(Engine(topology, RULES), s, until=90)
+    assert sorted(p.root_entity.rsplit("/", 1)[1] for p in pages(notes)) == ["a", "b"]
+
+
+def test_a_change_in_the_namespace_of_a_service_the_root_calls_is_named():
+    """web (namespace front) calls db (namespace data); a ConfigMap edited in data minutes
+    before web's errors may be what broke db; one edited in a namespace web does not call
+    into names nothing."""
+    document = {
+        "kind": "alert-router/topology",
+        "nodes": [{"name": "n1"}],
+        "pods": [
+            {"namespace": ns, "name": f"{s}-5c8d-abcde", "node": "n1", "owner": f"deployment/{s}"}
+            for ns, s in (("front", "web"), ("data", "db"))
+        ],
+        "services": [
+            {"namespace": "front", "name": "web", "pods": ["web-5c8d-abcde"], "calls": ["data/db"]},
+            {"namespace": "data", "name": "db", "pods": ["db-5c8d-abcde"]},
+        ],
+    }
+    for namespace, named in (("data", True), ("elsewhere", False)):
+        change = {
+            "entity": f"configmap/default/{namespace}/settings",
+            "at": "2026-10-06T00:58:00Z",
+            "what": "edited",
+        }
+        topology = build_topology_file({**document, "changes": [change]}, "<two namespaces>")
+        s = Stream()
+        s.deliver(
+            0, [alert("e-web", 0, alertname="HighRequestErrorRate", namespace="front", service_name="web")]
+        )
+        [page] = pages(run(Engine(topology, RULES), s, until=60))
+        cause = page.extra.get("likely_cause", {})
+        assert (cause.get("entity") == change["entity"]) is named, cause

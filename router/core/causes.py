@@ -10,7 +10,8 @@ incident's root:
    Service's Deployment);
 2. something the root depends on (the ConfigMap its pods mount, a service it calls and that
    service's own changes);
-3. anything else in the root's namespace (nothing tells what mounts a ConfigMap).
+3. anything else in the root's namespace or in that of a service it calls (nothing tells what
+   mounts a ConfigMap).
 
 Recency matters as much as closeness: a bad image or a broken flag shows within minutes, so
 after the root's own changes, those of the last `RECENT` (15m) before the failure come first
@@ -27,15 +28,16 @@ to a change beneath the root (circumstantial), not to a change of the root itsel
 
 When no change is near, two weaker leads read off what fails with the root: on a node that its
 residents saturate, the one workload there in trouble that no failing callee explains
-(`busy_resident`); for a service failing by its callers' measure, the only service it calls
-(`only_callee`). The engine's `_likely_cause` orders them all (docs/engine.md).
+(`busy_resident`); for a service failing by its callers' measure, the one service it calls that
+no healthy caller also calls (`suspect_callee`): a callee failing would fail all its callers.
+The engine's `_likely_cause` orders them all (docs/engine.md).
 
 Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 
 from router.core.reach import Reach
@@ -92,7 +94,10 @@ def likely_cause(
         return None
     own = _owners(topology, root)
     dependencies = reach.of(root) if root in topology else {}
-    cluster, namespace = _namespace(root)
+    # Nothing tells what mounts a ConfigMap: a change anywhere in the root's namespace, or in
+    # that of a service it calls, may be the one.
+    nearby = {_namespace(root)} | {_namespace(callee) for callee in topology.calls(root)}
+    nearby.discard(("", None))
     best: tuple[tuple[bool, int, float, int, str], Change, tuple[str, ...]] | None = None
     for change in changes:
         path: tuple[str, ...]
@@ -101,7 +106,7 @@ def likely_cause(
         elif change.entity in dependencies:
             path = reach.path(root, change.entity)
             rank, depth = 1, len(path)
-        elif namespace is not None and _namespace(change.entity) == (cluster, namespace):
+        elif _namespace(change.entity) in nearby:
             rank, depth, path = NAMESPACE_RANK, 0, (root, change.entity)
         else:
             continue
@@ -124,10 +129,17 @@ def unreachable_callee(
     return silent[0], starving[silent[0]]
 
 
-def only_callee(topology: Topology, root: str) -> str | None:
-    """The service `root` calls when it calls exactly one."""
+def suspect_callee(topology: Topology, root: str, failing: Collection[str]) -> str | None:
+    """The one service `root` calls that may be failing it, or None: a callee that another,
+    healthy caller also calls serves that caller well, and is cleared. `failing`: the entities
+    with a firing alert."""
     callees = topology.calls(root) if root in topology else []
-    return callees[0] if len(callees) == 1 else None
+    left = [
+        callee
+        for callee in callees
+        if all(caller == root or caller in failing for caller in topology.callers(callee))
+    ]
+    return left[0] if len(left) == 1 else None
 
 
 _WORKLOAD_KINDS = ("deployment", "statefulset", "daemonset")

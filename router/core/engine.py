@@ -106,7 +106,7 @@ from router.core.causes import (
     RECENT,
     busy_resident,
     likely_cause,
-    only_callee,
+    suspect_callee,
     unreachable_callee,
 )
 from router.core.escalation import EscalationPolicy, root_firing
@@ -772,16 +772,17 @@ class Engine:
         self, incident: Incident, failed_at: datetime, starving: dict[str, datetime]
     ) -> tuple[str, Change, tuple[str, ...]] | None:
         """A lead read off what fails with the root when no change names one: the one workload
-        in trouble on a node its residents saturate, or the only service a failing caller calls."""
+        in trouble on a node its residents saturate, or the one service a failing caller calls
+        that no healthy caller also calls."""
         root_alerts = [self.alerts[fp] for fp in incident.root_alerts if fp in self.alerts]
         firing = [a for a in root_alerts if a.firing]
         if not firing:
             return None
+        failing: dict[str, set[str]] = {}
+        for alert in self.alerts.values():
+            if alert.firing and alert.entity != incident.root and alert.cls.urgency != "quiet":
+                failing.setdefault(alert.entity, set()).add(alert.cls.explained_by)
         if entities.kind_of(incident.root) == "node" and all(a.cls.contention for a in firing):
-            failing: dict[str, set[str]] = {}
-            for alert in self.alerts.values():
-                if alert.firing and alert.entity != incident.root and alert.cls.urgency != "quiet":
-                    failing.setdefault(alert.entity, set()).add(alert.cls.explained_by)
             resident = busy_resident(self.topology, incident.root, failing)
             if resident is not None:
                 since = min(
@@ -795,9 +796,14 @@ class Engine:
         if entities.kind_of(incident.root) == "service" and any(
             a.cls.explained_by == "dependencies" for a in firing
         ):
-            callee = only_callee(self.topology, incident.root)
+            callee = suspect_callee(self.topology, incident.root, failing)
             if callee is not None:
-                what = f"the only callee of {describe(incident.root)}"
+                alone = len(self.topology.calls(incident.root)) == 1
+                what = (
+                    f"the only callee of {describe(incident.root)}"
+                    if alone
+                    else f"the one callee of {describe(incident.root)} that no healthy caller also calls"
+                )
                 if callee in starving:
                     what += ", and it receives no requests"
                 return "callee", Change(failed_at, callee, what), (incident.root, callee)

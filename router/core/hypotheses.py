@@ -121,6 +121,7 @@ class InferencePasses:
             standing=[h.root for h in hypotheses],
             alerting=self.failures.alerting.__contains__,
             node_running=self._node_running,
+            passes_on=self._passes_on,
         )
         # Never infer again, at the same instant, what was just withdrawn or merged away:
         # evidence moving back and forth between two hypotheses must not spin (a DaemonSet
@@ -132,6 +133,14 @@ class InferencePasses:
         firing = self.failures.alerting.get(entity, {})
         alerts = self.attribution.alerts
         return bool(firing) and all(alerts[fp].cls.node_running for fp in firing)
+
+    def _passes_on(self, entity: str) -> bool:
+        """Whether an alert on the entity is of a kind its callees' failures cause (errors,
+        latency), not starvation."""
+        alerts = self.attribution.alerts
+        return any(
+            alerts[fp].cls.explained_by == "dependencies" for fp in self.failures.alerting.get(entity, {})
+        )
 
     def _still_failing(self, hypothesis: Incident) -> set[str]:
         """What the hypothesis's firing alerts still show failing: each alert's entity and the

@@ -12,6 +12,10 @@ explanation of it. A candidate qualifies by kind:
   at none at all (its node is up, restarting it);
 - workload (Deployment, StatefulSet, DaemonSet): at least two of its pods failing, with no
   node or DNS to blame (a bad rollout or configuration);
+- service: errors or latency of at least `min_callers_service` services calling it (over call
+  edges), and no caller of it healthy: a Service that fails would fail all its callers, and one
+  that a healthy caller still calls serves that caller well. An application fault no alert
+  instruments (an HTTP abort, a partition in front of it) shows only in its callers;
 - zone: node-level failures (alerting or inferred nodes, or a node's own agents: its kubelet, a
   DaemonSet's or a static pod) on at least `min_nodes_zone` nodes and at least half of its
   nodes: applications' pods failing in a zone are more often an application or DNS problem
@@ -54,7 +58,7 @@ from topology.graph import Topology
 WORKLOAD_KINDS = frozenset({"deployment", "statefulset", "daemonset"})
 # How broad an explanation is: a node and a workload are equally narrow, a zone is broader,
 # cluster DNS broader still.
-LEVEL = {"node": 0, "workload": 0, "zone": 1, "dns": 2}
+LEVEL = {"node": 0, "workload": 0, "service": 0, "zone": 1, "dns": 2}
 NODE_LEVEL_KINDS = frozenset({"node", "node-component"})
 
 
@@ -161,6 +165,9 @@ class _Static:
             found.append(("workload", owner))
         elif inference_kind(entity) == "workload":
             found.append(("workload", entity))
+        if entities.kind_of(entity) == "service":
+            # A caller's errors point at the services it calls.
+            found += [("service", callee) for callee in self.topology.calls(entity)]
         result = tuple(sorted(found))
         self._targets[entity] = result
         return result
@@ -287,6 +294,7 @@ def infer(
     standing: Iterable[str] = (),
     alerting: Callable[[str], bool] = lambda entity: False,
     node_running: Callable[[str], bool] = lambda entity: False,
+    passes_on: Callable[[str], bool] = lambda entity: True,
 ) -> list[Inferred]:
     """The hidden roots the evidence supports, most specific first. `is_failing` must answer
     for failures that do not rest on inference (alerts, confirmed or paged incidents).
@@ -295,7 +303,8 @@ def infer(
     broader candidate with far more evidence, and when its evidence is explained away).
     `alerting` tells whether an entity has a firing alert of its own. `node_running` tells
     whether a failing entity's alerts show its node at work (a container restarting in a crash loop):
-    they point at no node."""
+    they point at no node. `passes_on` tells whether a failing service's alerts are of the kind
+    a failing callee causes (errors, latency): only those point at the services it calls."""
     if not settings.enabled or not evidence:
         return []
     kinds = settings.kinds
@@ -380,6 +389,18 @@ def infer(
             if size and len(nodes) >= needed:
                 return f"{len(nodes)} of its {size} nodes are failing, and it has no alert of its own"
             return None
+        if kind == "service":
+            callers = {e.entity for e in items if passes_on(e.entity)}
+            if len(callers) < settings.min_callers_service:
+                return None
+            if any(
+                c not in callers and not alerting(c) and not is_failing(c) for c in topology.callers(entity)
+            ):
+                return None  # a healthy caller still gets its answers
+            return (
+                f"{len(callers)} services calling it are failing, none calling it is healthy, "
+                "and it has no alert of its own"
+            )
         if kind == "dns":
             return _dns_reason(items, facts, settings, standing=entity in kept)
         return None

@@ -26,9 +26,11 @@ class InferenceSettings(BaseModel):
     enabled: bool = True
     # Kinds a hidden root may be inferred on, most specific first (`workload`: a Deployment,
     # StatefulSet or DaemonSet whose pods fail with nothing beneath them to blame).
-    kinds: list[str] = Field(default_factory=lambda: ["node", "workload", "zone", "dns"])
+    kinds: list[str] = Field(default_factory=lambda: ["node", "workload", "service", "zone", "dns"])
     # Distinct workloads (owners) whose alerts must point at one node before it is blamed.
     min_workloads_node: int = 2
+    # Distinct failing callers of a Service (with no healthy one) before the Service is blamed.
+    min_callers_service: int = 2
     # Distinct alerting nodes in one zone before the zone is blamed.
     min_nodes_zone: int = 2
     # Cluster DNS: distinct workloads, spread over at least this many namespaces and nodes.

@@ -232,8 +232,9 @@ class ClusterWorld:
         gc.write_exposition([self.model], out)
         return out.getvalue()
 
-    def topology_yaml(self) -> str | None:
-        """The project's topology file with the service-to-service edges, or None without any."""
+    def topology_yaml(self, changes: list[dict[str, str]] | None = None) -> str | None:
+        """The project's topology file with the service-to-service edges and the recorded
+        `changes`, or None without any edge."""
         if not self.depends_on:
             return None
         entities = [
@@ -243,7 +244,9 @@ class ClusterWorld:
             }
             for dependent, targets in self.depends_on.items()
         ]
-        document = {"kind": "alert-router/topology", "cluster": self.name, "entities": entities}
+        document: dict = {"kind": "alert-router/topology", "cluster": self.name, "entities": entities}
+        if changes:
+            document["changes"] = changes
         header = "# Calls between Services that kube-state-metrics cannot see (world generator).\n"
         return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 

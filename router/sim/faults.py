@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ground.times import format_time
 from router.sim import scenarios as sc
 from router.sim.cluster import NAME_ALPHABET, ClusterWorld, PodInfo, ServiceInfo, WorkloadInfo
 from router.sim.storm import AlertSpec, fingerprint
@@ -108,6 +109,9 @@ class Fault:
     symptoms: list[AlertSpec] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)  # what it affects: two faults must not share
     id: str = ""
+    # The recorded change that started it (`{entity, at, what}`, the topology file's `changes`),
+    # which a page may name as its likely cause instead of naming the root.
+    change: dict[str, str] | None = None
 
     def alerts(self) -> list[tuple[str, AlertSpec]]:
         return [("root", s) for s in self.root_alerts] + [("symptom", s) for s in self.symptoms]
@@ -658,6 +662,54 @@ def bad_rollout(ctx: Ctx, t0: datetime) -> Fault | None:
     return Fault("bad_rollout", root, True, t0, heal, summary, roots, symptoms, touched)
 
 
+def service_fault(ctx: Ctx, t0: datetime) -> Fault | None:
+    """An application fault behind one Service that Kubernetes does not see: a bad feature flag,
+    an HTTP abort, a partition in front of it. No pod crashes, restarts or turns unready. The
+    Services calling it, directly or through others, alert 1.5-6 minutes later; its own error or
+    latency alert fires 1-5 minutes in only half the time (the other half nothing instruments
+    what fails: an aborted request its server never logs). In half, a recorded change starts it
+    0-3 minutes before: its Deployment rolled out, or the ConfigMap its pods mount edited. One
+    in four is undone within 5-15 minutes, before anything holds long enough to page."""
+    c = ctx.c
+    called = sorted({target for targets in c.depends_on.values() for target in targets})
+    candidates = [c.services[k] for k in called if k in c.services]
+    if not candidates:
+        return None
+    service = ctx.rng.choice(candidates)
+    heal = t0 + minutes(ctx.uniform(5, 15)) if ctx.rng.random() < 0.25 else None
+    roots = ctx.app_alerts([service], t0, heal) if ctx.rng.random() < 0.5 else []
+    dependents = c.dependents(service.key)
+    symptoms = ctx.app_alerts(dependents, t0, heal, delay=(1.5, 6))
+    change = None
+    workload = service.workload
+    if workload is not None and ctx.rng.random() < 0.5:
+        at = format_time(t0 - minutes(ctx.uniform(0, 3)))
+        if workload.kind == "Deployment" and ctx.rng.random() < 0.5:
+            entity = c.entity("deployment", workload.name, workload.namespace)
+            change = {"entity": entity, "at": at, "what": "rolled out (new image)"}
+        else:
+            entity = c.entity("configmap", f"{workload.name}-config", workload.namespace)
+            change = {"entity": entity, "at": at, "what": "edited (new resource version)"}
+    touched = {f"service:{s.namespace}/{s.name}" for s in [service, *dependents]}
+    touched |= _touched_by_pods([p for s in [service, *dependents] for p in s.pods], ctx)
+    if workload is not None:
+        touched.add(f"workload:{workload.namespace}/{workload.name}")
+    how = "its own alert fires" if roots else "it raises no alert of its own"
+    started = ""
+    if change:
+        kind, _, namespace, name = change["entity"].split("/")
+        started = f", started by a change to {kind} {namespace}/{name}"
+    undone = f", undone after {_mins(heal - t0)}" if heal else ""
+    summary = (
+        f"Service {service.namespace}/{service.name} fails its {len(dependents)} caller(s)' requests; "
+        f"{how}{started}{undone}"
+    )
+    root = c.service_entity(service.key)
+    fault = Fault("service_fault", root, heal is None, t0, heal, summary, roots, symptoms, touched)
+    fault.change = change
+    return fault
+
+
 def pvc_full(ctx: Ctx, t0: datetime) -> Fault | None:
     """A datastore's volume crosses 97% used at t0 (KubePersistentVolumeFillingUp critical,
     for: 1m, from the kubelet's volume stats: it carries the mounting node's kubelet target
@@ -977,8 +1029,13 @@ BUILDERS: dict[str, Callable[[Ctx, datetime], Fault | None]] = {
     "node_disk_full": node_disk_full,
     "etcd_quorum": etcd_quorum,
     "transient": transient,
+    "service_fault": service_fault,
 }
 KINDS = tuple(BUILDERS)
+# Drawn when a caller names no kinds: the Kubernetes faults the worlds were built on. The
+# application faults (`service_fault`) are drawn only when asked for, so that adding them left
+# every seed's world as it was.
+DEFAULT_KINDS = KINDS[: KINDS.index("service_fault")]
 # How often each kind is drawn (relative); etcd only where the control plane is visible.
 WEIGHTS = {
     "node_down": 2.0,
@@ -990,4 +1047,5 @@ WEIGHTS = {
     "node_disk_full": 1.0,
     "etcd_quorum": 0.8,
     "transient": 1.5,
+    "service_fault": 1.0,
 }

@@ -7,9 +7,12 @@ Definitions (per world, and over many worlds by summing numerators and denominat
 - **must-page fault**: a fault whose `must_page` is true (it does not heal before its slow alerts
   fire); the others (node blips, transient trouble) are **expected quiet** (a notice is fine).
 - **page**: a notification with `action == "page"`. A page is **correct** when its
-  `root.entity` is the root entity of a must-page fault of the world.
+  `root.entity` is the root entity of a must-page fault of the world, or when the likely cause
+  it names (`likely_cause.entity`) is that root or the recorded change that started the fault
+  (an application fault behind a Service that raises no alert of its own is paged on the
+  caller that first shows it, with the Service, or its rollout, as the lead).
 - **precision** = correct pages / pages.
-- **recall** = must-page faults named by at least one page's `root.entity` / must-page faults.
+- **recall** = must-page faults named by at least one correct page / must-page faults.
 - **pages per real incident** = pages / must-page faults (target <= 1.1: one page per problem).
 - **healed/noise paged** = pages whose root is an expected-quiet fault's root entity, or whose
   root alert is one of that fault's alerts or a noise alert (target 0).
@@ -19,8 +22,9 @@ Definitions (per world, and over many worlds by summing numerators and denominat
 - **symptoms attached** = for must-page faults, the share of their symptom alerts (by
   fingerprint) that appear in the `symptoms` of a `page` or `update` notification of an
   incident whose root names that fault: the notification's own `root.entity`, or the root its
-  incident ends with, is the fault's root (target >= 0.90). Alerts on the root itself (the
-  fault's `root` alerts) are not symptoms and are not counted.
+  incident ends with, is the fault's root, or its page named the fault by its likely cause (then
+  the page's own root alert counts as attached) (target >= 0.90). Alerts on the root itself
+  (the fault's `root` alerts) are not symptoms and are not counted.
 
 Every page is also given a verdict for the diagnosis: the root of a fault, a symptom of a fault
 paged on its own, a wrong root for a fault's own alerts, a healed fault, noise, or an invented
@@ -59,6 +63,7 @@ class PageVerdict:
     reason: str
     verdict: str  # root | symptom | wrong-root | healed | noise | invented | unknown
     fault: str = ""  # the fault id the verdict refers to
+    by_cause: bool = False  # right by the likely cause it names, not by its root
     symptoms: int = 0
     final_root: str = ""  # the root its incident ends with (an `update` may re-attribute it)
     reattributed: bool = False  # not right when paged, but its incident ends on a fault's root
@@ -174,6 +179,9 @@ def score(truth: dict, notifications: Iterable[dict]) -> WorldScore:
     notes = list(notifications)
     faults = truth["faults"]
     roots = {f["root"]: f for f in faults}
+    causes = {
+        entity: f for f in faults for entity in (f["root"], (f.get("change") or {}).get("entity")) if entity
+    }
     by_fp: dict[str, tuple[dict, str]] = {}
     for fault in faults:
         for row in fault["alerts"]:
@@ -184,25 +192,34 @@ def score(truth: dict, notifications: Iterable[dict]) -> WorldScore:
     for note in notes:
         if note["action"] in ("page", "update", "notice"):
             final_root[note["incident"]] = note["root"]["entity"]
-    pages = [_verdict(n, roots, by_fp, noise) for n in notes if n["action"] == "page"]
+    pages = [_verdict(n, roots, causes, by_fp, noise) for n in notes if n["action"] == "page"]
     for page in pages:
         page.final_root = final_root.get(page.incident, page.root)
         late = roots.get(page.final_root)
         page.reattributed = not page.correct and late is not None and late["must_page"]
     attached_by_root: dict[str, set[str]] = {}
+    attached_by_incident: dict[str, set[str]] = {}
     for note in notes:
         if note["action"] not in ("page", "update"):
             continue
         fps = {s["fingerprint"] for s in note["symptoms"]}
         for root in {note["root"]["entity"], final_root.get(note["incident"], "")}:
             attached_by_root.setdefault(root, set()).update(fps)
+        root_alert = note["root"]["alert"]
+        attached_by_incident.setdefault(note["incident"], set()).update(
+            fps | ({root_alert["fingerprint"]} if root_alert else set())
+        )
 
     scores = []
     for fault in faults:
         symptoms = [row for row in fault["alerts"] if row["role"] == "symptom"]
-        attached = attached_by_root.get(fault["root"], set())
+        naming = [p for p in pages if p.fault == fault["id"] and p.verdict in ("root", "healed")]
+        attached = set(attached_by_root.get(fault["root"], set()))
+        for page in naming:
+            if page.by_cause:
+                attached |= attached_by_incident.get(page.incident, set())
         missing = [row for row in symptoms if row["fingerprint"] not in attached]
-        paged_at = [parse_time(p.at) for p in pages if p.root == fault["root"]]
+        paged_at = [parse_time(p.at) for p in naming]
         started = parse_time(fault["start"])
         first = min((at for at in paged_at if at is not None), default=None)
         scores.append(
@@ -234,7 +251,11 @@ def score(truth: dict, notifications: Iterable[dict]) -> WorldScore:
 
 
 def _verdict(
-    note: dict, roots: dict[str, dict], by_fp: dict[str, tuple[dict, str]], noise: set[str]
+    note: dict,
+    roots: dict[str, dict],
+    causes: dict[str, dict],
+    by_fp: dict[str, tuple[dict, str]],
+    noise: set[str],
 ) -> PageVerdict:
     root = note["root"]["entity"]
     alert = note["root"]["alert"]
@@ -248,6 +269,9 @@ def _verdict(
         symptoms=len(note["symptoms"]),
     )
     fault = roots.get(root)
+    if fault is None:  # named by its likely cause instead: the root is where the fault showed
+        fault = causes.get((note.get("likely_cause") or {}).get("entity", ""))
+        page.by_cause = fault is not None
     if fault is not None:
         page.verdict, page.fault = ("root" if fault["must_page"] else "healed"), fault["id"]
         return page

@@ -13,7 +13,9 @@ state): same seed, same bytes. It is built in this order:
 2. one fault, or two unrelated ones overlapping in time (router/sim/faults.py): node down, zone
    down, node blip, cluster DNS down, bad rollout, full volume, full node disk, etcd quorum loss,
    transient trouble; each with its root entity, whether it must page, and its alerts split
-   into alerts on the root and symptoms;
+   into alerts on the root and symptoms. Application faults behind a Service
+   (`service_fault`: errors its callers see, its own alert only half the time, often started by
+   a recorded change the topology file lists) are drawn only when asked for by kind;
 3. Prometheus' evaluation jitter: every fire and resolve time moves by 0-60 s, so that a cause
    and its symptoms land in different Alertmanager flushes, in random orders;
 4. background noise that must never page: the Watchdog on its own heartbeat route, the
@@ -47,7 +49,7 @@ from pathlib import Path
 from ground.times import format_time
 from router.sim import faults as wf
 from router.sim.cluster import ClusterWorld, build_cluster
-from router.sim.faults import KINDS, WEIGHTS, Ctx, Fault, minutes
+from router.sim.faults import DEFAULT_KINDS, KINDS, WEIGHTS, Ctx, Fault, minutes
 from router.sim.storm import AlertmanagerConfig, AlertSpec, fingerprint, heartbeat_route, simulate, to_jsonl
 
 BASE = datetime(2026, 10, 5, tzinfo=UTC)
@@ -99,7 +101,7 @@ class World:
 
     @cached_property
     def topology_yaml(self) -> str | None:
-        return self.cluster.topology_yaml()
+        return self.cluster.topology_yaml([f.change for f in self.faults if f.change])
 
     def alerts(self) -> list[AlertSpec]:
         return [spec for fault in self.faults for _, spec in fault.alerts()] + list(self.noise)
@@ -130,6 +132,7 @@ class World:
                     "start": format_time(fault.start),
                     "heal": format_time(fault.heal) if fault.heal else None,
                     "summary": fault.summary,
+                    **({"change": fault.change} if fault.change else {}),
                     "alerts": [_alert_row(spec, role) for role, spec in fault.alerts()],
                 }
                 for fault in self.faults
@@ -365,13 +368,13 @@ def generate_world(seed: int, kinds: Sequence[str] | None = None, routing: str =
     A cluster in which none of the requested kinds fits (an etcd loss on a managed control
     plane) is redrawn from the next sub-seed, so that every world has at least one fault.
     """
-    allowed = tuple(kinds) if kinds else KINDS
+    allowed = tuple(kinds) if kinds else DEFAULT_KINDS
     unknown = [k for k in allowed if k not in KINDS]
     if unknown:
         raise ValueError(f"unknown fault kinds: {', '.join(unknown)} (known: {', '.join(KINDS)})")
     if routing not in ROUTING:
         raise ValueError(f"unknown routing {routing!r} (known: {', '.join(ROUTING)})")
-    for attempt in range(16):
+    for attempt in range(64):  # a cluster with calls between Services is drawn 2 times in 5
         rng = random.Random(f"worlds/{seed}" if attempt == 0 else f"worlds/{seed}/{attempt}")
         world = _build(seed, rng, allowed, routing)
         if world is not None:
