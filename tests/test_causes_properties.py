@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from router.core.causes import busy_resident, suspect_callee
-from topology.fileformat import build_topology_file
+from tests.world import call_graph
 from topology.graph import Topology
 
 NS = "shop"
@@ -34,24 +34,9 @@ def worlds(draw) -> tuple[Topology, dict[str, set[str]], set[str]]:
     names = [f"s{i}" for i in range(draw(st.integers(2, 8)))]
     on_n1 = {s for s in names if draw(st.booleans())}
     calls = {s: [t for t in names[i + 1 :] if draw(st.booleans())] for i, s in enumerate(names)}
-    document = {
-        "kind": "alert-router/topology",
-        "nodes": [{"name": "n1"}, {"name": "n2"}],
-        "pods": [
-            {
-                "namespace": NS,
-                "name": f"{s}-5c8d-abcde",
-                "node": "n1" if s in on_n1 else "n2",
-                "owner": f"deployment/{s}",
-            }
-            for s in names
-        ],
-        "services": [
-            {"namespace": NS, "name": s, "pods": [f"{s}-5c8d-abcde"], "calls": calls[s]} for s in names
-        ],
-    }
+    topology = call_graph(calls, on_n1)
     failing = {entity(s): draw(DIRECTIONS) for s in names if draw(st.booleans())}
-    return build_topology_file(document, "<random>"), failing, on_n1
+    return topology, failing, on_n1
 
 
 def in_trouble_of_its_own(topology: Topology, failing: dict[str, set[str]], name: str) -> bool:

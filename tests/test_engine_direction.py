@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from router.core.engine import Engine
 from rules.ruleset import RuleSet
-from tests.world import Stream, alert, run
+from tests.world import Stream, alert, call_graph, run
 from topology.fileformat import build_topology_file
 from topology.graph import Topology
 
@@ -63,6 +63,16 @@ def starving(fp: str, started: float, service: str) -> dict:
 
 def pages(notes):
     return [n for n in notes if n.action == "page"]
+
+
+def the_lead(stream: Stream, root: str, kind: str, cause: str):
+    """The one page of the shop's stream: on service `root`, naming `cause` as a lead of `kind`."""
+    [page] = pages(run(Engine(shop(), RULES), stream, until=60))
+    assert page.root_entity == f"service/default/{NS}/{root}"
+    named = page.extra["likely_cause"]
+    assert (named["kind"], named["entity"]) == (kind, f"service/default/{NS}/{cause}")
+    assert named["path"] == [page.root_entity, named["entity"]]
+    return page
 
 
 def test_rules_say_which_way_each_class_travels():
@@ -197,12 +207,7 @@ def test_the_one_silent_callee_of_a_failing_caller_is_named_as_unreachable():
     s = Stream()
     s.deliver(0, [errors("e-co", 0, "checkout")])
     s.deliver(1, [starving("s-mail", 1, "email")])  # payment still gets its requests
-    notes = run(Engine(shop(), RULES), s, until=60)
-    [page] = pages(notes)
-    assert page.root_entity == f"service/default/{NS}/checkout"
-    cause = page.extra["likely_cause"]
-    assert (cause["kind"], cause["entity"]) == ("unreachable", f"service/default/{NS}/email")
-    assert cause["path"] == [f"service/default/{NS}/checkout", f"service/default/{NS}/email"]
+    page = the_lead(s, "checkout", "unreachable", "email")
     assert "unreachable" in page.reason
 
 
@@ -248,12 +253,7 @@ def test_the_only_callee_of_a_failing_caller_is_named_as_its_lead():
     """frontend calls checkout alone: its errors with nothing changed in it point there."""
     s = Stream()
     s.deliver(0, [errors("e-fe", 0, "frontend")])
-    notes = run(Engine(shop(), RULES), s, until=60)
-    [page] = pages(notes)
-    assert page.root_entity == f"service/default/{NS}/frontend"
-    cause = page.extra["likely_cause"]
-    assert (cause["kind"], cause["entity"]) == ("callee", f"service/default/{NS}/checkout")
-    assert cause["path"] == [f"service/default/{NS}/frontend", f"service/default/{NS}/checkout"]
+    page = the_lead(s, "frontend", "callee", "checkout")
     assert "likely cause: service shop/checkout, the only callee of service shop/frontend" in page.reason
 
 
@@ -271,28 +271,6 @@ def test_a_caller_of_several_services_or_a_recent_change_names_no_callee():
         s.deliver(0, [errors("e-fe", 0, "frontend")])
         [page] = pages(run(Engine(shop([change]), RULES), s, until=60))
         assert page.extra["likely_cause"]["kind"] == kind
-
-
-def call_graph(calls: dict[str, list[str]], on_n1: frozenset[str] | set[str] = frozenset()) -> Topology:
-    """Services each run one pod: those in `on_n1` on node n1 (10.0.0.1), the others on n2."""
-    document = {
-        "kind": "alert-router/topology",
-        "nodes": [{"name": "n1", "ip": "10.0.0.1"}, {"name": "n2", "ip": "10.0.0.2"}],
-        "pods": [
-            {
-                "namespace": NS,
-                "name": f"{s}-5c8d-abcde",
-                "node": "n1" if s in on_n1 else "n2",
-                "owner": f"deployment/{s}",
-            }
-            for s in calls
-        ],
-        "services": [
-            {"namespace": NS, "name": s, "pods": [f"{s}-5c8d-abcde"], "calls": callees}
-            for s, callees in calls.items()
-        ],
-    }
-    return build_topology_file(document, "<call graph>")
 
 
 def saturation(fp: str, started: float) -> dict:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from ground.times import format_time
 from router.core.model import Delivery
+from topology.fileformat import build_topology_file
 from topology.graph import Topology
 
 T0 = datetime(2026, 10, 6, 1, 0, tzinfo=UTC)
@@ -60,6 +61,31 @@ def small_cluster() -> Topology:
             t.depends(deployment, pod)
             t.depends(f"service/default/{namespace}/{name}", pod, redundant=True)
     return t
+
+
+def call_graph(
+    calls: dict[str, list[str]], on_n1: frozenset[str] | set[str] = frozenset(), namespace: str = "shop"
+) -> Topology:
+    """Services in `namespace` calling one another (`calls`), each running one pod: those in
+    `on_n1` on node n1 (10.0.0.1), the others on n2 (10.0.0.2)."""
+    document = {
+        "kind": "alert-router/topology",
+        "nodes": [{"name": "n1", "ip": "10.0.0.1"}, {"name": "n2", "ip": "10.0.0.2"}],
+        "pods": [
+            {
+                "namespace": namespace,
+                "name": f"{s}-5c8d-abcde",
+                "node": "n1" if s in on_n1 else "n2",
+                "owner": f"deployment/{s}",
+            }
+            for s in calls
+        ],
+        "services": [
+            {"namespace": namespace, "name": s, "pods": [f"{s}-5c8d-abcde"], "calls": callees}
+            for s, callees in calls.items()
+        ],
+    }
+    return build_topology_file(document, "<call graph>")
 
 
 def pods_on(topology: Topology, node: str) -> list[str]:
