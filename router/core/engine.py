@@ -734,8 +734,9 @@ class Engine:
     def _likely_cause(self, incident: Incident) -> tuple[str, Change, tuple[str, ...]] | None:
         """What most likely started the incident (router/core/causes.py), strongest lead first:
         a change of the root itself; the one callee of the root that receives no requests; a
-        change beneath the root; on a saturated node, the one workload there in trouble; the
-        only service the root calls; a change elsewhere in its namespace."""
+        change beneath the root or a recent one near it; on a saturated node, the one workload
+        there in trouble; the one callee no healthy caller clears; an older change in the
+        namespace of the root or of a service it calls."""
         started = [parse_time(self.alerts[fp].starts_at) for fp in incident.alerts if fp in self.alerts]
         failed_at = min([t for t in started if t is not None], default=incident.opened_at)
         found = None
@@ -776,13 +777,18 @@ class Engine:
         that no healthy caller also calls."""
         root_alerts = [self.alerts[fp] for fp in incident.root_alerts if fp in self.alerts]
         firing = [a for a in root_alerts if a.firing]
-        if not firing:
+        saturated = entities.kind_of(incident.root) == "node" and all(a.cls.contention for a in firing)
+        # A service failing by its callers' measure (errors, latency) may pass on its callee's.
+        passing_on = entities.kind_of(incident.root) == "service" and any(
+            a.cls.explained_by == "dependencies" for a in firing
+        )
+        if not firing or not (saturated or passing_on):
             return None
-        failing: dict[str, set[str]] = {}
+        failing: dict[str, set[str]] = {}  # entity -> which ways its firing alerts travel
         for alert in self.alerts.values():
             if alert.firing and alert.entity != incident.root and alert.cls.urgency != "quiet":
                 failing.setdefault(alert.entity, set()).add(alert.cls.explained_by)
-        if entities.kind_of(incident.root) == "node" and all(a.cls.contention for a in firing):
+        if saturated:
             resident = busy_resident(self.topology, incident.root, failing)
             if resident is not None:
                 since = min(
@@ -792,10 +798,7 @@ class Engine:
                 )
                 what = f"the one workload on {describe(incident.root)} in trouble while it is saturated"
                 return "resident", Change(since, resident, what), (incident.root, resident)
-        # A service failing by its callers' measure (errors, latency) may pass on its callee's.
-        if entities.kind_of(incident.root) == "service" and any(
-            a.cls.explained_by == "dependencies" for a in firing
-        ):
+        if passing_on:
             callee = suspect_callee(self.topology, incident.root, failing)
             if callee is not None:
                 alone = len(self.topology.calls(incident.root)) == 1
