@@ -692,6 +692,9 @@ def service_fault(ctx: Ctx, t0: datetime) -> Fault | None:
             change = {"entity": entity, "at": at, "what": "edited (new resource version)"}
     touched = {f"service:{s.namespace}/{s.name}" for s in [service, *dependents]}
     touched |= _touched_by_pods([p for s in [service, *dependents] for p in s.pods], ctx)
+    # Whatever else the callers call would explain their errors as well: a node or a rollout
+    # under it makes the truth undecidable.
+    touched |= {f"service:{ns}/{name}" for s in dependents for ns, name in c.depends_on.get(s.key, [])}
     if workload is not None:
         touched.add(f"workload:{workload.namespace}/{workload.name}")
     how = "its own alert fires" if roots else "it raises no alert of its own"
