@@ -69,6 +69,7 @@ class Classification:
     explained_by: str = "dependencies"
     node_running: bool = False  # its pod's node is at work: no evidence the node failed
     contention: bool = False  # its entity's load comes from what runs there (a saturated node)
+    node_share: bool = False  # its description gives the share of the cluster's nodes down
 
 
 def normalise_severity(value: str | None) -> str:
@@ -799,6 +800,7 @@ class RuleSet:
             rule.model.explained_by,
             rule.model.node_running,
             rule.model.contention,
+            rule.model.node_share,
         )
 
     def _by_default(self, labels: Mapping[str, str], topology: Topology, severity: str) -> Classification:

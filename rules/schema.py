@@ -101,6 +101,10 @@ class Rule(_Strict):
     # workload there shows trouble its callees do not explain, the page names it as the likely
     # cause (the noisy neighbour, or the one victim worth looking at first).
     contention: bool = False
+    # The alert's description gives the share of the cluster's nodes whose agent is down
+    # (TargetDown of the kubelet or node-exporter job: "30.77% of the ... targets are down"):
+    # while it says more nodes are down than have shown it, a node waits for its zone.
+    node_share: bool = False
     description: str = ""
 
     _check_durations = field_validator("grace", "hold", "outlive_root", mode="before")(

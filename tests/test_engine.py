@@ -835,3 +835,31 @@ def test_a_kubelet_out_of_reach_waits_a_group_interval_for_its_nodes_own_alert()
     [page] = by_action(run(engine(), alone, until=40), "page")
     assert page.root_entity == "node/default/w0/kubelet"
     assert page.at == at(7)
+
+
+def exporters_down(share: str, started: float = 0) -> dict:
+    """kube-prometheus' TargetDown for the node exporters, its share of targets in the text."""
+    down = alert("td-ne", started, alertname="TargetDown", job="node-exporter", namespace="monitoring",
+                 service="node-exporter")  # fmt: skip
+    down["annotations"]["description"] = (
+        f"{share}% of the node-exporter/node-exporter targets in monitoring namespace are down."
+    )
+    return down
+
+
+def test_a_node_waits_while_the_share_of_nodes_down_says_others_are_on_their_way():
+    """A third of the six node exporters is down: two nodes, and only w0 has said so. Its page
+    waits for the other one, whose NotReady lands 3.5 minutes later (another Alertmanager
+    group): both are z0, and the one page names the zone. When the share counts w0 alone, w0
+    pages on its own grace."""
+    s = Stream()
+    s.deliver(0, [exporters_down("33.33")])
+    s.deliver(0.5, [node_alert(started=0.5)])
+    s.deliver(4, [node_alert("nn-w1", started=4, node="w1")])
+    [page] = by_action(run(engine(), s, until=40), "page")
+    assert page.root_entity == "zone/default/z0"
+    one = Stream()
+    one.deliver(0, [exporters_down("16.67")])
+    one.deliver(0.5, [node_alert(started=0.5)])
+    [page] = by_action(run(engine(), one, until=40), "page")
+    assert (page.root_entity, page.at) == ("node/default/w0", at(2.5))

@@ -337,6 +337,9 @@ class Engine:
     def _fire(self, alert: AlertState, now: datetime) -> None:
         self.intake.fired(alert, now)
         self.passes.note_trouble(alert.entity, now)
+        if alert.cls.node_share:
+            text = alert.annotations.get("description") or alert.annotations.get("summary", "")
+            self.passes.note_node_share(alert.fingerprint, alert.entity, text, now)
         self._event(
             now,
             "alert_fired",
@@ -371,6 +374,7 @@ class Engine:
             self._heartbeat_lost(alert, now, "the Watchdog alert resolved")
             return
         self.failures.alert_resolved(alert, now)
+        self.passes.forget_node_share(alert.fingerprint)
         incident = self.book.get(alert.incident or "")
         if incident is not None and alert.fingerprint in incident.alerts:
             self._count_firing(incident, alert, -1)

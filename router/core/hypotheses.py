@@ -15,6 +15,7 @@ zone settles).
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 
 from router.core.attribution import Attribution, is_hypothesis, rests_on_starvation
@@ -24,6 +25,7 @@ from router.core.inference import NODE_LEVEL_KINDS, Evidence, Inferred, infer, i
 from router.core.lifecycle import Incident, IncidentBook, State
 from router.core.reach import Reach
 from router.core.settings import InferenceSettings
+from topology.entities import kind_of
 from topology.graph import Topology
 
 # Below this weight (open incidents plus what standing inferences rest on) a pass is cheap
@@ -53,10 +55,15 @@ class InferencePasses:
         self._set_aside: dict[str, datetime] = {}
         self._node_trouble: dict[str, dict[str, datetime]] = {}  # zone -> node -> last alert on it
         self._node_down: dict[str, dict[str, datetime]] = {}  # zone -> node -> last alert of its own
+        # Firing alerts that give the share of a cluster's nodes down: fingerprint -> (cluster,
+        # share, first seen).
+        self._node_shares: dict[str, tuple[str, float, datetime]] = {}
+        self._node_counts: dict[str, int] | None = None  # cluster -> nodes in the topology
 
     def use(self, topology: Topology, reach: Reach) -> None:
         self.topology = topology
         self.reach = reach
+        self._node_counts = None
 
     def when(self, now: datetime) -> datetime | None:
         """`now` to pass now; a later time to set a timer for; None: a timer is set already."""
@@ -167,6 +174,38 @@ class InferencePasses:
             if self.reach.kind(entity) in NODE_LEVEL_KINDS:
                 self._node_down.setdefault(zone, {})[node] = now
 
+    def note_node_share(self, fingerprint: str, entity: str, text: str, now: datetime) -> None:
+        """A firing alert whose text gives the share of its cluster's nodes down (`NN% of the`)."""
+        found = _SHARE.search(text)
+        if found is not None and fingerprint not in self._node_shares:
+            self._node_shares[fingerprint] = (_cluster(entity), float(found[1]) / 100, now)
+
+    def forget_node_share(self, fingerprint: str) -> None:
+        self._node_shares.pop(fingerprint, None)
+
+    def unseen_nodes_settle(self, node: str) -> datetime | None:
+        """While the share of the cluster's nodes reported down (the kubelet's or node exporter's
+        TargetDown) counts more nodes than have shown their own signs, more of them are down:
+        the zone may be the root, and their own alerts are on their way. Wait for them, at most
+        twice `zone_settle` past the first such report."""
+        cluster = _cluster(node)
+        shares = [(share, at) for where, share, at in self._node_shares.values() if where == cluster]
+        if not shares:
+            return None
+        if self._node_counts is None:
+            counts: dict[str, int] = {}
+            for name in self.topology.graph:
+                if kind_of(name) == "node":
+                    counts[_cluster(name)] = counts.get(_cluster(name), 0) + 1
+            self._node_counts = counts
+        reported = max(round(share * self._node_counts.get(cluster, 0)) for share, _ in shares)
+        seen = {node} | {
+            other for nodes in self._node_down.values() for other in nodes if _cluster(other) == cluster
+        }
+        if reported <= len(seen):
+            return None
+        return min(at for _, at in shares) + 2 * self.settings.zone_settle
+
     def _node_under(self, entity: str) -> str | None:
         """The one node an alert on `entity` points at, if any (as inference's `alone_on`)."""
         if self.reach.kind(entity) == "service" and self.reach.has_members(entity):
@@ -207,7 +246,7 @@ class InferencePasses:
             return None
         troubled = self._node_trouble.get(zone, {})
         latest = max((at for other, at in troubled.items() if other != node), default=None)
-        return latest + self.settings.zone_settle if latest else None
+        return _later(latest + self.settings.zone_settle if latest else None, self.unseen_nodes_settle(node))
 
     def zone_nodes_settle(self, node: str) -> datetime | None:
         """When the picture of the node's zone has settled, if at least `min_nodes_zone` other
@@ -217,6 +256,21 @@ class InferencePasses:
         if self.reach.kind(node) != "node" or not (zone := self.topology.zone_of(node)):
             return None
         others = [at for other, at in self._node_down.get(zone, {}).items() if other != node]
+        unseen = self.unseen_nodes_settle(node)
         if len(others) < self.settings.min_nodes_zone:
-            return None
-        return max(others) + self.settings.zone_settle
+            return unseen
+        return _later(max(others) + self.settings.zone_settle, unseen)
+
+
+_SHARE = re.compile(r"(\d+(?:\.\d+)?)% of the")
+
+
+def _cluster(entity: str) -> str:
+    """The cluster part of an entity name (`node/<cluster>/<name>`)."""
+    return entity.split("/", 2)[1] if entity.count("/") >= 2 else ""
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return a or b
+    return max(a, b)
