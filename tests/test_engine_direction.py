@@ -368,3 +368,16 @@ def test_a_change_in_the_namespace_of_a_service_the_root_calls_is_named():
         [page] = pages(run(Engine(topology, RULES), s, until=60))
         cause = page.extra.get("likely_cause", {})
         assert (cause.get("entity") == change["entity"]) is named, cause
+
+
+def test_the_one_callee_left_that_receives_nothing_beats_a_change_nearby():
+    """frontend's calls fail and checkout, the only service it calls, receives no requests: a
+    partition in front of checkout, named before a NetworkPolicy created in the namespace."""
+    policy = {"entity": f"networkpolicy/default/{NS}/deny", "at": "2026-10-06T00:55:00Z", "what": "created"}
+    s = Stream()
+    s.deliver(0, [errors("e-fe", 0, "frontend")])
+    s.deliver(1, [starving("s-co", 1, "checkout")])
+    [page] = pages(run(Engine(shop([policy]), RULES), s, until=60))
+    cause = page.extra["likely_cause"]
+    assert (cause["kind"], cause["entity"]) == ("unreachable", f"service/default/{NS}/checkout")
+    assert "unreachable" in page.reason

@@ -737,8 +737,9 @@ class Engine:
 
     def _likely_cause(self, incident: Incident) -> tuple[str, Change, tuple[str, ...]] | None:
         """What most likely started the incident (router/core/causes.py), strongest lead first:
-        a change of the root itself; the one callee of the root that receives no requests; a
-        change beneath the root or a recent one near it; on a saturated node, the one workload
+        a change of the root itself; the one callee of the root that receives no requests (of
+        several, or the one no healthy caller clears); a change beneath the root or a recent
+        one near it; on a saturated node, the one workload
         there in trouble; the one callee no healthy caller clears; an older change in the
         namespace of the root or of a service it calls."""
         started = [parse_time(self.alerts[fp].starts_at) for fp in incident.alerts if fp in self.alerts]
@@ -761,12 +762,17 @@ class Engine:
             callee, since = silent
             what = f"it receives no requests while the calls of {describe(incident.root)} fail"
             return "unreachable", Change(since, callee, what), (incident.root, callee)
+        lead = self._concurrent_lead(incident, failed_at, starving)
+        if lead is not None and lead[0] == "callee" and lead[1].entity in starving:
+            # The one callee left receives nothing while the calls to it fail: as concurrent
+            # as the silent callee above.
+            what = f"it receives no requests while the calls of {describe(incident.root)} fail"
+            return "unreachable", Change(starving[lead[1].entity], lead[1].entity, what), lead[2]
         # A change beneath the root is circumstantial next to a callee silent right now; one
         # just before the failure, even if only in the namespace (a NetworkPolicy), beats a
         # lead read off the graph.
         if found is not None and (found[2] < NAMESPACE_RANK or failed_at - found[0].at <= RECENT):
             return "change", found[0], found[1]
-        lead = self._concurrent_lead(incident, failed_at, starving)
         if lead is not None:
             return lead
         # A change only in the namespace names nothing the root is known to touch, but is all
@@ -811,8 +817,6 @@ class Engine:
                     if alone
                     else f"the one callee of {describe(incident.root)} that no healthy caller also calls"
                 )
-                if callee in starving:
-                    what += ", and it receives no requests"
                 return "callee", Change(failed_at, callee, what), (incident.root, callee)
         return None
 

@@ -86,6 +86,8 @@ def for_of(labels: dict[str, str]) -> timedelta:
     return FOR.get((labels["alertname"], labels["severity"]), APP_FOR[0])
 
 
+# A Service that requests no longer reach (a partition in front of it): OpenTelemetry style.
+STARVATION_ALERT = ("NoRequestsReceived", "warning", "No requests reaching {service}")
 APP_ALERTS = (  # (alertname, severity, summary)
     ("HighErrorRate", "critical", "High 5xx error rate on {service}"),
     ("HighErrorRate", "warning", "Elevated 5xx error rate on {service}"),
@@ -159,9 +161,16 @@ class Ctx:
             spec = AlertSpec(spec.labels, spec.fires_at, spec.resolves_at, spec.annotations, starts_at)
         return spec
 
-    def app_alert(self, service: ServiceInfo, fires: datetime, resolves: datetime | None) -> AlertSpec | None:
-        """A RED/OpenTelemetry alert on a Service, labelled the way its namespace labels them."""
-        name, severity, summary = self.rng.choice(APP_ALERTS)
+    def app_alert(
+        self,
+        service: ServiceInfo,
+        fires: datetime,
+        resolves: datetime | None,
+        kind: tuple[str, str, str] | None = None,
+    ) -> AlertSpec | None:
+        """A RED/OpenTelemetry alert on a Service, labelled the way its namespace labels them:
+        `kind` (alertname, severity, summary), else an error or latency alert drawn at random."""
+        name, severity, summary = kind or self.rng.choice(APP_ALERTS)
         labels = {**self.base, "alertname": name, "severity": severity, "namespace": service.namespace}
         if service.alert_style == "service":
             labels["service"] = service.name
@@ -666,10 +675,12 @@ def service_fault(ctx: Ctx, t0: datetime) -> Fault | None:
     """An application fault behind one Service that Kubernetes does not see: a bad feature flag,
     an HTTP abort, a partition in front of it. No pod crashes, restarts or turns unready. The
     Services calling it, directly or through others, alert 1.5-6 minutes later; its own error or
-    latency alert fires 1-5 minutes in only half the time (the other half nothing instruments
-    what fails: an aborted request its server never logs). In half, a recorded change starts it
-    0-3 minutes before: its Deployment rolled out, or the ConfigMap its pods mount edited. One
-    in four is undone within 5-15 minutes, before anything holds long enough to page."""
+    latency alert fires 1-5 minutes in a third of the worlds, a starvation alert
+    (`NoRequestsReceived`: a partition cuts it off from its callers) in one in seven, and in
+    the other half nothing instruments what fails (an aborted request its server never logs).
+    In half, a recorded change starts it 0-3 minutes before: its Deployment rolled out, or the
+    ConfigMap its pods mount edited. One in four is undone within 5-15 minutes, before anything
+    holds long enough to page."""
     c = ctx.c
     called = sorted({target for targets in c.depends_on.values() for target in targets})
     candidates = [c.services[k] for k in called if k in c.services]
@@ -677,7 +688,18 @@ def service_fault(ctx: Ctx, t0: datetime) -> Fault | None:
         return None
     service = ctx.rng.choice(candidates)
     heal = t0 + minutes(ctx.uniform(5, 15)) if ctx.rng.random() < 0.25 else None
-    roots = ctx.app_alerts([service], t0, heal) if ctx.rng.random() < 0.5 else []
+    own = ctx.rng.random()
+    roots: list[AlertSpec] = []
+    if own < 0.35:  # it fails its requests and says so
+        roots = ctx.app_alerts([service], t0, heal)
+    elif own < 0.5:  # cut off from its callers: it says it receives nothing
+        fires = t0 + minutes(ctx.uniform(1, 5))
+        _add(
+            roots,
+            ctx.app_alert(
+                service, fires, heal + minutes(ctx.uniform(1, 2)) if heal else None, STARVATION_ALERT
+            ),
+        )
     dependents = c.dependents(service.key)
     symptoms = ctx.app_alerts(dependents, t0, heal, delay=(1.5, 6))
     change = None
@@ -697,7 +719,9 @@ def service_fault(ctx: Ctx, t0: datetime) -> Fault | None:
     touched |= {f"service:{ns}/{name}" for s in dependents for ns, name in c.depends_on.get(s.key, [])}
     if workload is not None:
         touched.add(f"workload:{workload.namespace}/{workload.name}")
-    how = "its own alert fires" if roots else "it raises no alert of its own"
+    how = "it raises no alert of its own"
+    if roots:
+        how = "it says it receives no requests" if own >= 0.35 else "its own alert fires"
     started = ""
     if change:
         kind, _, namespace, name = change["entity"].split("/")
