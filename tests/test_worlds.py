@@ -30,7 +30,7 @@ import pytest
 from bench import bench_worlds
 from ground.times import format_time, parse_time
 from router.sim import score as worldscore
-from router.sim.faults import APP_ALERTS, DEFAULT_KINDS, FOR, FOR_BURN, KINDS, for_of
+from router.sim.faults import APP_ALERTS, DEFAULT_KINDS, FOR, FOR_BURN, KINDS, STARVATION_ALERT, for_of
 from router.sim.score import ATTACH_TARGET, WorldScore, aggregate, run_world, score
 from router.sim.storm import fingerprint
 from router.sim.worlds import World, generate_world
@@ -147,9 +147,9 @@ def test_every_kind_is_drawn_and_kinds_can_be_restricted():
 
 def test_an_application_fault_shows_only_in_its_callers_and_maybe_its_own_alert(tmp_path: Path):
     """`service_fault`: no pod or Kubernetes alert; every symptom is an application alert on a
-    Service that calls the root, directly or through others; the root's own alert in some
-    worlds; the change that started it, when there is one, in the topology file 0-3 minutes
-    before the fault."""
+    Service that calls the root, directly or through others; the root's own error alert, or its
+    `NoRequestsReceived` (a partition), in some worlds; the change that started it, when there
+    is one, in the topology file 0-3 minutes before the fault."""
     seen = Counter()
     for seed in range(40):
         world = generate_world(seed, ["service_fault"])
@@ -161,7 +161,8 @@ def test_an_application_fault_shows_only_in_its_callers_and_maybe_its_own_alert(
             assert callers, (seed, fault.root)
             for role, spec in fault.alerts():
                 labels = spec.labels
-                assert labels["alertname"] in APP_NAMES and "pod" not in labels, (seed, labels)
+                names = APP_NAMES | {STARVATION_ALERT[0]} if role == "root" else APP_NAMES
+                assert labels["alertname"] in names and "pod" not in labels, (seed, labels)
                 named = labels.get("service") or labels.get("service_name") or labels["job"].split("/")[-1]
                 where = (labels["namespace"], named)
                 assert where == (namespace, name) if role == "root" else where in callers, (
@@ -169,14 +170,15 @@ def test_an_application_fault_shows_only_in_its_callers_and_maybe_its_own_alert(
                     role,
                     labels,
                 )
-            seen["own alert" if fault.root_alerts else "silent"] += 1
+            own = {spec.labels["alertname"] for spec in fault.root_alerts}
+            seen["starving" if STARVATION_ALERT[0] in own else "own alert" if own else "silent"] += 1
             if fault.change:
                 seen["change"] += 1
                 at = parse_time(fault.change["at"])
                 assert at is not None and timedelta(0) <= fault.start - at <= timedelta(minutes=3)
                 recorded = topology.changes.between(at, fault.start)
                 assert any(change.entity == fault.change["entity"] for change in recorded), seed
-    assert seen["own alert"] and seen["silent"] and seen["change"], seen
+    assert seen["own alert"] and seen["starving"] and seen["silent"] and seen["change"], seen
 
 
 def test_varied_routing_delivers_the_same_world_as_another_alertmanager_would():
