@@ -59,6 +59,7 @@ class InferencePasses:
         # share, first seen).
         self._node_shares: dict[str, tuple[str, float, datetime]] = {}
         self._node_counts: dict[str, int] | None = None  # cluster -> nodes in the topology
+        self._nodes_down: dict[str, set[str]] = {}  # cluster -> nodes that alerted of their own
 
     def use(self, topology: Topology, reach: Reach) -> None:
         self.topology = topology
@@ -173,6 +174,7 @@ class InferencePasses:
             self._node_trouble.setdefault(zone, {})[node] = now
             if self.reach.kind(entity) in NODE_LEVEL_KINDS:
                 self._node_down.setdefault(zone, {})[node] = now
+                self._nodes_down.setdefault(_cluster(node), set()).add(node)
 
     def note_node_share(self, fingerprint: str, entity: str, text: str, now: datetime) -> None:
         """A firing alert whose text gives the share of its cluster's nodes down (`NN% of the`)."""
@@ -199,10 +201,8 @@ class InferencePasses:
                     counts[_cluster(name)] = counts.get(_cluster(name), 0) + 1
             self._node_counts = counts
         reported = max(round(share * self._node_counts.get(cluster, 0)) for share, _ in shares)
-        seen = {node} | {
-            other for nodes in self._node_down.values() for other in nodes if _cluster(other) == cluster
-        }
-        if reported <= len(seen):
+        down = self._nodes_down.get(cluster, set())
+        if reported <= len(down) + (node not in down):
             return None
         return min(at for _, at in shares) + 2 * self.settings.zone_settle
 
