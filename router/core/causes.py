@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 
+from router.core.inference import inference_kind
 from router.core.reach import Reach
 from topology import entities
 from topology.changes import Change
@@ -142,9 +143,6 @@ def suspect_callee(topology: Topology, root: str, failing: Collection[str]) -> s
     return left[0] if len(left) == 1 else None
 
 
-_WORKLOAD_KINDS = ("deployment", "statefulset", "daemonset")
-
-
 def busy_resident(topology: Topology, node: str, failing: Mapping[str, set[str]]) -> str | None:
     """The one workload running on `node` that shows trouble of its own, named by the entity its
     alert is on; None when no workload there or several do.
@@ -158,7 +156,7 @@ def busy_resident(topology: Topology, node: str, failing: Mapping[str, set[str]]
         if entities.kind_of(pod) != "pod":
             continue
         owners = _owners(topology, pod)
-        workload = next((o for o in sorted(owners) if entities.kind_of(o) in _WORKLOAD_KINDS), pod)
+        workload = next((o for o in sorted(owners) if inference_kind(o) == "workload"), pod)
         services = {s for s in topology.dependents(pod) if entities.kind_of(s) == "service"}
         for entity in owners | services:
             residents.setdefault(entity, workload)

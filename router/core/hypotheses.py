@@ -25,7 +25,7 @@ from router.core.inference import NODE_LEVEL_KINDS, Evidence, Inferred, infer, i
 from router.core.lifecycle import Incident, IncidentBook, State
 from router.core.reach import Reach
 from router.core.settings import InferenceSettings
-from topology.entities import kind_of
+from topology.entities import kind_of, split
 from topology.graph import Topology
 
 # Below this weight (open incidents plus what standing inferences rest on) a pass is cheap
@@ -174,13 +174,13 @@ class InferencePasses:
             self._node_trouble.setdefault(zone, {})[node] = now
             if self.reach.kind(entity) in NODE_LEVEL_KINDS:
                 self._node_down.setdefault(zone, {})[node] = now
-                self._nodes_down.setdefault(_cluster(node), set()).add(node)
+                self._nodes_down.setdefault(_cluster_of(node), set()).add(node)
 
     def note_node_share(self, fingerprint: str, entity: str, text: str, now: datetime) -> None:
         """A firing alert whose text gives the share of its cluster's nodes down (`NN% of the`)."""
         found = _SHARE.search(text)
         if found is not None and fingerprint not in self._node_shares:
-            self._node_shares[fingerprint] = (_cluster(entity), float(found[1]) / 100, now)
+            self._node_shares[fingerprint] = (_cluster_of(entity), float(found[1]) / 100, now)
 
     def forget_node_share(self, fingerprint: str) -> None:
         self._node_shares.pop(fingerprint, None)
@@ -190,7 +190,7 @@ class InferencePasses:
         TargetDown) counts more nodes than have shown their own signs, more of them are down:
         the zone may be the root, and their own alerts are on their way. Wait for them, at most
         twice `zone_settle` past the first such report."""
-        cluster = _cluster(node)
+        cluster = _cluster_of(node)
         shares = [(share, at) for where, share, at in self._node_shares.values() if where == cluster]
         if not shares:
             return None
@@ -198,7 +198,7 @@ class InferencePasses:
             counts: dict[str, int] = {}
             for name in self.topology.graph:
                 if kind_of(name) == "node":
-                    counts[_cluster(name)] = counts.get(_cluster(name), 0) + 1
+                    counts[_cluster_of(name)] = counts.get(_cluster_of(name), 0) + 1
             self._node_counts = counts
         reported = max(round(share * self._node_counts.get(cluster, 0)) for share, _ in shares)
         down = self._nodes_down.get(cluster, set())
@@ -265,9 +265,8 @@ class InferencePasses:
 _SHARE = re.compile(r"(\d+(?:\.\d+)?)% of the")
 
 
-def _cluster(entity: str) -> str:
-    """The cluster part of an entity name (`node/<cluster>/<name>`)."""
-    return entity.split("/", 2)[1] if entity.count("/") >= 2 else ""
+def _cluster_of(entity: str) -> str:
+    return split(entity)[1]
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -197,13 +197,15 @@ class Ctx:
         heal: datetime | None,
         *,
         delay: tuple[float, float] = (1, 5),
+        kind: tuple[str, str, str] | None = None,
     ) -> list[AlertSpec]:
-        """Application alerts fire 1-5 minutes after `after`, resolve 1-2 minutes after the heal."""
+        """Application alerts (`kind`, else errors or latency) fire 1-5 minutes after `after`,
+        resolve 1-2 minutes after the heal."""
         out: list[AlertSpec] = []
         for service in services:
             fires = after + minutes(self.uniform(*delay))
             resolves = heal + minutes(self.uniform(1, 2)) if heal else None
-            _add(out, self.app_alert(service, fires, resolves))
+            _add(out, self.app_alert(service, fires, resolves, kind))
         return out
 
     def target_down(
@@ -693,13 +695,7 @@ def service_fault(ctx: Ctx, t0: datetime) -> Fault | None:
     if own < 0.35:  # it fails its requests and says so
         roots = ctx.app_alerts([service], t0, heal)
     elif own < 0.5:  # cut off from its callers: it says it receives nothing
-        fires = t0 + minutes(ctx.uniform(1, 5))
-        _add(
-            roots,
-            ctx.app_alert(
-                service, fires, heal + minutes(ctx.uniform(1, 2)) if heal else None, STARVATION_ALERT
-            ),
-        )
+        roots = ctx.app_alerts([service], t0, heal, kind=STARVATION_ALERT)
     dependents = c.dependents(service.key)
     symptoms = ctx.app_alerts(dependents, t0, heal, delay=(1.5, 6))
     change = None
