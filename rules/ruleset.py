@@ -70,6 +70,7 @@ class Classification:
     node_running: bool = False  # its pod's node is at work: no evidence the node failed
     contention: bool = False  # its entity's load comes from what runs there (a saturated node)
     node_share: bool = False  # its description gives the share of the cluster's nodes down
+    bypasses_dns: bool = False  # a failed scrape: what it shows failing is not cluster DNS's doing
 
 
 def normalise_severity(value: str | None) -> str:
@@ -801,6 +802,7 @@ class RuleSet:
             rule.model.node_running,
             rule.model.contention,
             rule.model.node_share,
+            rule.model.bypasses_dns,
         )
 
     def _by_default(self, labels: Mapping[str, str], topology: Topology, severity: str) -> Classification:

@@ -105,6 +105,10 @@ class Rule(_Strict):
     # (TargetDown of the kubelet or node-exporter job: "30.77% of the ... targets are down"):
     # while it says more nodes are down than have shown it, a node waits for its zone.
     node_share: bool = False
+    # The alert is a failed scrape: Prometheus reaches its targets at the pod IPs it lists from
+    # the API, with no name lookup, so the failure it shows (the pods down or cut off) is never
+    # cluster DNS's: the application it names is no evidence of a DNS outage.
+    bypasses_dns: bool = False
     description: str = ""
 
     _check_durations = field_validator("grace", "hold", "outlive_root", mode="before")(

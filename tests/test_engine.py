@@ -721,6 +721,41 @@ def test_a_failed_scrape_of_coredns_does_not_confirm_an_inferred_dns():
     assert [p.root_entity for p in pages] == ["service/default/web/frontend"]
 
 
+def test_an_application_whose_scrapes_fail_is_no_evidence_of_a_dns_outage():
+    """checkout, gateway and frontend report errors in three namespaces: cluster DNS is
+    suspected. A minute later checkout's own targets are down (TargetDown of its job).
+    Prometheus scrapes the pod IPs it lists from the API, with no name lookup: checkout's pods
+    are down whatever DNS does, and two applications are not a DNS outage. DNS is withdrawn;
+    when both of checkout's pods crash-loop its Deployment is the root (a bad rollout). Without
+    the failed scrape the crash loops join DNS and DNS pages."""
+    errors = [
+        alert("err-co", 0, alertname="HighErrorRate", namespace="shop", service="checkout"),
+        alert("err-gw", 0, alertname="HighErrorRate", namespace="pay", service="gateway"),
+        alert("err-fe", 0, alertname="HighErrorRate", namespace="web", service="frontend"),
+    ]
+    scrape = alert("td-co", 0.5, alertname="TargetDown", job="checkout", namespace="shop", service="checkout")
+    loops = [
+        alert(f"cl-co-{r}", 3, alertname="KubePodCrashLooping", namespace="shop", pod=f"checkout-5c8d-{r}")
+        for r in range(2)
+    ]
+
+    def replay(with_scrape: bool) -> tuple[list[str], list[str]]:
+        s = Stream()
+        s.deliver(0, errors)
+        if with_scrape:
+            s.deliver(1, [scrape])
+        s.deliver(3, loops)
+        eng = engine()
+        pages = by_action(run(eng, s, until=40), "page")
+        return roots(eng.drain_events(), "root_withdrawn"), [p.root_entity for p in pages]
+
+    assert replay(with_scrape=False) == ([], ["dns/default/cluster-dns"])
+    withdrawn, pages = replay(with_scrape=True)
+    assert withdrawn == ["dns/default/cluster-dns"]
+    assert "dns/default/cluster-dns" not in pages
+    assert pages[0] == "deployment/default/shop/checkout"
+
+
 def test_a_node_whose_own_agent_fails_takes_its_applications_from_a_standing_dns():
     """Pods of checkout, frontend and orders fail in three namespaces on three nodes: cluster
     DNS is inferred. Then cart and gateway, whose pods share w4, fail too, and DNS, standing,

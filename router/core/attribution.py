@@ -126,6 +126,9 @@ class Attribution:
                 members = self.reach.members(entity)
         # Set operations on the dictionaries' keys run in C: a Deployment reaches hundreds of
         # entities, and few of them fail.
+        # An application whose pods' scrapes fail (no name lookup on that path) fails by its
+        # pods or what they run on: cluster DNS explains none of its trouble.
+        no_dns = not starved and self.bypasses_dns(entity)
         keys = reach.keys()
         failing = keys & self.failures.failing.keys()
         for candidate in (keys & self.book.by_root.keys()) | (keys & self.reach.group_entities):
@@ -151,9 +154,9 @@ class Attribution:
             # pod -> node). An incident that rests on an alert beats one that rests on an
             # unconfirmed inference (a replica's dead node, not the healthy node inferred from
             # replicas elsewhere); then the deepest root wins (farthest down what we depend on).
-            path = self._shortest_path(entity, candidates, starved)
+            path = self._shortest_path(entity, candidates, starved, no_dns)
             if path is None:
-                continue  # every way there runs in a cycle through ourselves
+                continue  # every way there runs in a cycle through ourselves (or through DNS)
             if len(options) == 1:  # the common case: every failure beneath leads to one incident
                 return incident, path
             hypothetical = is_hypothesis(incident)
@@ -175,21 +178,35 @@ class Attribution:
         return best[1], best[2]
 
     def _shortest_path(
-        self, entity: str, candidates: list[tuple[str, tuple[str, ...]]], starved: bool
+        self, entity: str, candidates: list[tuple[str, tuple[str, ...]]], starved: bool, no_dns: bool = False
     ) -> tuple[str, ...] | None:
         """The shortest of the paths from `entity` through a failing dependency and on along its
         failure's own path (the first listed among equals), skipping any that runs through
-        `entity` again: a cycle through ourselves explains nothing. Lengths are measured only
-        when there is a choice (most failures lead one way)."""
+        `entity` again: a cycle through ourselves explains nothing; with `no_dns`, any that runs
+        through cluster DNS. Lengths are measured only when there is a choice (most failures
+        lead one way)."""
         if len(candidates) > 1:
             candidates = sorted(
                 candidates, key=lambda c: self.reach.depth(entity, c[0], starved=starved) + len(c[1])
             )
         for dependency, tail in candidates:
             path = self.reach.path(entity, dependency, starved=starved) + tail[1:]
+            if no_dns and any(self.reach.kind(step) == "dns" for step in path):
+                continue
             if len(tail) == 1 or len(set(path)) == len(path):
                 return path
         return None
+
+    def bypasses_dns(self, entity: str) -> bool:
+        """Whether an alert on the entity, or on a Service it is an endpoint of, shows a failure
+        no name lookup is part of (its pods' scrapes failing: Prometheus scrapes pod IPs)."""
+        alerting = self.failures.alerting
+        alerts = self.alerts
+        return any(
+            alerts[fp].cls.bypasses_dns
+            for where in (entity, *self.reach.groups_of(entity))
+            for fp in alerting.get(where, ())
+        )
 
     def incident_of_failing(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """For a failing entity: the live incident its failure belongs to, and the path from it."""

@@ -130,6 +130,7 @@ class InferencePasses:
             alerting=self.failures.alerting.__contains__,
             node_running=self._node_running,
             passes_on=self._passes_on,
+            bypasses_dns=self.attribution.bypasses_dns,
         )
         # Never infer again, at the same instant, what was just withdrawn or merged away:
         # evidence moving back and forth between two hypotheses must not spin (a DaemonSet

@@ -295,6 +295,7 @@ def infer(
     alerting: Callable[[str], bool] = lambda entity: False,
     node_running: Callable[[str], bool] = lambda entity: False,
     passes_on: Callable[[str], bool] = lambda entity: True,
+    bypasses_dns: Callable[[str], bool] = lambda entity: False,
 ) -> list[Inferred]:
     """The hidden roots the evidence supports, most specific first. `is_failing` must answer
     for failures that do not rest on inference (alerts, confirmed or paged incidents).
@@ -304,7 +305,9 @@ def infer(
     `alerting` tells whether an entity has a firing alert of its own. `node_running` tells
     whether a failing entity's alerts show its node at work (a container restarting in a crash loop):
     they point at no node. `passes_on` tells whether a failing service's alerts are of the kind
-    a failing callee causes (errors, latency): only those point at the services it calls."""
+    a failing callee causes (errors, latency): only those point at the services it calls.
+    `bypasses_dns` tells whether a failing entity's alerts show a failure no name lookup is
+    part of (its pods' scrapes failing): its application is no evidence against cluster DNS."""
     if not settings.enabled or not evidence:
         return []
     kinds = settings.kinds
@@ -321,8 +324,16 @@ def infer(
     # good explanation traded pass after pass, so they are judged with the standing hypotheses.
     own_signs: set[str] = set()
     node_level: dict[str, list[tuple[Evidence, str]]] = {}
+    # Applications whose own pods fail in a way cluster DNS cannot cause (their scrapes, which
+    # go to pod IPs, fail): neither they nor their other alerts point at DNS.
+    # They still say where failures are: a zone under them and the rest is no DNS outage.
+    not_dns = {facts.owner(item.entity) for item in evidence if bypasses_dns(item.entity)}
+    elsewhere: list[Evidence] = []
     for item in evidence:
         for kind, targets in facts.candidates(item.entity).items():
+            if kind == "dns" and not_dns and facts.owner(item.entity) in not_dns:
+                elsewhere.append(item)
+                continue
             if kind in order:
                 for target in targets:
                     pointing.setdefault((kind, target), []).append(item)
@@ -402,7 +413,7 @@ def infer(
                 "and it has no alert of its own"
             )
         if kind == "dns":
-            return _dns_reason(items, facts, settings, standing=entity in kept)
+            return _dns_reason(items, facts, settings, standing=entity in kept, elsewhere=untaken(elsewhere))
         return None
 
     def strength(candidate: tuple[str, str], items: list[Evidence]) -> int:
@@ -474,7 +485,7 @@ def infer(
                     for c, theirs in pointing.items()
                     if c[0] == "dns"
                     and c not in broader
-                    and _dns_reason(theirs, facts, settings, standing=True) is not None
+                    and _dns_reason(theirs, facts, settings, standing=True, elsewhere=elsewhere) is not None
                 }
             against = broader | undecided
         if any(
@@ -540,14 +551,20 @@ def _underlies(there: int, failing: int, chance: float, *, standing: bool) -> bo
 
 
 def _dns_reason(
-    items: list[Evidence], facts: _Facts, settings: InferenceSettings, *, standing: bool = False
+    items: list[Evidence],
+    facts: _Facts,
+    settings: InferenceSettings,
+    *,
+    standing: bool = False,
+    elsewhere: list[Evidence] | tuple[Evidence, ...] = (),
 ) -> str | None:
     """Cluster DNS is blamed when failures are broad and nothing narrower underlies them: when
     one node (or zone) underlies most of them (`_underlies`), what is left without it must
     still be broad. A dead node and an unrelated bad rollout are not a DNS outage. `standing`:
-    DNS is a hypothesis already, kept while the evidence cannot tell."""
+    DNS is a hypothesis already, kept while the evidence cannot tell. `elsewhere`: failures DNS
+    cannot cause (failed scrapes), counted only in where the failures sit."""
     places: dict[str, tuple[set[str], set[str]]] = {}  # item entity -> (its nodes, its zones)
-    for item in items:
+    for item in (*items, *elsewhere):
         zones = set(facts.candidates(item.entity).get("zone", ()))
         places[item.entity] = (facts.nodes_under(item.entity), zones)
 
