@@ -898,3 +898,73 @@ def test_a_node_waits_while_the_share_of_nodes_down_says_others_are_on_their_way
     one.deliver(0.5, [node_alert(started=0.5)])
     [page] = by_action(run(engine(), one, until=40), "page")
     assert (page.root_entity, page.at) == ("node/default/w0", at(2.5))
+
+
+def test_alerts_of_a_named_cluster_find_a_topology_dumped_without_the_label():
+    """kube-state-metrics dumped with curl carries no `cluster` label (Prometheus adds it, as an
+    external label, only to what it sends); the alerts carry `cluster="prod"`. The topology is
+    that cluster: w0's NotReady explains its pods' alerts, and the page names node/prod/w0."""
+    s = Stream()
+    s.deliver(
+        0,
+        [
+            pod_alert("p-co", "checkout-5c8d-0", "shop", started=0, cluster="prod"),
+            pod_alert("p-or", "orders-5c8d-1", "db", started=0, cluster="prod"),
+        ],
+    )
+    s.deliver(1, [node_alert(started=1, cluster="prod")])
+    eng = engine()
+    pages = by_action(run(eng, s, until=30), "page")
+    assert [p.root_entity for p in pages] == ["node/prod/w0"]
+    assert {x.entity for x in pages[0].symptoms} == {
+        "pod/prod/shop/checkout-5c8d-0",
+        "pod/prod/db/orders-5c8d-1",
+    }
+    named = [e for e in eng.drain_events() if e.kind == "cluster_named"]
+    assert [e.data["cluster"] for e in named] == ["prod"]
+
+
+def test_a_workload_alert_after_its_one_failing_pod_makes_the_workload_the_root():
+    """checkout's new pod crash-loops; eight minutes later its Deployment reports the rollout
+    stuck. One pod and the workload's own alert make the workload the root (a bad rollout), not
+    the pod, though the alert came after the pod's incident took the pod in. Without the
+    rollout alert the pod pages alone."""
+    pod = dict(namespace="shop", pod="checkout-5c8d-0")
+    stuck = alert("rs-co", 8, alertname="KubeDeploymentRolloutStuck", namespace="shop", deployment="checkout")
+
+    def pages(with_stuck: bool) -> list[str]:
+        s = Stream()
+        s.deliver(0, [alert("nr-co", 0, alertname="KubePodNotReady", **pod)])
+        s.deliver(0.5, [alert("cl-co", 0.5, alertname="KubePodCrashLooping", **pod)])
+        if with_stuck:
+            s.deliver(8, [stuck])
+        return [p.root_entity for p in by_action(run(engine(), s, until=40), "page")]
+
+    assert pages(with_stuck=False) == ["pod/default/shop/checkout-5c8d-0"]
+    assert pages(with_stuck=True) == ["deployment/default/shop/checkout"]
+
+
+def test_a_node_whose_kubelet_restarts_a_crash_looping_pod_is_no_hidden_root():
+    """solo1 and solo2 run their one pod each on a0. solo1's pod crash-loops and is not ready,
+    solo2's is not ready: two workloads confined to one node, as a dead node would show. But
+    a crash loop is a0's kubelet restarting a container: a0 is up, and is not inferred (two
+    bad rollouts that happen to share a node). Without the crash loop a0 is inferred."""
+    topology = _zoned_cluster({"a0": "za", "b0": "zb"}, {"solo1": ("a0",), "solo2": ("a0",), "web": ("b0",)})
+
+    def inferred(crash_loop: bool) -> list[str]:
+        s = Stream()
+        alerts = [
+            alert("nr-1", 0, alertname="KubePodNotReady", namespace="solo1", pod="solo1-5c8d-0"),
+            alert("nr-2", 0, alertname="KubePodNotReady", namespace="solo2", pod="solo2-5c8d-0"),
+        ]
+        if crash_loop:
+            alerts.append(
+                alert("cl-1", 0, alertname="KubePodCrashLooping", namespace="solo1", pod="solo1-5c8d-0")
+            )
+        s.deliver(0, alerts)
+        eng = Engine(topology, RULES)
+        run(eng, s, until=30)
+        return roots(eng.drain_events(), "root_inferred")
+
+    assert inferred(crash_loop=False) == ["node/default/a0"]
+    assert "node/default/a0" not in inferred(crash_loop=True)

@@ -576,3 +576,22 @@ def test_kubelet_service_endpoints_that_target_nodes_make_kubelets_its_members()
     members = topology.redundant_members("service/default/kube-system/kubelet")
     # The not-ready endpoint is a member as well: a node that fails keeps its place.
     assert members == ["node/default/w1/kubelet", "node/default/w2/kubelet"]
+
+
+def test_endpoints_at_node_addresses_are_the_nodes_kubelets(tmp_path: Path):
+    """kube-prometheus' `kube-system/kubelet` Service lists the nodes' own addresses. Endpoints
+    (by IP) name no Node, and no pod of kube-system owns those IPs alone (kube-proxy and the CNI
+    agent share them): the members are the nodes' kubelets, so a dead node explains the
+    kubelet job's TargetDown."""
+    dump = tmp_path / "with-kubelet.prom"
+    dump.write_text(
+        SMALL.read_text()
+        + 'kube_service_info{namespace="kube-system",service="kubelet",cluster_ip="None"} 1\n'
+        + "".join(
+            f'kube_endpoint_address{{namespace="kube-system",endpoint="kubelet",ip="{ip}",ready="true"}} 1\n'
+            for ip in ("10.0.1.21", "10.0.2.22", "10.9.9.9")  # the last is no node's
+        )
+    )
+    assert succ(load_ksm(dump), "service/default/kube-system/kubelet") == members(
+        "node/default/worker-1/kubelet", "node/default/worker-2/kubelet"
+    )

@@ -214,6 +214,41 @@ class Topology:
             return []
         return [dep for dep, data in self.graph.succ[name].items() if data.get("redundant")]
 
+    def clusters(self) -> set[str]:
+        """The clusters the topology's entities belong to (one walk over the graph)."""
+        return {name.split("/", 2)[1] for name in self.graph if name.count("/") >= 2}
+
+    def renamed_cluster(self, old: str, new: str) -> Topology:
+        """A copy in which cluster `old` is called `new`: entity names, the attributes that
+        name entities (a pod's node and owner, a node's zone), the IP and alias indexes and the
+        recorded changes. For a dump taken without the `cluster` label its alerts carry."""
+
+        def rename(value: Any) -> Any:
+            if isinstance(value, str) and value.count("/") >= 2:
+                kind, cluster, rest = value.split("/", 2)
+                if cluster == old and (kind in entities.CLUSTER_KINDS or kind in entities.NAMESPACED_KINDS):
+                    return f"{kind}/{new}/{rest}"
+            return value
+
+        renamed = Topology()
+        renamed.graph.add_nodes_from(
+            (rename(name), {key: rename(value) for key, value in attrs.items()})
+            for name, attrs in self.graph.nodes(data=True)
+        )
+        renamed.graph.add_edges_from(
+            (rename(a), rename(b), data) for a, b, data in self.graph.edges(data=True)
+        )
+        for source, target in (
+            (self._node_by_ip, renamed._node_by_ip),
+            (self._pod_by_ip, renamed._pod_by_ip),
+            (self._node_alias, renamed._node_alias),
+        ):
+            for (cluster, key), entity in source.items():
+                target[(new if cluster == old else cluster, key)] = rename(entity)
+        for change in self.changes:
+            renamed.record_change(rename(change.entity), change.at, change.what)
+        return renamed
+
     def summary(self) -> dict[str, int]:
         counts = Counter(data.get("kind", "?") for _, data in self.graph.nodes(data=True))
         summary = dict(sorted(counts.items()))

@@ -288,6 +288,7 @@ class _Build:
         self.hard: list[tuple[str, str]] = []
         self.redundant: list[tuple[str, str]] = []
         self.pod_ips: dict[Key2, Key3] = {}
+        self.node_ips: dict[Key2, str] = {}  # (cluster, internal IP) -> node name
         self.host_ips: dict[Key3, Key3 | None] = {}
 
     def run(self) -> Topology:
@@ -519,8 +520,15 @@ class _Build:
                 if (cluster, pod_namespace, pod) in spec.pods:
                     members[(cluster, pod_namespace, pod)] = None
             ips = spec.endpoint_ips.get(key)
-            if ips:
-                members.update(dict.fromkeys(self._pods_by_ip(cluster, namespace, ips)))
+            nodes = dict.fromkeys(spec.endpoint_nodes.get(key, ()))
+            for ip in ips or ():
+                at_ip = self._pod_by_ip(cluster, namespace, ip)
+                if at_ip is not None:
+                    members[at_ip] = None
+                elif node := self.node_ips.get((cluster, ip)):
+                    # A node's own address and no pod of the namespace there: the kubelet
+                    # Service (Endpoints name IPs only; slices name the Node).
+                    nodes[node] = None
             owners: dict[str, None] = {}
             for member in members:
                 _, pod_namespace, pod = member
@@ -532,7 +540,7 @@ class _Build:
             # pods the topology has not seen yet), so does the Service.
             for owner in owners:
                 self._edge(service, owner)
-            for node in spec.endpoint_nodes.get(key, ()):
+            for node in nodes:
                 if (cluster, node) in spec.nodes:
                     self._edge(service, entities.node_component(cluster, node, "kubelet"), redundant=True)
         for (cluster, namespace, name), backends in spec.ingresses.items():
@@ -545,6 +553,9 @@ class _Build:
         shared with the node's other host-network pods: such an IP is only taken when exactly one
         host-network pod of the Service's namespace has it."""
         finished = self.spec.finished_pods
+        for (cluster, name), node in self.spec.nodes.items():
+            if node.internal_ip:
+                self.node_ips[(cluster, node.internal_ip)] = name
         for key, pod in self.spec.pods.items():
             if not pod.ip or key in finished:
                 continue
@@ -556,12 +567,10 @@ class _Build:
                 self.pod_ips[(cluster, pod.ip)] = key
 
     def _pods_by_ip(self, cluster: str, namespace: str, ips: dict[str, None]) -> list[Key3]:
-        found = []
-        for ip in ips:
-            key = self.pod_ips.get((cluster, ip)) or self.host_ips.get((cluster, namespace, ip))
-            if key:
-                found.append(key)
-        return found
+        return [key for ip in ips if (key := self._pod_by_ip(cluster, namespace, ip))]
+
+    def _pod_by_ip(self, cluster: str, namespace: str, ip: str) -> Key3 | None:
+        return self.pod_ips.get((cluster, ip)) or self.host_ips.get((cluster, namespace, ip))
 
     def _storage(self) -> None:
         for cluster, name in self.spec.volumes:

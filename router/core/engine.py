@@ -20,6 +20,11 @@ Failing entities. An entity is failing while it has a firing alert whose rule pr
 it is the root of an open inferred incident, or when it is a group (a Service, cluster DNS,
 the apiserver) all of whose members are failing.
 
+Clusters. An entity's cluster is its alert's `cluster` label. A topology taken without that
+label (a kube-state-metrics dump fetched with curl: the label is Prometheus' external label)
+describes one unnamed cluster; the first alert naming a cluster the topology does not know
+gives it that name (`cluster_named`), in replay as live.
+
 One delivery is one decision. Alertmanager groups by namespace, so a cause and its symptoms
 often arrive together in any order: every alert of a delivery is classified and attributed, the
 new failures re-judged and inference run, before any incident may escalate.
@@ -182,6 +187,9 @@ class Engine:
         self._checks: list[CheckRequest] = []
         self._out: list[Notification] = []
         self._clock: datetime | None = None
+        # The clusters the topology names, and the name an unlabelled one took from its alerts.
+        self._clusters = topology.clusters()
+        self._named_cluster: str | None = None
         self.counters: dict[str, int] = {
             "deliveries": 0,
             "alerts_received": 0,
@@ -278,6 +286,11 @@ class Engine:
         the recorded stream: a replay uses the topology it is given."""
         for incident_id in self.book.live:
             self.watch.unwatch(incident_id, self.book[incident_id].root)
+        clusters = topology.clusters()
+        if self._named_cluster and clusters == {entities.DEFAULT_CLUSTER}:
+            topology = topology.renamed_cluster(entities.DEFAULT_CLUSTER, self._named_cluster)
+            clusters = {self._named_cluster}
+        self._clusters = clusters
         self.topology = topology
         self.reach = Reach(topology)
         self.failures.use(self.reach)
@@ -316,6 +329,9 @@ class Engine:
 
     def _new_instance(self, payload: AlertPayload, now: datetime) -> AlertState:
         labels = dict(payload.labels)
+        cluster = labels.get("cluster")
+        if cluster and cluster not in self._clusters:
+            self._name_unlabelled_cluster(cluster, now)
         cls = self.rules.classify(labels, self.topology)
         entity = cls.entity or entities.entity(
             "alert", entities.cluster_of(labels), f"{labels.get('alertname', 'alert')}-{payload.fingerprint}"
@@ -332,6 +348,23 @@ class Engine:
             entity=entity,
             first_seen=now,
             last_seen=now,
+        )
+
+    def _name_unlabelled_cluster(self, cluster: str, now: datetime) -> None:
+        """The topology came without a `cluster` label (a kube-state-metrics dump taken with
+        curl: the label is Prometheus' external label, which only its alerts carry), and an
+        alert names a cluster it does not know: the one cluster it describes is that one. The
+        first such name is taken; a second cluster stays unknown to it."""
+        if self._named_cluster is not None or self._clusters != {entities.DEFAULT_CLUSTER}:
+            return
+        self._named_cluster = cluster
+        self.set_topology(self.topology)
+        self._event(
+            now,
+            "cluster_named",
+            None,
+            cluster=cluster,
+            reason=f"the topology names no cluster and alerts come from {cluster}: it describes that one",
         )
 
     def _fire(self, alert: AlertState, now: datetime) -> None:
@@ -357,6 +390,10 @@ class Engine:
             return
         if self.failures.alert_fired(alert):
             self._mark_changed(alert.entity)
+        elif inference_kind(alert.entity) == "workload":
+            # A workload's own alert (its rollout stuck, its replicas short) is evidence for the
+            # workload with one failing pod, even when its pod's incident takes it in.
+            self._new_roots = True
         self._place(alert, now)
 
     def _resolve(self, alert: AlertState, now: datetime) -> None:

@@ -129,6 +129,7 @@ class InferencePasses:
             standing=[h.root for h in hypotheses],
             alerting=self.failures.alerting.__contains__,
             node_running=self._node_running,
+            node_at_work=self._node_at_work,
             passes_on=self._passes_on,
             bypasses_dns=self.attribution.bypasses_dns,
         )
@@ -142,6 +143,17 @@ class InferencePasses:
         firing = self.failures.alerting.get(entity, {})
         alerts = self.attribution.alerts
         return bool(firing) and all(alerts[fp].cls.node_running for fp in firing)
+
+    def _node_at_work(self, node: str) -> bool:
+        """Whether a pod on the node shows its kubelet at work (restarting a container in a
+        crash loop): the node is up, whatever else fails there."""
+        alerting = self.failures.alerting
+        alerts = self.attribution.alerts
+        return any(
+            alerts[fp].cls.node_running
+            for pod in self.topology.dependents(node)
+            for fp in alerting.get(pod, ())
+        )
 
     def _passes_on(self, entity: str) -> bool:
         """Whether an alert on the entity is of a kind its callees' failures cause (errors,

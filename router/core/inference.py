@@ -294,6 +294,7 @@ def infer(
     standing: Iterable[str] = (),
     alerting: Callable[[str], bool] = lambda entity: False,
     node_running: Callable[[str], bool] = lambda entity: False,
+    node_at_work: Callable[[str], bool] = lambda node: False,
     passes_on: Callable[[str], bool] = lambda entity: True,
     bypasses_dns: Callable[[str], bool] = lambda entity: False,
 ) -> list[Inferred]:
@@ -304,8 +305,10 @@ def infer(
     broader candidate with far more evidence, and when its evidence is explained away).
     `alerting` tells whether an entity has a firing alert of its own. `node_running` tells
     whether a failing entity's alerts show its node at work (a container restarting in a crash loop):
-    they point at no node. `passes_on` tells whether a failing service's alerts are of the kind
-    a failing callee causes (errors, latency): only those point at the services it calls.
+    they point at no node. `node_at_work` tells whether such an alert shows a node up (a pod
+    on it crash-looping): it is no hidden root. `passes_on` tells whether a failing service's
+    alerts are of the kind a failing callee causes (errors, latency): only those point at the
+    services it calls.
     `bypasses_dns` tells whether a failing entity's alerts show a failure no name lookup is
     part of (its pods' scrapes failing): its application is no evidence against cluster DNS."""
     if not settings.enabled or not evidence:
@@ -362,7 +365,7 @@ def infer(
         whose endpoints all run there. A workload's own alert says nothing of where (its pods
         do; its new pods may not be in the topology at all)."""
         owners = {facts.owner(e.entity) for e in alone}
-        if len(owners) < settings.min_workloads_node:
+        if len(owners) < settings.min_workloads_node or node_at_work(node):
             return None
         # Two workloads failing together on one node is the node's doing when the node's own
         # agents fail too (its kubelet, its node-exporter, CNI or kube-proxy pod), or when
