@@ -34,7 +34,7 @@ SEVERITIES = ("critical", "warning", "info", "none")
 QUIET_SEVERITIES = frozenset({"info", "none"})
 BUILTIN_GRACE: dict[str, timedelta] = {
     "critical": timedelta(minutes=2),
-    "warning": timedelta(minutes=5),
+    "warning": timedelta(minutes=7),
     "info": timedelta(minutes=5),
     "none": timedelta(minutes=5),
 }

@@ -3,7 +3,7 @@
 A rule file (YAML) looks like:
 
     defaults:                       # optional, pack-wide
-      grace: {critical: 2m, warning: 5m}
+      grace: {critical: 2m, warning: 7m}
       outlive_root: 10m
     rules:
       - name: node-not-ready

@@ -185,7 +185,7 @@ def test_unmapped_alert_is_its_own_root_and_pages():
     pages = by_action(notes, "page")
     assert len(pages) == 1
     assert pages[0].root_entity.startswith("alert/default/MyAppQueueStuck")
-    assert pages[0].at == at(5)  # warning default grace
+    assert pages[0].at == at(7)  # warning default grace: a group interval and the delays after it
 
 
 def test_info_root_explains_but_never_pages_by_itself():
@@ -968,3 +968,20 @@ def test_a_node_whose_kubelet_restarts_a_crash_looping_pod_is_no_hidden_root():
 
     assert inferred(crash_loop=False) == ["node/default/a0"]
     assert "node/default/a0" not in inferred(crash_loop=True)
+
+
+def test_an_alert_firing_long_before_the_router_listened_is_told_not_paged():
+    """A blackbox target has been down for three days when the router receives its first
+    delivery: whoever routed alerts before told someone, or it is accepted noise. It is a
+    notice, not a page. The same alert starting while the router listens pages, and so does
+    one that started 50 minutes before it listened (an outage in progress at deployment)."""
+    target = dict(alertname="TargetDown", job="blackbox-exporter", namespace="monitoring")
+
+    def actions(started: float) -> list[str]:
+        s = Stream()
+        s.deliver(0, [alert("td-bb", started, **target)])
+        return [n.action for n in run(engine(), s, until=40) if n.action in ("page", "notice")]
+
+    assert actions(started=-3 * 24 * 60) == ["notice"]
+    assert actions(started=-50) == ["page"]
+    assert actions(started=0) == ["page"]

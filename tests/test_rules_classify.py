@@ -484,7 +484,7 @@ def test_cluster_label_names_the_cluster():
 def test_unknown_alert_is_never_hidden():
     c = RULES.classify({"alertname": "CheckoutQueueStuck", "team": "payments"}, TOPOLOGY)
     assert (c.rule, c.entity, c.propagates) == (None, None, False)
-    assert (c.severity, c.urgency, c.grace) == ("warning", "page", timedelta(minutes=5))
+    assert (c.severity, c.urgency, c.grace) == ("warning", "page", timedelta(minutes=7))
     assert c.outlive_root == timedelta(minutes=10)
 
 
@@ -495,8 +495,8 @@ def test_unknown_alert_is_never_hidden():
         ("CRITICAL", "critical", "page", 2),
         ("info", "info", "quiet", 5),
         ("none", "none", "quiet", 5),
-        ("p1", "warning", "page", 5),
-        ("", "warning", "page", 5),
+        ("p1", "warning", "page", 7),
+        ("", "warning", "page", 7),
     ],
 )
 def test_unknown_alert_policy_by_severity(severity, normalised, urgency, grace):

@@ -135,7 +135,7 @@ rules:
     )
     assert plain_critical.propagates is True  # the schema's default for a rule
     assert plain_critical.entity is None
-    assert rules.classify({"alertname": "P"}, EMPTY).grace == timedelta(minutes=5)  # built-in warning
+    assert rules.classify({"alertname": "P"}, EMPTY).grace == timedelta(minutes=7)  # built-in warning
     assert rules.classify({"alertname": "P", "severity": "info"}, EMPTY).urgency == "quiet"
     tuned = rules.classify({"alertname": "T", "severity": "info"}, EMPTY)
     assert (tuned.grace, tuned.outlive_root, tuned.urgency) == (

@@ -60,7 +60,7 @@ def test_malformed_cases_fail_with_the_field(tmp_path):
     expect: {rule: watchdog}
   - name: how is a phrase
     labels: {alertname: Watchdog}
-    expect: {how: "pipeline singleton", grace: 5m, outlive_root: 10m}
+    expect: {how: "pipeline singleton", grace: 7m, outlive_root: 10m}
 """
     )
     passed, failed, messages = run_rule_tests([path])

@@ -99,6 +99,7 @@ a live service and a replay of its inputs agree.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -190,6 +191,7 @@ class Engine:
         # The clusters the topology names, and the name an unlabelled one took from its alerts.
         self._clusters = topology.clusters()
         self._named_cluster: str | None = None
+        self._listening_since: datetime | None = None  # the first delivery's time
         self.counters: dict[str, int] = {
             "deliveries": 0,
             "alerts_received": 0,
@@ -206,6 +208,8 @@ class Engine:
     # ---------------------------------------------------------------- inputs
 
     def ingest(self, delivery: Delivery, now: datetime) -> list[Notification]:
+        if self._listening_since is None:
+            self._listening_since = now
         self._advance(now)
         self.counters["deliveries"] += 1
         for alert in delivery.payload.alerts:
@@ -333,6 +337,12 @@ class Engine:
         if cluster and cluster not in self._clusters:
             self._name_unlabelled_cluster(cluster, now)
         cls = self.rules.classify(labels, self.topology)
+        if cls.urgency == "page" and self._standing(payload.startsAt):
+            cls = replace(
+                cls,
+                urgency="notice",
+                how=f"{cls.how}; firing since long before the router listened: a standing condition",
+            )
         entity = cls.entity or entities.entity(
             "alert", entities.cluster_of(labels), f"{labels.get('alertname', 'alert')}-{payload.fingerprint}"
         )
@@ -349,6 +359,14 @@ class Engine:
             first_seen=now,
             last_seen=now,
         )
+
+    def _standing(self, starts_at: str) -> bool:
+        """Whether an alert had been firing for `standing_after` when the router began to
+        listen: someone was told of it before (or it is accepted noise: a target down for days)."""
+        if self._listening_since is None:
+            return False
+        started = parse_time(starts_at)  # validated on intake
+        return started is not None and started < self._listening_since - self.settings.standing_after
 
     def _name_unlabelled_cluster(self, cluster: str, now: datetime) -> None:
         """The topology came without a `cluster` label (a kube-state-metrics dump taken with

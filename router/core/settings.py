@@ -85,5 +85,9 @@ class EngineSettings(BaseModel):
     # A recorded change (rollout, ConfigMap edit) this long before an incident's first alert
     # fired, on its root or what the root depends on, is named in the page as its likely cause.
     change_window: Duration = timedelta(hours=1)
+    # An alert that had been firing this long before the first delivery the router received
+    # is a standing condition (a target down for days, a burn rate from a past outage): its
+    # incident is told as a notice, never paged. Alerts that start while it listens page as usual.
+    standing_after: Duration = timedelta(hours=1)
     # Resolved alert instances are remembered this long (to drop stale re-sends).
     forget_resolved_after: Duration = timedelta(hours=6)
