@@ -985,3 +985,27 @@ def test_an_alert_firing_long_before_the_router_listened_is_told_not_paged():
     assert actions(started=-3 * 24 * 60) == ["notice"]
     assert actions(started=-50) == ["page"]
     assert actions(started=0) == ["page"]
+
+
+def test_a_crash_loop_arriving_on_an_inferred_node_withdraws_it():
+    """solo1's and solo2's only pods, both on a0, go not ready: a0 is inferred. A minute later
+    solo1's pod is seen crash-looping: a0's kubelet is restarting it, so a0 is up. The crash
+    loop joins a0's incident as a symptom, and a0 is checked again at once and withdrawn
+    before its grace ends: nothing pages on a0."""
+    topology = _zoned_cluster({"a0": "za", "b0": "zb"}, {"solo1": ("a0",), "solo2": ("a0",), "web": ("b0",)})
+    s = Stream()
+    s.deliver(
+        0,
+        [
+            alert("nr-1", 0, alertname="KubePodNotReady", namespace="solo1", pod="solo1-5c8d-0"),
+            alert("nr-2", 0, alertname="KubePodNotReady", namespace="solo2", pod="solo2-5c8d-0"),
+        ],
+    )
+    s.deliver(1, [alert("cl-1", 1, alertname="KubePodCrashLooping", namespace="solo1", pod="solo1-5c8d-0")])
+    eng = Engine(topology, RULES)
+    pages = by_action(run(eng, s, until=40), "page")
+    events = eng.drain_events()
+    assert roots(events, "root_inferred")[:1] == ["node/default/a0"]
+    withdrawn = [e for e in events if e.kind == "root_withdrawn" and e.data["entity"] == "node/default/a0"]
+    assert withdrawn and withdrawn[0].at == at(1)
+    assert "node/default/a0" not in [p.root_entity for p in pages]

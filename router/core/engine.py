@@ -534,8 +534,11 @@ class Engine:
             self._root_fired(incident, alert, now)
         else:
             self.counters["symptoms"] += 1
-            if is_hypothesis(incident) and not any(map(self.attribution.is_failing_real, path[1:-1])):
-                incident.evidence[alert.entity] = None  # nothing with an alert lies between
+            if is_hypothesis(incident):
+                if not any(map(self.attribution.is_failing_real, path[1:-1])):
+                    incident.evidence[alert.entity] = None  # nothing with an alert lies between
+                if alert.cls.node_running and inference_kind(incident.root) == "node":
+                    self._new_roots = True  # its kubelet restarts a container: check the node again
             self._event(
                 now,
                 "symptom_attached",
