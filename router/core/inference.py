@@ -308,9 +308,8 @@ def infer(
     they point at no node. `node_at_work` tells whether such an alert shows a node up (a pod
     on it crash-looping): it is no hidden root. `passes_on` tells whether a failing service's
     alerts are of the kind a failing callee causes (errors, latency): only those point at the
-    services it calls.
-    `bypasses_dns` tells whether a failing entity's alerts show a failure no name lookup is
-    part of (its pods' scrapes failing): its application is no evidence against cluster DNS."""
+    services it calls. `bypasses_dns` tells whether a failing entity's alerts show a failure no name lookup is
+    part of (its pods' scrapes failing): its application is no evidence of a DNS outage."""
     if not settings.enabled or not evidence:
         return []
     kinds = settings.kinds
@@ -328,8 +327,8 @@ def infer(
     own_signs: set[str] = set()
     node_level: dict[str, list[tuple[Evidence, str]]] = {}
     # Applications whose own pods fail in a way cluster DNS cannot cause (their scrapes, which
-    # go to pod IPs, fail): neither they nor their other alerts point at DNS.
-    # They still say where failures are: a zone under them and the rest is no DNS outage.
+    # go to pod IPs, fail): none of their alerts points at DNS, but they still say where
+    # failures sit (`elsewhere`): a zone under them and a few others is no DNS outage.
     not_dns = {facts.owner(item.entity) for item in evidence if bypasses_dns(item.entity)}
     elsewhere: list[Evidence] = []
     for item in evidence:
