@@ -200,13 +200,10 @@ class Attribution:
     def bypasses_dns(self, entity: str) -> bool:
         """Whether an alert on the entity, or on a Service it is an endpoint of, shows a failure
         no name lookup is part of (its pods' scrapes failing: Prometheus scrapes pod IPs)."""
-        alerting = self.failures.alerting
-        alerts = self.alerts
-        return any(
-            alerts[fp].cls.bypasses_dns
-            for where in (entity, *self.reach.groups_of(entity))
-            for fp in alerting.get(where, ())
-        )
+        failing = self.failures.scrapes_failing
+        if not failing:
+            return False
+        return entity in failing or any(group in failing for group in self.reach.groups_of(entity))
 
     def incident_of_failing(self, entity: str) -> tuple[Incident, tuple[str, ...]] | None:
         """For a failing entity: the live incident its failure belongs to, and the path from it."""

@@ -4,8 +4,9 @@ An entity fails while it has a firing alert whose rule propagates. A group (clus
 Service, the apiserver) fails when every member does, a member failing by its own alert or by a
 hard dependency's. The index also remembers when each entity stopped failing, for symptoms that
 lag behind their cause (a burn rate over hours may first fire after the cause healed).
-Failures that rest on incidents (an inferred root) are the engine's to add: this index knows
-alerts only.
+It counts, too, the entities whose pods' scrapes fail (rule field `bypasses_dns`), asked for
+every alert attribution makes. Failures that rest on incidents (an inferred root) are the
+engine's to add: this index knows alerts only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class FailureIndex:
         self.alerting: dict[str, dict[str, None]] = {}  # entity -> its firing fingerprints
         # entity -> (incident, when) its last propagating alert resolved.
         self.stopped: dict[str, tuple[str, datetime]] = {}
+        # entity -> firing alerts that show its pods' scrapes failing (rule field bypasses_dns)
+        self.scrapes_failing: dict[str, int] = {}
         self._group_cache: dict[str, bool] = {}
 
     def use(self, reach: Reach) -> None:
@@ -33,6 +36,8 @@ class FailureIndex:
     def alert_fired(self, alert: AlertState) -> bool:
         """Count a firing alert; True when its entity starts failing with it."""
         self.alerting.setdefault(alert.entity, {})[alert.fingerprint] = None
+        if alert.cls.bypasses_dns:
+            self.scrapes_failing[alert.entity] = self.scrapes_failing.get(alert.entity, 0) + 1
         if not alert.cls.propagates:
             return False
         count = self.failing.get(alert.entity, 0)
@@ -47,6 +52,12 @@ class FailureIndex:
             firing_here.pop(alert.fingerprint, None)
             if not firing_here:
                 del self.alerting[alert.entity]
+        if alert.cls.bypasses_dns and alert.entity in self.scrapes_failing:
+            left = self.scrapes_failing[alert.entity] - 1
+            if left > 0:
+                self.scrapes_failing[alert.entity] = left
+            else:
+                del self.scrapes_failing[alert.entity]
         if not alert.cls.propagates:
             return
         count = self.failing.get(alert.entity, 0) - 1
