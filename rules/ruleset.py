@@ -71,6 +71,7 @@ class Classification:
     contention: bool = False  # its entity's load comes from what runs there (a saturated node)
     node_share: bool = False  # its description gives the share of the cluster's nodes down
     bypasses_dns: bool = False  # a failed scrape: what it shows failing is not cluster DNS's doing
+    foreshadows: bool = False  # warns that its entity is heading for a failure (a filling disk)
 
 
 def normalise_severity(value: str | None) -> str:
@@ -803,6 +804,7 @@ class RuleSet:
             rule.model.contention,
             rule.model.node_share,
             rule.model.bypasses_dns,
+            rule.model.foreshadows,
         )
 
     def _by_default(self, labels: Mapping[str, str], topology: Topology, severity: str) -> Classification:

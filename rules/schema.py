@@ -109,6 +109,9 @@ class Rule(_Strict):
     # the API, with no name lookup, so the failure it shows (the pods down or cut off) is never
     # cluster DNS's: the application it names is no evidence of a DNS outage.
     bypasses_dns: bool = False
+    # The alert warns that its entity is heading for a failure (a disk predicted to fill): a
+    # held alert on what depends on it waits `foreshadow_wait` longer for that failure to show.
+    foreshadows: bool = False
     description: str = ""
 
     _check_durations = field_validator("grace", "hold", "outlive_root", mode="before")(

@@ -177,6 +177,8 @@ class Engine:
             self.passes.zone_settles,
             self.passes.zone_nodes_settle,
             self.settings.inference.zone_settle,
+            self.failures.foreshadowed,
+            self.settings.foreshadow_wait,
         )
         self.timers = Timers()
         self.heartbeats = Heartbeats()

@@ -9,7 +9,9 @@ alerts with its `for:` gives the node's own alerts a group interval more), and f
 picture to settle; it pages as soon as an incident merged into it would have paged on its own.
 A node down by its own alert also waits for its zone's picture while other nodes of the zone
 are down (a dead zone's nodes alert a group interval apart), at most `zone_settle` past its own
-due.
+due. A held alert (an error rate) whose entity depends on something that warns of a failure to
+come (a disk predicted to fill: rule field `foreshadows`) waits `foreshadow_wait` past its due
+for that failure, which fires with its own long `for:`.
 
 The policy reads incidents and alerts and returns a verdict: how loud, and when to look again.
 Applying it (timers, pages, notices) is the engine's.
@@ -49,11 +51,15 @@ class EscalationPolicy:
         zone_settles: Callable[[Incident], datetime | None],
         zone_nodes_settle: Callable[[str], datetime | None],
         zone_settle: timedelta,
+        foreshadowed: Callable[[str], bool],
+        foreshadow_wait: timedelta,
     ) -> None:
         self.alerts = alerts
         self.zone_settles = zone_settles
         self.zone_nodes_settle = zone_nodes_settle
         self.zone_settle = zone_settle
+        self.foreshadowed = foreshadowed
+        self.foreshadow_wait = foreshadow_wait
 
     def firing_urgency(self, incident: Incident) -> str:
         """What still fires decides whether to wake someone, not what already resolved."""
@@ -83,6 +89,9 @@ class EscalationPolicy:
             return verdict
         if page_due and (settles := self._zone_settles_for(incident)) is not None and now < settles:
             verdict.wake.append(settles)
+            return verdict
+        if page_due and (waits := self._foreshadowed_until(incident)) is not None and now < waits:
+            verdict.wake.append(waits)
             return verdict
         best = "quiet"
         for fp in incident.alerts:
@@ -138,6 +147,10 @@ class EscalationPolicy:
         group: those get `zone_settle` to show. Their absence is what tells the node from cluster
         DNS failing the applications on it, and their arrival on the zone's other nodes makes it
         the zone. The node's own components (its kubelet) are its own signs: no wait."""
+        if alert.entity == incident.root and entities.kind_of(alert.entity) == "node":
+            # The node's own alert (a NIC flapping on a node inferred from its Services' errors)
+            # is not evidence of what runs there: it pages on its own grace, as it would alone.
+            return alert.due
         if (
             incident.has_root_alert
             or alert.cls.hold
@@ -155,6 +168,16 @@ class EscalationPolicy:
         if settles is None or incident.page_due is None:
             return None
         return min(settles, incident.page_due + self.zone_settle)
+
+    def _foreshadowed_until(self, incident: Incident) -> datetime | None:
+        """Held alerts alone on an entity whose dependency warns of a failure to come (a node's
+        disk predicted to fill while the applications on it slow down): the failure fires with
+        its own long `for:` (30m for a nearly full disk), later than the hold. Wait for it a
+        little longer; an alert that is not held pages on its own time."""
+        paging = [a for fp in incident.alerts if (a := self.alerts[fp]).firing and a.cls.urgency == "page"]
+        if not paging or not all(a.cls.hold for a in paging) or not self.foreshadowed(incident.root):
+            return None
+        return min(a.due for a in paging) + self.foreshadow_wait
 
     def _pending_page(self, fingerprint: str, now: datetime) -> bool:
         alert = self.alerts[fingerprint]

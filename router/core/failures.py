@@ -5,7 +5,8 @@ Service, the apiserver) fails when every member does, a member failing by its ow
 hard dependency's. The index also remembers when each entity stopped failing, for symptoms that
 lag behind their cause (a burn rate over hours may first fire after the cause healed).
 It counts, too, the entities whose pods' scrapes fail (rule field `bypasses_dns`), asked for
-every alert attribution makes. Failures that rest on incidents (an inferred root) are the
+every alert attribution makes, and those with a failure foreshadowed (rule field `foreshadows`:
+a disk predicted to fill), asked when a held alert may page. Failures that rest on incidents (an inferred root) are the
 engine's to add: this index knows alerts only.
 """
 
@@ -26,6 +27,8 @@ class FailureIndex:
         self.stopped: dict[str, tuple[str, datetime]] = {}
         # entity -> firing alerts that show its pods' scrapes failing (rule field bypasses_dns)
         self.scrapes_failing: dict[str, int] = {}
+        # entity -> firing alerts that warn of a failure to come (rule field foreshadows)
+        self.foreshadowing: dict[str, int] = {}
         self._group_cache: dict[str, bool] = {}
 
     def use(self, reach: Reach) -> None:
@@ -37,7 +40,9 @@ class FailureIndex:
         """Count a firing alert; True when its entity starts failing with it."""
         self.alerting.setdefault(alert.entity, {})[alert.fingerprint] = None
         if alert.cls.bypasses_dns:
-            self.scrapes_failing[alert.entity] = self.scrapes_failing.get(alert.entity, 0) + 1
+            _count(self.scrapes_failing, alert.entity, 1)
+        if alert.cls.foreshadows:
+            _count(self.foreshadowing, alert.entity, 1)
         if not alert.cls.propagates:
             return False
         count = self.failing.get(alert.entity, 0)
@@ -52,12 +57,10 @@ class FailureIndex:
             firing_here.pop(alert.fingerprint, None)
             if not firing_here:
                 del self.alerting[alert.entity]
-        if alert.cls.bypasses_dns and alert.entity in self.scrapes_failing:
-            left = self.scrapes_failing[alert.entity] - 1
-            if left > 0:
-                self.scrapes_failing[alert.entity] = left
-            else:
-                del self.scrapes_failing[alert.entity]
+        if alert.cls.bypasses_dns:
+            _count(self.scrapes_failing, alert.entity, -1)
+        if alert.cls.foreshadows:
+            _count(self.foreshadowing, alert.entity, -1)
         if not alert.cls.propagates:
             return
         count = self.failing.get(alert.entity, 0) - 1
@@ -86,3 +89,15 @@ class FailureIndex:
         if self.failing.get(member):
             return True
         return not self.failing.keys().isdisjoint(self.reach.hard(member))
+
+    def foreshadowed(self, entity: str) -> bool:
+        """Does something the entity depends on warn of a failure to come?"""
+        return bool(self.foreshadowing) and not self.foreshadowing.keys().isdisjoint(self.reach.of(entity))
+
+
+def _count(counter: dict[str, int], entity: str, delta: int) -> None:
+    left = counter.get(entity, 0) + delta
+    if left > 0:
+        counter[entity] = left
+    else:
+        counter.pop(entity, None)

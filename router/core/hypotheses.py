@@ -265,7 +265,11 @@ class InferencePasses:
         """When the picture of the node's zone has settled, if at least `min_nodes_zone` other
         nodes of the zone alerted of their own (a dead zone's nodes alert up to a group interval
         apart: paging each node on its own grace pages a large zone node by node before half of
-        it is known). One other dead node does not make a zone suspect."""
+        it is known). One other dead node does not make a zone suspect. Cluster DNS down by its
+        own alert waits too while more nodes are reported down than have shown it: CoreDNS
+        runs on a handful of nodes, and a zone that takes them all fails cluster DNS with it."""
+        if self.reach.kind(node) == "dns":
+            return self.unseen_nodes_settle(node)
         if self.reach.kind(node) != "node" or not (zone := self.topology.zone_of(node)):
             return None
         others = [at for other, at in self._node_down.get(zone, {}).items() if other != node]

@@ -9,7 +9,11 @@ explanation of it. A candidate qualifies by kind:
   workloads. A pod or a kubelet points at one node; a Deployment whose replicas sit on ten
   nodes, or a Service with endpoints on them, points at none in particular: replicas of a
   spread workload failing elsewhere say nothing about this node; a crash-looping pod points
-  at none at all (its node is up, restarting it);
+  at none at all (its node is up, restarting it). Spread applications do point at the one
+  node they share beyond chance: at least `min_workloads_shared_node` of them have a pod
+  there, two thirds of the failing applications and more than chance would put there, and no
+  other node has as many (nine Services slow, each with one endpoint on a node whose disk is
+  full);
 - workload (Deployment, StatefulSet, DaemonSet): at least two of its pods failing, with no
   node or DNS to blame (a bad rollout or configuration);
 - service: errors or latency of at least `min_callers_service` services calling it (over call
@@ -266,6 +270,17 @@ class _Facts:
             nodes.add(node)
         return nodes
 
+    def own_nodes(self, entity: str) -> set[str]:
+        """The healthy nodes the application's own pods run on: a pod's node, a Service's
+        endpoints' nodes; not the nodes of what it calls (callers of one database all reach
+        its node, which says nothing about theirs)."""
+        reach = self.static.reach
+        if reach.has_members(entity):
+            found = {n for m in reach.members(entity) if (n := self.node_of(m)) is not None}
+        else:
+            found = {n} if (n := self.node_of(entity)) is not None else set()
+        return {n for n in found if n in self.candidates(entity).get("node", ())} if found else found
+
     def candidates(self, entity: str) -> dict[str, list[str]]:
         """Inferable dependencies of `entity` that are not failing, by inference kind."""
         cached = self._candidates.get(entity)
@@ -507,6 +522,24 @@ def infer(
             accepted_nodes.setdefault(zone, []).append(entity)
             pointing.setdefault(("zone", zone), [])
             heapq.heappush(heap, (key(("zone", zone), 0), ("zone", zone)))
+    # Last, from what no structural explanation took (a callee its callers share, a workload,
+    # a node its pods point at alone): the one node the failing applications left share
+    # beyond chance. Co-location is the weakest evidence, so it never claims evidence first,
+    # even as a standing hypothesis.
+    left = untaken(evidence)
+    shared = _shared_node(left, facts, settings, node_running) if "node" in order and left else None
+    if shared is not None and shared[0] not in accepted and not node_at_work(shared[0]):
+        node, there, failing = shared
+        items = untaken(pointing.get(("node", node), []))
+        own = {e.incident for e in items}
+        if not any(
+            len(own) < settings.narrow_share * len(theirs) and own <= theirs for theirs in broader.values()
+        ):
+            reason = (
+                f"{there} of the {failing} failing applications have a pod on it, more than chance "
+                "would put there, and it has no alert of its own"
+            )
+            accepted[node] = Inferred(node, tuple(items), reason)
     return list(accepted.values())
 
 
@@ -534,6 +567,37 @@ def _underlying_nodes(
         if len(owners) >= settings.min_workloads_node
         and _underlies(len(owners), len(applications), facts.static.coverage(node), standing=False)
     }
+
+
+def _shared_node(
+    evidence: list[Evidence], facts: _Facts, settings: InferenceSettings, node_running: Callable[[str], bool]
+) -> tuple[str, int, int] | None:
+    """The one node the failing applications share beyond chance, with how many of them sit
+    there and how many fail: `_underlies` for a node taken on its own (no DNS to keep), and no
+    other node with as many. A crash-looping pod points at no node (its node restarts it)."""
+    where: dict[str, set[str]] = {}  # node -> failing applications with a pod there
+    applications: set[str] = set()
+    for item in evidence:
+        if entities.kind_of(item.entity) in NODE_LEVEL_KINDS or facts.is_agent(item.entity):
+            continue  # a node's own signs point at it alone already
+        owner = facts.owner(item.entity)
+        applications.add(owner)
+        if node_running(item.entity):
+            continue
+        for node in facts.own_nodes(item.entity):
+            where.setdefault(node, set()).add(owner)
+    if len(applications) < settings.min_workloads_shared_node:
+        return None
+    ranked = sorted(where.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    if not ranked or len(ranked[0][1]) < settings.min_workloads_shared_node:
+        return None
+    node, owners = ranked[0]
+    if len(ranked) > 1 and len(ranked[1][1]) == len(owners):
+        return None  # two nodes as shared as each other: the evidence cannot tell them apart
+    share = len(owners) / len(applications)
+    if share * 3 < 2 or share < (1 + facts.static.coverage(node)) / 2:
+        return None
+    return node, len(owners), len(applications)
 
 
 def _underlies(there: int, failing: int, chance: float, *, standing: bool) -> bool:

@@ -29,6 +29,9 @@ class InferenceSettings(BaseModel):
     kinds: list[str] = Field(default_factory=lambda: ["node", "workload", "service", "zone", "dns"])
     # Distinct workloads (owners) whose alerts must point at one node before it is blamed.
     min_workloads_node: int = 2
+    # Applications spread over several nodes (Services with endpoints on many) that all share
+    # one node beyond chance, before that node is blamed though none points at it alone.
+    min_workloads_shared_node: int = 3
     # Distinct failing callers of a Service (with no healthy one) before the Service is blamed.
     min_callers_service: int = 2
     # Distinct alerting nodes in one zone before the zone is blamed.
@@ -89,5 +92,10 @@ class EngineSettings(BaseModel):
     # is a standing condition (a target down for days, a burn rate from a past outage): its
     # incident is told as a notice, never paged. Alerts that start while it listens page as usual.
     standing_after: Duration = timedelta(hours=1)
+    # A held alert (an error rate) whose entity depends on something with a `foreshadows` alert
+    # firing (a node whose disk is predicted to fill) waits this much longer before it may page
+    # as a root: the failure foreshadowed (NodeFilesystemAlmostOutOfSpace, `for: 30m`) may still
+    # come and explain it.
+    foreshadow_wait: Duration = timedelta(minutes=15)
     # Resolved alert instances are remembered this long (to drop stale re-sends).
     forget_resolved_after: Duration = timedelta(hours=6)
