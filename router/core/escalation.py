@@ -7,6 +7,8 @@ to heal) and its rule's hold (time for its cause to show). An inferred root wait
 inference's own grace, for some of its evidence to be past its hold (what runs on a node and
 alerts with its `for:` gives the node's own alerts a group interval more), and for its zone's
 picture to settle; it pages as soon as an incident merged into it would have paged on its own.
+An inferred node's own alert (a NIC flapping) is no evidence of what runs there: it makes the
+node page on its own due, as it would have alone, so a two-minute blip stays quiet.
 A node down by its own alert also waits for its zone's picture while other nodes of the zone
 are down (a dead zone's nodes alert a group interval apart), at most `zone_settle` past its own
 due. A held alert (an error rate) whose entity depends on something that warns of a failure to

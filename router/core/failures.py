@@ -6,8 +6,8 @@ hard dependency's. The index also remembers when each entity stopped failing, fo
 lag behind their cause (a burn rate over hours may first fire after the cause healed).
 It counts, too, the entities whose pods' scrapes fail (rule field `bypasses_dns`), asked for
 every alert attribution makes, and those with a failure foreshadowed (rule field `foreshadows`:
-a disk predicted to fill), asked when a held alert may page. Failures that rest on incidents (an inferred root) are the
-engine's to add: this index knows alerts only.
+a disk predicted to fill), asked when a held alert may page. Failures that rest on incidents
+(an inferred root) are the engine's to add: this index knows alerts only.
 """
 
 from __future__ import annotations
