@@ -413,7 +413,11 @@ def infer(
             if signs and len(nodes) < needed:
                 # A node failing by its own signs (its agents, its alerts; not one inferred
                 # from applications' pods alone, which may be DNS) may point at the others.
-                nodes |= _underlying_nodes(entity, items, nodes, facts, settings)
+                nodes |= {
+                    n
+                    for n in _underlying_nodes(entity, items, nodes, facts, settings, node_running)
+                    if not node_at_work(n)
+                }
             if size and len(nodes) >= needed:
                 return f"{len(nodes)} of its {size} nodes are failing, and it has no alert of its own"
             return None
@@ -544,18 +548,26 @@ def infer(
 
 
 def _underlying_nodes(
-    zone: str, items: list[Evidence], failing: set[str], facts: _Facts, settings: InferenceSettings
+    zone: str,
+    items: list[Evidence],
+    failing: set[str],
+    facts: _Facts,
+    settings: InferenceSettings,
+    node_running: Callable[[str], bool],
 ) -> set[str]:
     """Other nodes of a zone with a node already failing that the evidence left points at: the
     applications still unexplained share them beyond chance. A zone's second node often shows
     first in the error rates of Services spread over several zones whose one common node it
-    is, before any pod or agent of its own alerts."""
+    is, before any pod or agent of its own alerts. A crash-looping pod points at no node (its
+    node restarts it), and a node running one is up (the caller checks that)."""
     where: dict[str, set[str]] = {}  # node of the zone -> applications with an endpoint there
     applications: set[str] = set()  # what the failing nodes do not explain
     for item in items:
         item_nodes = facts.nodes_under(item.entity)
         if item_nodes & failing:
             continue  # a failing node of the zone explains it already
+        if node_running(item.entity):
+            continue
         owner = facts.owner(item.entity)
         applications.add(owner)
         for node in item_nodes:
