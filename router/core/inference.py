@@ -122,6 +122,7 @@ class _Static:
         self._owners: dict[str, str] = {}
         self._targets: dict[str, tuple[tuple[str, str], ...]] = {}
         self._zone_size: dict[str, int] = {}
+        self._own_nodes: dict[str, frozenset[str]] = {}
         self._node_level: dict[str, str | None] = {}
         self._coverage: dict[str, float] | None = None
         # Nodes, zones and cluster DNS, by entity: a reach (hundreds of entities for a Service)
@@ -175,6 +176,21 @@ class _Static:
         result = tuple(sorted(found))
         self._targets[entity] = result
         return result
+
+    def own_nodes(self, entity: str) -> frozenset[str]:
+        """The nodes the application's own pods run on: a pod's node, a Service's endpoints'
+        nodes; not the nodes of what it calls (the callers of one database all reach its node,
+        which says nothing about theirs)."""
+        cached = self._own_nodes.get(entity)
+        if cached is None:
+            if self.reach.has_members(entity):
+                members = self.reach.members(entity)
+                cached = frozenset(n for m in members if (n := node_of(self.topology, m)) is not None)
+            else:
+                node = node_of(self.topology, entity)
+                cached = frozenset() if node is None else frozenset((node,))
+            self._own_nodes[entity] = cached
+        return cached
 
     def coverage(self, place: str) -> float:
         """The share of the cluster's applications (Deployments, StatefulSets: not DaemonSets,
@@ -270,16 +286,10 @@ class _Facts:
             nodes.add(node)
         return nodes
 
-    def own_nodes(self, entity: str) -> set[str]:
-        """The healthy nodes the application's own pods run on: a pod's node, a Service's
-        endpoints' nodes; not the nodes of what it calls (callers of one database all reach
-        its node, which says nothing about theirs)."""
-        reach = self.static.reach
-        if reach.has_members(entity):
-            found = {n for m in reach.members(entity) if (n := self.node_of(m)) is not None}
-        else:
-            found = {n} if (n := self.node_of(entity)) is not None else set()
-        return {n for n in found if n in self.candidates(entity).get("node", ())} if found else found
+    def own_nodes(self, entity: str) -> frozenset[str]:
+        """The healthy nodes the application's own pods run on (`_Static.own_nodes`)."""
+        found = self.static.own_nodes(entity)
+        return found.intersection(self.candidates(entity).get("node", ())) if found else found
 
     def candidates(self, entity: str) -> dict[str, list[str]]:
         """Inferable dependencies of `entity` that are not failing, by inference kind."""
