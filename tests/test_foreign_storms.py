@@ -5,9 +5,10 @@ reading the engine, its rules or our own worlds, and a scorer that sees the engi
 label, Endpoints by IP, a target down for days, single-replica rollouts stuck behind one pod, two
 rollouts whose pods share a healthy node, other groupings and inhibitions.
 
-The floors are issue G's targets where the storms can decide them, with a margin for what this
-range holds that the engine cannot tell yet (a full disk or memory pressure whose only early
-signs are other services' latency: docs/worlds.md). A run of 100 storms from seed 11 takes about
+The floors are issue G's targets where the storms can decide them (precision 0.95, at most 1.1
+pages per incident, nothing healed or noise paged, 90% of symptoms attached), recall with a
+margin for what this range holds that the engine cannot tell yet (a full disk whose only early
+sign is one service's latency: docs/worlds.md; 0.992 on this range). A run of 100 storms from seed 11 takes about
 40 seconds; FOREIGN_STORMS changes the count."""
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def test_storms_nobody_here_wrote_meet_the_floors(tmp_path: Path):
     summary = json.loads(report.read_text())["summary"]
     assert summary["storms"] == COUNT
     assert summary["replay_errors"] == 0 and summary["storms_with_stderr_problems"] == 0, printed
-    assert summary["precision"] >= 0.90, printed
-    assert summary["recall"] >= 0.95, printed
+    assert summary["precision"] >= 0.95, printed
+    assert summary["recall"] >= 0.98, printed
     assert summary["pages_per_real_incident"] <= 1.1, printed
     assert summary["healed_or_noise_paged"] == 0, printed
     assert summary["symptoms_attached"] >= 0.90, printed
