@@ -8,8 +8,8 @@ rollouts whose pods share a healthy node, other groupings and inhibitions.
 The floors are issue G's targets where the storms can decide them (precision 0.95, at most 1.1
 pages per incident, nothing healed or noise paged, 90% of symptoms attached), recall with a
 margin for what this range holds that the engine cannot tell yet (a full disk whose only early
-sign is one service's latency: docs/worlds.md; 0.992 on this range). A run of 100 storms from seed 11 takes about
-40 seconds; FOREIGN_STORMS changes the count."""
+sign is one service's latency: docs/worlds.md; 0.992 on this range). A run of 100 storms from
+seed 11 takes about 40 seconds; FOREIGN_STORMS changes the count."""
 
 from __future__ import annotations
 
@@ -45,3 +45,37 @@ def test_storms_nobody_here_wrote_meet_the_floors(tmp_path: Path):
     assert summary["pages_per_real_incident"] <= 1.1, printed
     assert summary["healed_or_noise_paged"] == 0, printed
     assert summary["symptoms_attached"] >= 0.90, printed
+
+
+def test_a_burn_rate_still_firing_when_the_recording_ends_pages_nothing_after_it(tmp_path: Path):
+    """Storm 9 of seed 8: etcd lost its leader and healed 29 minutes before the recording ended,
+    its `KubeAPIErrorBudgetBurn` (1h window) still firing then. The replay runs the clock on, but
+    no resolve can come after the end: the burn rate must not outlive its root there and page on
+    the apiserver 46 minutes after the last delivery (it did)."""
+    storms = tmp_path / "storms"
+    _run("generate.py", "--count", "10", "--seed", "8", "--out", str(storms))
+    storm = storms / "s8-0009"
+    truth = json.loads((storm / "truth.json").read_text())
+    assert truth["faults"][0]["kind"] == "etcd_quorum"
+    out = tmp_path / "notifications.jsonl"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "router.cli.main",
+            "replay",
+            "--topology",
+            str(storm / "cluster.prom"),
+            "--alerts",
+            str(storm / "alerts.jsonl"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    pages = [n for line in out.read_text().splitlines() if (n := json.loads(line))["action"] == "page"]
+    assert any(p["root"]["entity"] == "etcd/default/etcd" for p in pages)
+    assert not [p for p in pages if p["root"]["entity"].startswith("apiserver/")], pages

@@ -82,7 +82,8 @@ the incident.
 
 Watchdog. Heartbeat alerts never page; their absence does: resolved, or not re-sent for
 `heartbeat_timeout`, pages "alerting pipeline down" on `pipeline/<cluster>/alerting-pipeline`.
-`finish()` (end of a recording) stops the absence check.
+`finish()` (end of a recording) stops the absence check, and lagging symptoms past their lag
+are not judged afresh after the end: no resolve can come in a recording that has ended.
 
 Incident lifecycle
 ==================
@@ -194,6 +195,7 @@ class Engine:
         self._clusters = topology.clusters()
         self._named_cluster: str | None = None
         self._listening_since: datetime | None = None  # the first delivery's time
+        self._recording_ended: datetime | None = None  # replay: the last delivery's time
         self.counters: dict[str, int] = {
             "deliveries": 0,
             "alerts_received": 0,
@@ -227,8 +229,12 @@ class Engine:
         return self._take()
 
     def finish(self, now: datetime) -> list[Notification]:
-        """End of a recording: stop the heartbeat check, run timers until nothing is pending."""
+        """End of a recording: stop the heartbeat check, run timers until nothing is pending.
+        No delivery comes after the end, so an alert's resolve cannot either: a lagging symptom
+        (a burn rate over an hour) still firing at the end fires by design, and its lag running
+        out after the end is no sign that it outlived its cause: it is not judged afresh."""
         self.heartbeats.checking = False
+        self._recording_ended = now
         self._advance(now, inclusive=True)
         limit = now + self.settings.drain_limit
         while (due := self.timers.next_due()) is not None and due <= limit:
@@ -1370,6 +1376,11 @@ class Engine:
             or alert.incident != incident.id
             or incident.root_resolved_at is None
             or due < incident.root_resolved_at + alert.cls.outlive_root
+            or (
+                self._recording_ended is not None
+                and due > self._recording_ended
+                and alert.cls.outlive_root > self.settings.lagging_symptom
+            )
         ):
             return
         self._detach(incident, alert, due)
