@@ -616,8 +616,7 @@ def _shared_node(
     node, owners = ranked[0]
     if len(ranked) > 1 and len(ranked[1][1]) == len(owners):
         return None  # two nodes as shared as each other: the evidence cannot tell them apart
-    share = len(owners) / len(applications)
-    if share * 3 < 2 or share < (1 + facts.static.coverage(node)) / 2:
+    if not _underlies(len(owners), len(applications), facts.static.coverage(node), standing=True):
         return None
     return node, len(owners), len(applications)
 
