@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from router.cli.cmd_serve import run
 from router.core.engine import Engine
 from router.core.model import Delivery, parse_delivery_line
 from router.core.settings import EngineSettings
+from router.service import watchdog
 from router.service.app import Clock, Service
 from router.service.config import Settings, load_settings
 from rules.ruleset import RuleSet
@@ -257,7 +259,14 @@ class ServeProcess:
 
     def __init__(self, config: Path, log_path: Path) -> None:
         self.log_path = log_path
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "ALERT_ROUTER_LOGGING__LEVEL": "info"}
+        # PYTHONFAULTHANDLER: a process that will not stop is sent SIGABRT (wait()), which prints
+        # every thread's stack into its log before it dies.
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "ALERT_ROUTER_LOGGING__LEVEL": "info",
+            "PYTHONFAULTHANDLER": "1",
+        }
         self.handle = open(log_path, "ab")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
             [
@@ -304,6 +313,15 @@ class ServeProcess:
 
     def wait(self, timeout: float = 30.0) -> int:
         try:
-            return self.proc.wait(timeout)
+            code = self.proc.wait(timeout)
+            if code == watchdog.EXIT_OVERRAN:  # the stacks that held the exit, in the test report
+                warnings.warn(f"serve: {watchdog.MESSAGE}: {self.log_path.read_text()[-6000:]}", stacklevel=2)
+            return code
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)  # the stacks of the hang, into the log
+            self.proc.wait(10)
+            raise AssertionError(
+                f"serve did not exit within {timeout} s: {self.log_path.read_text()[-6000:]}"
+            ) from None
         finally:
             self.handle.close()

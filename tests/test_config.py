@@ -83,6 +83,7 @@ notifiers:
         ("notifiers: {webhooks: [{name: a, url: ftp://x}]}", "notifiers.webhooks.0.url"),
         ("auth: {bearer_token: a, bearer_token_file: /x}", "auth"),
         ("slack: {default_channel: '#alerts'}", "slack.default_channel"),
+        ("runtime: {drain_timeout: 30s}", "runtime: shutdown_timeout (28s) must be longer"),
         ("- just a list", "must be a mapping"),
         ("server: {listen: [", "config.yaml:1"),
     ],

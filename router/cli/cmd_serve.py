@@ -24,7 +24,7 @@ from aiohttp import web
 
 from ground.errors import InputError
 from ground.times import format_time, parse_time
-from router.service import jsonlog
+from router.service import jsonlog, watchdog
 from router.service.config import Settings, is_loopback, load_settings
 from router.service.store import StorageUnavailable
 
@@ -186,6 +186,7 @@ async def run(
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    watchdog.start(settings.runtime.shutdown_timeout.total_seconds())
     log.info("shutting down: no new requests; draining")
     await runner.cleanup()  # stops listening, lets requests in flight finish
     await service.stop()

@@ -35,7 +35,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from ground.errors import InputError
 from ground.secrets import read_secret
-from ground.times import parse_duration
+from ground.times import format_duration, parse_duration
 from integrations.slack.config import SlackSettings
 from router.core.settings import EngineSettings
 
@@ -372,6 +372,19 @@ class RuntimeSettings(_Section):
     # apart from the others, tried this often (1s, 2s, 4s, ... apart; /readyz fails meanwhile),
     # then dropped and logged: one bad row never holds up the decisions that follow.
     decision_write_attempts: int = Field(default=5, ge=1, le=20)
+    # On SIGTERM: the whole shutdown's bound (requests in flight, last commits, drain, exit).
+    # Past it the process logs every thread's stack and exits 70, before Kubernetes' SIGKILL at
+    # terminationGracePeriodSeconds (30 s by default) would end it without a word.
+    shutdown_timeout: Duration = timedelta(seconds=28)
+
+    @model_validator(mode="after")
+    def _shutdown_after_drain(self) -> Any:
+        if self.shutdown_timeout <= self.drain_timeout:
+            raise ValueError(
+                f"shutdown_timeout ({format_duration(self.shutdown_timeout)}) must be longer than "
+                f"drain_timeout ({format_duration(self.drain_timeout)})"
+            )
+        return self
 
 
 class Settings(BaseSettings):
@@ -494,6 +507,7 @@ def _format_errors(error: ValidationError, source: str) -> str:
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key"
+        message = message.removeprefix("Value error, ")  # a validator's own words say enough
         lines.append(f"{source}: {location}: {message}")
     return "\n".join(lines)
 
