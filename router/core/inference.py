@@ -9,13 +9,18 @@ explanation of it. A candidate qualifies by kind:
   workloads. A pod or a kubelet points at one node; a Deployment whose replicas sit on ten
   nodes, or a Service with endpoints on them, points at none in particular: replicas of a
   spread workload failing elsewhere say nothing about this node; a crash-looping pod points
-  at none at all (its node is up, restarting it). Spread applications do point at the one
+  at none at all (its node is up, restarting it), nor does a pod a rollout explains (below).
+  Spread applications do point at the one
   node they share beyond chance: at least `min_workloads_shared_node` of them have a pod
   there, two thirds of the failing applications and more than chance would put there, and no
   other node has as many (nine Services slow, each with one endpoint on a node whose disk is
   full);
 - workload (Deployment, StatefulSet, DaemonSet): at least two of its pods failing, with no
-  node or DNS to blame (a bad rollout or configuration);
+  node or DNS to blame (a bad rollout or configuration); or a rollout gone bad: a Deployment
+  with two ReplicaSets that have pods is rolling out, and when its failing pods are all in the
+  one it is bringing up (no larger than the other: a stalled rollout stalls at its surge),
+  none in the one that serves, even one of them names it (two bad rollouts whose new pods
+  landed on one healthy node are no dead node);
 - service: errors or latency of at least `min_callers_service` services calling it (over call
   edges), and no caller of it healthy: a Service that fails would fail all its callers, and one
   that a healthy caller still calls serves that caller well. An application fault no alert
@@ -124,6 +129,7 @@ class _Static:
         self._zone_size: dict[str, int] = {}
         self._own_nodes: dict[str, frozenset[str]] = {}
         self._node_level: dict[str, str | None] = {}
+        self._rollouts: dict[str, tuple[str, str] | None] = {}
         self._coverage: dict[str, float] | None = None
         # Nodes, zones and cluster DNS, by entity: a reach (hundreds of entities for a Service)
         # is intersected with it in C rather than asked entity by entity.
@@ -191,6 +197,32 @@ class _Static:
                 cached = frozenset() if node is None else frozenset((node,))
             self._own_nodes[entity] = cached
         return cached
+
+    def rollout(self, entity: str) -> tuple[str, str] | None:
+        """(Deployment, ReplicaSet) for a pod of the ReplicaSet a rollout in progress is
+        bringing up: its Deployment has another ReplicaSet with pods (a finished rollout scales
+        the old ones to zero, and a ReplicaSet without pods is not in the graph), and its own
+        has no more pods than any other (a rollout that stalls stalls early: maxSurge's few new
+        pods beside most of the old)."""
+        if entity in self._rollouts:
+            return self._rollouts[entity]
+        found: tuple[str, str] | None = None
+        graph = self.topology.graph
+        replicaset = deployment = None
+        if entity in graph and entities.kind_of(entity) == "pod":
+            replicaset = next((r for r in graph.pred[entity] if entities.kind_of(r) == "replicaset"), None)
+        if replicaset is not None:
+            deployment = next(
+                (d for d in graph.pred[replicaset] if entities.kind_of(d) == "deployment"), None
+            )
+        if deployment is not None and replicaset is not None:
+            sizes = {
+                r: len(graph.succ[r]) for r in graph.succ[deployment] if entities.kind_of(r) == "replicaset"
+            }
+            if len(sizes) >= 2 and sizes[replicaset] <= min(sizes.values()):
+                found = (deployment, replicaset)
+        self._rollouts[entity] = found
+        return found
 
     def coverage(self, place: str) -> float:
         """The share of the cluster's applications (Deployments, StatefulSets: not DaemonSets,
@@ -372,6 +404,7 @@ def infer(
             if facts.node_level_node(item.entity):  # an agent of the node: its own sign
                 own_signs.add(node)
 
+    rolled_out = _rolled_out(evidence, facts)
     # Where each workload fails: the nodes its failing evidence points at.
     failing_nodes: dict[str, set[str]] = {}
     for item in evidence:
@@ -388,7 +421,9 @@ def infer(
         """Judged on the evidence that points at this node alone: a pod, a node agent, a Service
         whose endpoints all run there. A workload's own alert says nothing of where (its pods
         do; its new pods may not be in the topology at all)."""
-        owners = {facts.owner(e.entity) for e in alone}
+        # A pod its Deployment's rollout explains says nothing of its node (two bad rollouts
+        # whose new pods landed on one healthy node).
+        owners = {facts.owner(e.entity) for e in alone if e.entity not in rolled_out}
         if len(owners) < settings.min_workloads_node or node_at_work(node):
             return None
         # Two workloads failing together on one node is the node's doing when the node's own
@@ -409,9 +444,17 @@ def infer(
         kind, entity = candidate
         if kind == "workload":
             # Two of its pods failing, or one and the workload's own alert (a single replica
-            # crash-looping while the Deployment reports it short): the workload is broken.
+            # crash-looping while the Deployment reports it short), or its rollout's new pods
+            # (`_rolled_out`): the workload is broken.
             pods = {e.entity for e in items if entities.kind_of(e.entity) == "pod"}
             own = any(e.entity == entity for e in items) or alerting(entity)
+            if pods and pods <= rolled_out:
+                # Even one new pod failing while the old ReplicaSet serves: a rollout gone bad,
+                # named before its `KubeDeploymentRolloutStuck` (progress deadline, then 15m).
+                return (
+                    f"the pods of its new ReplicaSet are failing ({len(pods)}) while the previous "
+                    "ReplicaSet serves: a rollout gone bad, with no node or DNS to blame"
+                )
             if len(pods) + own >= 2 and pods:
                 return f"{len(pods)} of its pods are failing with no node or DNS to blame"
             return None
@@ -555,6 +598,21 @@ def infer(
             )
             accepted[node] = Inferred(node, tuple(items), reason)
     return list(accepted.values())
+
+
+def _rolled_out(evidence: list[Evidence], facts: _Facts) -> set[str]:
+    """Failing pods that a rollout in progress explains: a Deployment's failing pods are all in
+    the ReplicaSet it is bringing up (`_Static.rollout`), none in the one that serves."""
+    failing: dict[str, list[str]] = {}  # Deployment -> its failing pods
+    for item in evidence:
+        if entities.kind_of(item.entity) == "pod":
+            failing.setdefault(facts.owner(item.entity), []).append(item.entity)
+    rolled: set[str] = set()
+    for pods in failing.values():
+        sets = {facts.static.rollout(pod) for pod in pods}
+        if len(sets) == 1 and None not in sets:
+            rolled.update(pods)
+    return rolled
 
 
 def _underlying_nodes(
