@@ -20,7 +20,7 @@ def stuck_in_a_call_that_never_returns():
     time.sleep(3600)
 
 threading.Thread(target=stuck_in_a_call_that_never_returns).start()
-watchdog.start({timeout})
+watchdog.Watchdog({timeout}).arm()
 """
 
 
@@ -39,6 +39,6 @@ def test_an_exit_that_hangs_ends_at_the_bound_with_the_stack_that_held_it():
 
 
 def test_a_clean_exit_is_not_held_by_the_watchdog():
-    code, stderr, took = run("from router.service import watchdog\nwatchdog.start(600)\nprint('done')")
+    code, stderr, took = run("from router.service.watchdog import Watchdog\nWatchdog(600).arm()")
     assert code == 0 and watchdog.MESSAGE not in stderr
     assert took < 30  # the 600 s timer is a daemon: it does not keep the process

@@ -86,8 +86,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"alert-router: {exc}", file=sys.stderr)
         return 2
     jsonlog.setup(settings.logging.level, settings.logging.format)
+    # Armed when the shutdown begins and never cancelled: the interpreter's exit, which joins
+    # the worker threads, is bounded too (a daemon timer ends with the process).
+    bound = watchdog.Watchdog(settings.runtime.shutdown_timeout.total_seconds())
     try:
-        return _event_loop_runner()(run(settings))
+        return _event_loop_runner()(run(settings, on_stop=bound.arm))
     except InputError as exc:
         log.error("cannot start: %s", exc)
         jsonlog.flush()
@@ -107,9 +110,11 @@ async def run(
     *,
     stop: asyncio.Event | None = None,
     on_listening: Callable[[str, int], None] | None = None,
+    on_stop: Callable[[], None] | None = None,
     service: Any = None,
 ) -> int:
-    """Start, serve until SIGTERM/SIGINT (or `stop`), then shut down gracefully."""
+    """Start, serve until SIGTERM/SIGINT (or `stop`), then shut down gracefully (`on_stop`
+    first: the CLI arms its shutdown watchdog)."""
     from router.service.api import build_app
     from router.service.app import Service
     from router.service.httpserver import LimitedSite
@@ -186,7 +191,8 @@ async def run(
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    watchdog.start(settings.runtime.shutdown_timeout.total_seconds())
+    if on_stop is not None:
+        on_stop()
     log.info("shutting down: no new requests; draining")
     await runner.cleanup()  # stops listening, lets requests in flight finish
     await service.stop()

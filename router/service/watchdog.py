@@ -26,13 +26,24 @@ EXIT_OVERRAN = 70  # os.EX_SOFTWARE
 MESSAGE = "shutdown overran its bound"
 
 
-def start(timeout: float) -> threading.Timer:
-    """Arm the bound; a daemon timer, so a clean exit before it passes ends it too."""
-    timer = threading.Timer(timeout, _overran, args=(timeout,))
-    timer.name = "alert-router-shutdown-watchdog"
-    timer.daemon = True
-    timer.start()
-    return timer
+class Watchdog:
+    """Armed when the shutdown begins, cancelled once the process is about to exit cleanly."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._timer: threading.Timer | None = None
+
+    def arm(self) -> None:
+        """A daemon timer: it cannot itself keep the process alive."""
+        if self._timer is None:
+            self._timer = threading.Timer(self.timeout, _overran, args=(self.timeout,))
+            self._timer.name = "alert-router-shutdown-watchdog"
+            self._timer.daemon = True
+            self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def _overran(timeout: float) -> None:
