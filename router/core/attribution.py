@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 
 from router.core.alerts import AlertState
 from router.core.failures import FailureIndex
@@ -103,11 +104,23 @@ class Attribution:
         unconfirmed inference: the explanation that makes `entity` no evidence for it."""
         keys = self.reach.of(entity).keys()
         for dependency in sorted(keys & self.failures.failing.keys()):  # alerting: the common case, in C
-            return dependency
+            if not self._explains_not(entity, dependency):
+                return dependency
         for dependency in sorted((keys & self.book.by_root.keys()) | (keys & self.reach.group_entities)):
-            if dependency != hypothesis.root and self.is_failing_real(dependency):
+            if (
+                dependency != hypothesis.root
+                and self.is_failing_real(dependency)
+                and not self._explains_not(entity, dependency)
+            ):
                 return dependency
         return None
+
+    def _explains_not(self, entity: str, dependency: str) -> bool:
+        """A failing dependency that is no explanation all the same: cluster DNS under a rollout
+        gone bad (`_dns_past_a_rollout`)."""
+        return self.reach.kind(dependency) == "dns" and self._dns_past_a_rollout(
+            self.reach.path(entity, dependency)
+        )
 
     def _explain(self, entity: str, *, starved: bool = False) -> tuple[Incident, tuple[str, ...]] | None:
         """The incident that explains a failure of `entity`, and the path to its root."""
@@ -193,9 +206,21 @@ class Attribution:
             path = self.reach.path(entity, dependency, starved=starved) + tail[1:]
             if no_dns and any(self.reach.kind(step) == "dns" for step in path):
                 continue
+            if self._dns_past_a_rollout(path):
+                continue
             if len(tail) == 1 or len(set(path)) == len(path):
                 return path
         return None
+
+    def _dns_past_a_rollout(self, path: tuple[str, ...]) -> bool:
+        """Whether the path reaches cluster DNS through a pod of a Deployment whose rollout went
+        bad (`Rollout.gone_bad`): the old pods use cluster DNS as well and serve, so it does
+        not explain the new ones failing, nor the Deployment (the rollout does)."""
+        for before, step in pairwise(path):
+            if self.reach.kind(step) == "dns" and (rollout := self.reach.rollout(before)) is not None:
+                failing = self.failures.failing
+                return rollout.gone_bad(pod for pod in rollout.pods() if pod in failing)
+        return False
 
     def bypasses_dns(self, entity: str) -> bool:
         """Whether an alert on the entity, or on a Service it is an endpoint of, shows a failure

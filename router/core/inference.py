@@ -129,7 +129,6 @@ class _Static:
         self._zone_size: dict[str, int] = {}
         self._own_nodes: dict[str, frozenset[str]] = {}
         self._node_level: dict[str, str | None] = {}
-        self._rollouts: dict[str, tuple[str, str] | None] = {}
         self._coverage: dict[str, float] | None = None
         # Nodes, zones and cluster DNS, by entity: a reach (hundreds of entities for a Service)
         # is intersected with it in C rather than asked entity by entity.
@@ -197,32 +196,6 @@ class _Static:
                 cached = frozenset() if node is None else frozenset((node,))
             self._own_nodes[entity] = cached
         return cached
-
-    def rollout(self, entity: str) -> tuple[str, str] | None:
-        """(Deployment, ReplicaSet) for a pod of the ReplicaSet a rollout in progress is
-        bringing up: its Deployment has another ReplicaSet with pods (a finished rollout scales
-        the old ones to zero, and a ReplicaSet without pods is not in the graph), and its own
-        has no more pods than any other (a rollout that stalls stalls early: maxSurge's few new
-        pods beside most of the old)."""
-        if entity in self._rollouts:
-            return self._rollouts[entity]
-        found: tuple[str, str] | None = None
-        graph = self.topology.graph
-        replicaset = deployment = None
-        if entity in graph and entities.kind_of(entity) == "pod":
-            replicaset = next((r for r in graph.pred[entity] if entities.kind_of(r) == "replicaset"), None)
-        if replicaset is not None:
-            deployment = next(
-                (d for d in graph.pred[replicaset] if entities.kind_of(d) == "deployment"), None
-            )
-        if deployment is not None and replicaset is not None:
-            sizes = {
-                r: len(graph.succ[r]) for r in graph.succ[deployment] if entities.kind_of(r) == "replicaset"
-            }
-            if len(sizes) >= 2 and sizes[replicaset] <= min(sizes.values()):
-                found = (deployment, replicaset)
-        self._rollouts[entity] = found
-        return found
 
     def coverage(self, place: str) -> float:
         """The share of the cluster's applications (Deployments, StatefulSets: not DaemonSets,
@@ -601,16 +574,16 @@ def infer(
 
 
 def _rolled_out(evidence: list[Evidence], facts: _Facts) -> set[str]:
-    """Failing pods that a rollout in progress explains: a Deployment's failing pods are all in
-    the ReplicaSet it is bringing up (`_Static.rollout`), none in the one that serves."""
+    """Failing pods that a rollout in progress explains (`Rollout.gone_bad`): its new pods
+    fail while the old ones serve."""
     failing: dict[str, list[str]] = {}  # Deployment -> its failing pods
     for item in evidence:
         if entities.kind_of(item.entity) == "pod":
             failing.setdefault(facts.owner(item.entity), []).append(item.entity)
     rolled: set[str] = set()
     for pods in failing.values():
-        sets = {facts.static.rollout(pod) for pod in pods}
-        if len(sets) == 1 and None not in sets:
+        rollout = facts.static.reach.rollout(pods[0])
+        if rollout is not None and rollout.gone_bad(pods):
             rolled.update(pods)
     return rolled
 

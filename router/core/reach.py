@@ -22,13 +22,37 @@ The cache is valid for one topology; the engine builds a new one when the topolo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import pairwise
+from typing import NamedTuple
 
 from topology import entities
 from topology.graph import Topology, is_call
 
 # Bound on one entity's reach: a workload with thousands of pods is still cheap to explain.
 MAX_REACH = 50_000
+
+
+class Rollout(NamedTuple):
+    """A Deployment with two or more ReplicaSets that have pods: a rollout in progress (a
+    finished rollout scales the old ones to zero, and a ReplicaSet without pods is not in the
+    graph). `Reach.rollout`."""
+
+    deployment: str
+    replicasets: tuple[frozenset[str], ...]  # the pods of each
+
+    def pods(self) -> frozenset[str]:
+        return frozenset().union(*self.replicasets)
+
+    def gone_bad(self, failing: Iterable[str]) -> bool:
+        """Whether the failing pods are all in one ReplicaSet no larger than any other, and none
+        of the others' fail: the new pods of a rollout gone bad, beside old ones that serve (a
+        rollout that stalls, stalls early: maxSurge's few new pods beside most of the old)."""
+        failing = set(failing)
+        holding = [pods for pods in self.replicasets if pods & failing]
+        if len(holding) != 1 or not failing <= holding[0]:
+            return False
+        return all(len(holding[0]) <= len(pods) for pods in self.replicasets)
 
 
 class Reach:
@@ -42,6 +66,7 @@ class Reach:
         self._groups: dict[str, tuple[str, ...]] = {}
         self._members: dict[str, list[str]] = {}
         self._kinds: dict[str, str] = {}
+        self._rollouts: dict[str, Rollout | None] = {}
         # Every entity that has members (a group), found once so that a look-up is a set test.
         # A plain set, not a frozenset: `dict.keys() & set` iterates the keys (a reach of a few
         # hundred entities), `dict.keys() & frozenset` would iterate every group.
@@ -202,3 +227,27 @@ class Reach:
         if cached is None:
             cached = self._members[group] = sorted(self.topology.redundant_members(group))
         return cached
+
+    def rollout(self, entity: str) -> Rollout | None:
+        """The rollout in progress of a Deployment, or of the Deployment of a pod; None for
+        anything else, and for a Deployment with one ReplicaSet that has pods."""
+        if entity in self._rollouts:
+            return self._rollouts[entity]
+        graph = self.topology.graph
+        deployment: str | None = entity if self.kind(entity) == "deployment" else None
+        if deployment is None and entity in graph and self.kind(entity) == "pod":
+            replicaset = next((r for r in graph.pred[entity] if self.kind(r) == "replicaset"), None)
+            if replicaset is not None:
+                deployment = next((d for d in graph.pred[replicaset] if self.kind(d) == "deployment"), None)
+        found: Rollout | None = None
+        if deployment is not None and deployment in graph:
+            if deployment in self._rollouts:
+                found = self._rollouts[deployment]
+            else:
+                sets = [
+                    frozenset(graph.succ[r]) for r in graph.succ[deployment] if self.kind(r) == "replicaset"
+                ]
+                found = Rollout(deployment, tuple(sets)) if len(sets) >= 2 else None
+                self._rollouts[deployment] = found
+        self._rollouts[entity] = found
+        return found
