@@ -17,10 +17,10 @@ explanation of it. A candidate qualifies by kind:
   full);
 - workload (Deployment, StatefulSet, DaemonSet): at least two of its pods failing, with no
   node or DNS to blame (a bad rollout or configuration); or a rollout gone bad: a Deployment
-  with two ReplicaSets that have pods is rolling out, and when its failing pods are all in the
-  one it is bringing up (no larger than the other: a stalled rollout stalls at its surge),
-  none in the one that serves, even one of them names it (two bad rollouts whose new pods
-  landed on one healthy node are no dead node);
+  with two ReplicaSets that have pods is rolling out, and when its failing pods are all in
+  one no larger than any other (the one it brings up: a stalled rollout stalls at its surge),
+  none in those that serve, even one of them names it (`Rollout.gone_bad`; two bad rollouts
+  whose new pods landed on one healthy node are no dead node);
 - service: errors or latency of at least `min_callers_service` services calling it (over call
   edges), and no caller of it healthy: a Service that fails would fail all its callers, and one
   that a healthy caller still calls serves that caller well. An application fault no alert
