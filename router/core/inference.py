@@ -10,11 +10,10 @@ explanation of it. A candidate qualifies by kind:
   nodes, or a Service with endpoints on them, points at none in particular: replicas of a
   spread workload failing elsewhere say nothing about this node; a crash-looping pod points
   at none at all (its node is up, restarting it), nor does a pod a rollout explains (below).
-  Spread applications do point at the one
-  node they share beyond chance: at least `min_workloads_shared_node` of them have a pod
-  there, two thirds of the failing applications and more than chance would put there, and no
-  other node has as many (nine Services slow, each with one endpoint on a node whose disk is
-  full);
+  Spread applications do point at the one node they share beyond chance: at least
+  `min_workloads_shared_node` of them have a pod there, two thirds of the failing applications
+  and more than chance would put there, and no other node has as many (nine Services slow,
+  each with one endpoint on a node whose disk is full);
 - workload (Deployment, StatefulSet, DaemonSet): at least two of its pods failing, with no
   node or DNS to blame (a bad rollout or configuration); or a rollout gone bad: a Deployment
   with two ReplicaSets that have pods is rolling out, and when its failing pods are all in

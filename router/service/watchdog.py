@@ -27,7 +27,7 @@ MESSAGE = "shutdown overran its bound"
 
 
 class Watchdog:
-    """Armed when the shutdown begins, cancelled once the process is about to exit cleanly."""
+    """Armed when the shutdown begins; never disarmed, as the exit it bounds comes after."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
@@ -40,10 +40,6 @@ class Watchdog:
             self._timer.name = "alert-router-shutdown-watchdog"
             self._timer.daemon = True
             self._timer.start()
-
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
 
 
 def _overran(timeout: float) -> None:
