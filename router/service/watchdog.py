@@ -12,6 +12,8 @@ what was not is what a kill -9 would lose, which a restart repairs.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import faulthandler
 import logging
 import os
@@ -34,21 +36,44 @@ class Watchdog:
         self._timer: threading.Timer | None = None
 
     def arm(self) -> None:
-        """A daemon timer: it cannot itself keep the process alive."""
+        """A daemon timer: it cannot itself keep the process alive. Called on the event loop,
+        whose tasks' stacks it prints too (an await that never ends leaves no thread blocked)."""
         if self._timer is None:
-            self._timer = threading.Timer(self.timeout, _overran, args=(self.timeout,))
+            loop = asyncio.get_running_loop()
+            self._timer = threading.Timer(self.timeout, _overran, args=(self.timeout, loop))
             self._timer.name = "alert-router-shutdown-watchdog"
             self._timer.daemon = True
             self._timer.start()
 
 
-def _overran(timeout: float) -> None:
+def _overran(timeout: float, loop: asyncio.AbstractEventLoop) -> None:
     log.error(
-        "%s (%.0f s, runtime.shutdown_timeout): exiting now; the threads that held it follow",
+        "%s (%.0f s, runtime.shutdown_timeout): exiting now; the threads and tasks that held it follow",
         MESSAGE,
         timeout,
     )
     jsonlog.flush()
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    with contextlib.suppress(Exception):  # read from another thread, as the process ends anyway
+        for task in list(asyncio.all_tasks(loop)):
+            print(f"\nTask {task.get_name()} (outermost first):", file=sys.stderr)
+            for line in _awaiting(task):
+                print(f"  {line}", file=sys.stderr)
     sys.stderr.flush()
     os._exit(EXIT_OVERRAN)  # sys.exit would wait for the very threads that hang
+
+
+def _awaiting(task: asyncio.Task[object]) -> list[str]:
+    """Where a suspended task waits: its coroutine and each one it awaits in turn (a task's own
+    stack shows only the outermost frame), down to the future it waits for."""
+    lines = []
+    awaited: object = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            lines.append(repr(awaited)[:300])  # a future, or a coroutine already finished
+            break
+        code = frame.f_code
+        lines.append(f'File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}')
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return lines
