@@ -32,11 +32,11 @@ Every check is one instant query in a worker thread, bounded by `timeout`; a che
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ground.waiting import within
 from integrations.prometheus.client import PrometheusClient, PrometheusError, Sample
 from topology import entities
 from topology.promql import matchers, promql_string
@@ -81,7 +81,7 @@ class Witness:
         limit = self.timeout if timeout is None else timeout
         started = time.monotonic()
         try:
-            return await asyncio.wait_for(self._check(kind, entity, dict(labels), limit), limit)
+            return await within(self._check(kind, entity, dict(labels), limit), limit)
         except TimeoutError:
             return WitnessAnswer(None, f"Prometheus did not answer within {limit:g}s")
         except PrometheusError as exc:

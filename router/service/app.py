@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from ground.errors import InputError
 from ground.jsonio import canonical_json
 from ground.times import format_time
+from ground.waiting import until_set, within
 from router.core.engine import Engine
 from router.core.events import Event, Notification
 from router.core.model import Delivery, WebhookPayload, parse_delivery_line
@@ -300,8 +301,7 @@ class Service:
             self._engine_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # a crash is logged already
                 await self._engine_task
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._out_idle.wait(), max(0.1, deadline - time.monotonic()))
+        await until_set(self._out_idle, max(0.1, deadline - time.monotonic()))
         if self._apart:
             log.error("%d decision(s) not recorded at shutdown: %s", len(self._apart), self._apart_error)
         if self.dispatcher is not None:
@@ -561,8 +561,7 @@ class Service:
                 next_tick = loop.time() + interval
                 continue
             self._new_input.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_input.wait(), wait)
+            await until_set(self._new_input, wait)
 
     def _process_ready(self, limit: int = 1000) -> None:
         engine = self.engine
@@ -946,7 +945,7 @@ class Service:
             return True
         write = writer.submit(lambda conn: store.write_probe(conn, ""))
         try:
-            await asyncio.wait_for(write.wait(), timeout)
+            await within(write.wait(), timeout)
             return True
         except Exception:
             return False

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from ground.waiting import within
 from router.service import store
 
 log = logging.getLogger("alert_router.lease")
@@ -68,7 +69,7 @@ class Lease:
         """The statement in a thread, bounded by a third of the TTL; None when the database did
         not answer (a hung session is abandoned, the next call opens another)."""
         try:
-            return await asyncio.wait_for(asyncio.to_thread(self._run, sql, params), self.ttl / 3)
+            return await within(asyncio.to_thread(self._run, sql, params), self.ttl / 3)
         except (TimeoutError, store.StorageUnavailable) as exc:
             if isinstance(exc, TimeoutError):
                 self._conn = None

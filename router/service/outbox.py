@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ground.waiting import until_set
 from router.service.config import RetrySettings
 from router.service.metrics import Metrics
 
@@ -125,8 +126,7 @@ class Dispatcher:
 
     async def drain(self, timeout: float) -> bool:
         """Send what is pending, retries included, for at most `timeout` seconds."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
+        await until_set(self._idle, timeout)
         return not self._queues
 
     async def stop(self) -> None:
@@ -152,8 +152,7 @@ class Dispatcher:
             wait = self._launch()
             if not self._queues and not self._busy:
                 self._idle.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await until_set(self._wake, wait)
 
     def _launch(self) -> float | None:
         """Start every send that may go now; seconds until the next one that waits, or None."""

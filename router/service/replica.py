@@ -21,6 +21,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from ground.times import format_time
+from ground.waiting import until_set, within
 from router.core.model import Delivery, WebhookPayload
 from router.service import pgstore, store
 from router.service.lease import Lease
@@ -148,8 +149,7 @@ class Replica:
                 self._tick()
                 next_tick = loop.time() + interval
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL)
+            await until_set(self._wake, POLL)
 
     async def _lease_step(self) -> None:
         if self.lease.epoch:
@@ -178,7 +178,7 @@ class Replica:
                 conn.rollback()
 
         try:
-            return await asyncio.wait_for(asyncio.to_thread(read), self.lease.ttl / 2)
+            return await within(asyncio.to_thread(read), self.lease.ttl / 2)
         except (TimeoutError, store.StorageUnavailable) as exc:
             if isinstance(exc, TimeoutError):
                 self._tail = None
