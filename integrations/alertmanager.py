@@ -28,8 +28,9 @@ import aiohttp
 
 from ground.jsonio import loads
 from ground.times import ZERO_TIME, format_time, parse_time
+from router.core.groups import RECONCILE_GROUP_KEY
 
-RECONCILE_RECEIVER = "alert-router/reconcile"
+RECONCILE_RECEIVER = RECONCILE_GROUP_KEY  # its receiver and group key: not a group snapshot
 
 
 class AlertmanagerError(Exception):

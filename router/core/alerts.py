@@ -37,6 +37,9 @@ class AlertState:
     incident: str | None = None
     path: tuple[str, ...] = ()
     judged_at: datetime | None = None  # when it was last judged afresh (detached from a root)
+    # It left its Alertmanager group without a resolve (router/core/groups.py): taken as ended,
+    # and a firing re-send of it later (its mute ended) is the alert back, not a stale re-send.
+    departed: bool = False
 
     @property
     def hold_due(self) -> datetime:
@@ -85,6 +88,8 @@ class AlertIntake:
                 current.last_seen = now
                 current.starts_at = payload.startsAt
                 return Seen.RESENT, current
+            if current is not None and current.departed and same_instance:
+                return Seen.NEW, None  # unmuted: it fires again
             if same_instance or (fp, payload.startsAt) in self._resolved:
                 return Seen.STALE, current  # firing re-sent after we saw it resolve
             return Seen.NEW, None
@@ -103,6 +108,16 @@ class AlertIntake:
         alert.firing = False
         alert.resolved_at = now
         self._resolved[(alert.fingerprint, alert.starts_at)] = now
+
+    def departed(self, fingerprint: str, now: datetime, unseen_for: timedelta) -> AlertState | None:
+        """The firing alert that left its group (`router.core.groups`), if no delivery showed it
+        within `unseen_for` (an HA replica's snapshot may lag the other's). The caller ends it;
+        marked, it may fire again."""
+        alert = self.latest.get(fingerprint)
+        if alert is None or not alert.firing or alert.cls.heartbeat or now - alert.last_seen < unseen_for:
+            return None
+        alert.departed = True
+        return alert
 
     def recent_fires(self, fingerprint: str, since: datetime) -> list[datetime]:
         """When this alert's instances fired since `since` (older ones are dropped for good)."""

@@ -119,6 +119,7 @@ from router.core.causes import (
 from router.core.escalation import EscalationPolicy, root_firing
 from router.core.events import CheckRequest, Event, Notification, SymptomRef
 from router.core.failures import FailureIndex
+from router.core.groups import GroupSnapshots
 from router.core.heartbeat import Heartbeats
 from router.core.hypotheses import InferencePasses
 from router.core.inference import Inferred, inference_kind
@@ -165,6 +166,7 @@ class Engine:
         # (passes), when to escalate (policy), the timers, the Watchdog. They read each other's
         # state and return facts and decisions; none calls the engine, which alone acts.
         self.intake = AlertIntake(self.settings.forget_resolved_after)
+        self.groups = GroupSnapshots(self.settings.departed_after)
         self.alerts: dict[str, AlertState] = self.intake.latest  # fingerprint -> latest instance
         self.failures = FailureIndex(self.reach)
         self.book = IncidentBook()
@@ -201,6 +203,7 @@ class Engine:
             "alerts_received": 0,
             "duplicates": 0,
             "stale": 0,
+            "departed": 0,
             "instances": 0,
             "symptoms": 0,
             "pages": 0,
@@ -219,6 +222,8 @@ class Engine:
         for alert in delivery.payload.alerts:
             self.counters["alerts_received"] += 1
             self._observe(alert, now)
+        for fingerprint in self.groups.left(delivery.payload, now):
+            self._departed(fingerprint, now)
         self._settle(now)
         self._advance(now, inclusive=True)
         return self._take()
@@ -422,7 +427,20 @@ class Engine:
             self._new_roots = True
         self._place(alert, now)
 
-    def _resolve(self, alert: AlertState, now: datetime) -> None:
+    def _departed(self, fingerprint: str, now: datetime) -> None:
+        """A firing alert left its Alertmanager group without a resolve (`router.core.groups`):
+        muted, or resolved while muted. No resolve will come: it ends here."""
+        alert = self.intake.departed(fingerprint, now, self.settings.departed_after)
+        if alert is not None:
+            self.counters["departed"] += 1
+            self._resolve(
+                alert,
+                now,
+                reason="left its Alertmanager group without a resolve: muted (inhibited or "
+                "silenced), or resolved while muted",
+            )
+
+    def _resolve(self, alert: AlertState, now: datetime, reason: str | None = None) -> None:
         self.intake.resolved(alert, now)
         self._event(
             now,
@@ -432,6 +450,7 @@ class Engine:
             alertname=alert.alertname,
             entity=alert.entity,
             ends_at=alert.ends_at,
+            **({"reason": reason} if reason else {}),
         )
         if alert.cls.heartbeat:
             self._heartbeat_lost(alert, now, "the Watchdog alert resolved")

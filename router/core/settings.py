@@ -31,7 +31,7 @@ class InferenceSettings(BaseModel):
     min_workloads_node: int = 2
     # Applications spread over several nodes (Services with endpoints on many) that all share
     # one node beyond chance, before that node is blamed though none points at it alone.
-    min_workloads_shared_node: int = 3
+    min_workloads_shared_node: int = 2
     # Distinct failing callers of a Service (with no healthy one) before the Service is blamed.
     min_callers_service: int = 2
     # Distinct alerting nodes in one zone before the zone is blamed.
@@ -97,5 +97,9 @@ class EngineSettings(BaseModel):
     # as a root: the failure foreshadowed (NodeFilesystemAlmostOutOfSpace, `for: 30m`) may still
     # come and explain it.
     foreshadow_wait: Duration = timedelta(minutes=15)
+    # An alert absent from a later snapshot of its Alertmanager group has left it (muted, or
+    # resolved while muted: no resolve will come; router/core/groups.py) once no delivery has
+    # shown it for this long: HA replicas flush one group up to a peer timeout (15 s) apart.
+    departed_after: Duration = timedelta(minutes=1)
     # Resolved alert instances are remembered this long (to drop stale re-sends).
     forget_resolved_after: Duration = timedelta(hours=6)

@@ -354,7 +354,7 @@ def entry_text(event: Mapping[str, Any]) -> str:
     note = f" ({event['note']})" if event.get("note") else ""
     texts: dict[str, str] = {
         "alert_fired": f"{name} fired on {what} (severity {event.get('severity', '?')})",
-        "alert_resolved": f"{name} resolved on {what}",
+        "alert_resolved": f"{name} resolved on {what}" + (f": {reason}" if reason else ""),
         "incident_opened": f"incident {event.get('incident')} opened on {what}: {reason}",
         "root_inferred": f"{what} inferred as root cause: {reason}",
         "root_alert": f"{name} is a root alert: {reason}",

@@ -30,6 +30,10 @@ ENGINE_COUNTERS = {
     "alerts_received": ("alert_router_engine_alerts", "Alerts the engine has seen in deliveries."),
     "duplicates": ("alert_router_duplicate_alerts", "Alerts already known (re-sends, HA replicas)."),
     "stale": ("alert_router_stale_alerts", "Firing re-sends of alert instances already resolved."),
+    "departed": (
+        "alert_router_departed_alerts",
+        "Firing alerts that left their Alertmanager group without a resolve (muted), taken as ended.",
+    ),
     "instances": ("alert_router_alert_instances", "New alert instances (fingerprint, startsAt)."),
     "symptoms": ("alert_router_suppressed_symptoms", "Alerts attached to a root cause as its symptoms."),
     "pages": ("alert_router_pages", "Page notifications decided."),
