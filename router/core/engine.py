@@ -12,7 +12,9 @@ decisions, byte for byte. Outputs are notifications (what people are told) and d
 Alerts. An alert *instance* is (fingerprint, startsAt). Deliveries are snapshots that repeat
 alerts many times (group re-sends, HA replicas); a re-sent instance only refreshes `last_seen`,
 a resolved one ends it for good (a stale "firing" re-send never reopens it), and a new startsAt
-under the same fingerprint is a new instance that is judged afresh. Each new instance is
+under the same fingerprint is a new instance that is judged afresh. A firing alert absent from a
+later snapshot of its group has left it, muted (`router.core.groups`): no resolve will come, so it
+ends there, and is an alert again if it comes back firing. Each new instance is
 classified once by the rule set: the entity it concerns, whether a failure there propagates to
 dependents, its grace (`grace`), how long it may outlive a root as a symptom, urgency.
 

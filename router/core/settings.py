@@ -31,7 +31,7 @@ class InferenceSettings(BaseModel):
     min_workloads_node: int = 2
     # Applications spread over several nodes (Services with endpoints on many) that all share
     # one node beyond chance, before that node is blamed though none points at it alone.
-    min_workloads_shared_node: int = 2
+    min_workloads_shared_node: int = 3
     # Distinct failing callers of a Service (with no healthy one) before the Service is blamed.
     min_callers_service: int = 2
     # Distinct alerting nodes in one zone before the zone is blamed.

@@ -1,0 +1,158 @@
+"""The real Alertmanager mutes a warning as it heals: its resolve never comes.
+
+Alertmanager's inhibition (critical mutes warning of the same name and namespace, as
+kube-prometheus configures it) drops a muted alert from its group's notifications, resolved or
+not. Here the real binary shows it: the warning's resolve is never sent, the warning is simply
+absent from the group's later flushes. The stream it delivered, replayed through the engine,
+ends the warning where it left its group, so it is never paged as "still firing".
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ground.times import format_time
+from router.core.engine import Engine
+from router.core.model import Delivery
+from router.core.settings import EngineSettings
+from rules.ruleset import RuleSet
+from tests.e2e.programs import AlertmanagerProcess
+from tests.promharness import free_port
+from tests.world import small_cluster
+
+pytestmark = pytest.mark.e2e
+
+CHECKOUT = "service/default/shop/checkout"
+
+
+class Capture:
+    """A webhook receiver on a loopback port: every delivery, with when it came."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+        capture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received = format_time(datetime.now(UTC))
+                capture.lines.append({"received_at": received, "payload": json.loads(body)})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def carrying(self, service: str, status: str) -> list[dict[str, Any]]:
+        return [
+            line
+            for line in self.lines
+            for a in line["payload"]["alerts"]
+            if a["labels"].get("service") == service and a["status"] == status
+        ]
+
+
+@pytest.fixture
+def capture() -> Iterator[Capture]:
+    receiver = Capture()
+    yield receiver
+    receiver.server.shutdown()
+
+
+def config(url: str) -> str:
+    return f"""
+route:
+  receiver: router
+  group_by: [namespace]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: router
+    webhook_configs:
+      - url: {url}
+        send_resolved: true
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity="warning"']
+    equal: [namespace, alertname]
+"""
+
+
+def post(am: AlertmanagerProcess, labels: dict[str, str], ends: datetime) -> None:
+    alert = {"labels": labels, "startsAt": format_time(STARTED), "endsAt": format_time(ends)}
+    requests.post(f"{am.url}/api/v2/alerts", json=[alert], timeout=5).raise_for_status()
+
+
+def wait_for(what: str, check: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"no {what} within {timeout}s"
+        time.sleep(0.2)
+
+
+STARTED = datetime.now(UTC).replace(microsecond=0)
+WARNING = {"alertname": "HighErrorRate", "namespace": "shop", "service": "checkout", "severity": "warning"}
+CRITICAL = {"alertname": "HighErrorRate", "namespace": "shop", "service": "cart", "severity": "critical"}
+NOISE = {"alertname": "CPUThrottlingHigh", "namespace": "shop", "pod": "cart-5c8d-1", "severity": "info"}
+
+
+def test_a_warning_muted_as_it_heals_gets_no_resolve_and_is_not_paged(tmp_path: Path, capture: Capture):
+    am = AlertmanagerProcess(tmp_path / "am", config(capture.url)).start()
+    try:
+        later = datetime.now(UTC) + timedelta(hours=1)
+        post(am, NOISE, later)
+        wait_for("a first flush", lambda: capture.lines)
+        post(am, WARNING, later)  # its flush re-sends the noise: Alertmanager sends snapshots
+        wait_for("flush of the warning", lambda: capture.carrying("checkout", "firing"))
+        post(am, CRITICAL, later)  # mutes the warning from the group's next flush on
+        wait_for("flush of the critical alert", lambda: capture.carrying("cart", "firing"))
+        post(am, WARNING, datetime.now(UTC))  # the warning heals while muted
+        time.sleep(5)  # two group intervals
+        post(am, CRITICAL, datetime.now(UTC))
+        wait_for("the critical alert's resolve", lambda: capture.carrying("cart", "resolved"))
+        time.sleep(5)
+    finally:
+        am.stop()
+
+    # Alertmanager's side: the warning's resolve never came, and later flushes left it out.
+    assert capture.carrying("checkout", "resolved") == []
+    with_it = capture.carrying("checkout", "firing")
+    last_with_it = max(i for i, line in enumerate(capture.lines) if line in with_it)
+    assert any(
+        line["payload"]["groupKey"] == capture.lines[last_with_it]["payload"]["groupKey"]
+        for line in capture.lines[last_with_it + 1 :]
+    ), "no later flush of the warning's group"
+
+    # The router's side: the stream replayed; the warning ended where it left its group.
+    deliveries = [Delivery.model_validate(line) for line in capture.lines]
+    seconds = EngineSettings(departed_after=timedelta(seconds=1))  # the flushes are seconds apart here
+    paged, engine = replay(deliveries, seconds)
+    assert engine.counters["departed"] == 1
+    assert CHECKOUT not in paged
+    # Waiting for a resolve that never comes would page it as still firing.
+    waiting, _ = replay(deliveries, EngineSettings(departed_after=timedelta(days=1)))
+    assert CHECKOUT in waiting
+
+
+def replay(deliveries: list[Delivery], settings: EngineSettings) -> tuple[set[str], Engine]:
+    engine = Engine(small_cluster(), RuleSet.load(), settings)
+    notes = []
+    for delivery in deliveries:
+        notes.extend(engine.ingest(delivery, delivery.received))
+    notes.extend(engine.finish(deliveries[-1].received))
+    return {n.root_entity for n in notes if n.action == "page"}, engine

@@ -1,0 +1,162 @@
+"""Alerts that leave their Alertmanager group without a resolve (router/core/groups.py).
+
+Alertmanager sends each group whole; a muted alert is simply absent, and one muted as it heals
+never gets its resolve. The engine takes such an alert as ended, but only from a sender that has
+shown it sends snapshots, and never because an HA replica's copy lags the other's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ground.times import format_time
+from router.core.engine import Engine
+from router.core.groups import RECONCILE_GROUP_KEY, GroupSnapshots
+from router.core.model import WebhookPayload
+from router.core.settings import EngineSettings
+from rules.ruleset import RuleSet
+from tests.world import Stream, alert, at, run, small_cluster
+
+RULES = RuleSet.load()
+MINUTE = timedelta(minutes=1)
+T0 = datetime(2026, 1, 1)
+
+
+def snapshot(
+    fingerprints: dict[str, str], key: str = '{}:{namespace="shop"}', **extra: object
+) -> WebhookPayload:
+    """A group's webhook: fingerprint -> status."""
+    alerts = [
+        {"status": status, "labels": {"alertname": fp}, "startsAt": "2026-01-01T00:00:00Z", "fingerprint": fp}
+        for fp, status in fingerprints.items()
+    ]
+    body = {
+        "version": "4",
+        "groupKey": key,
+        "receiver": "r",
+        "externalURL": "http://am:9093",
+        "alerts": alerts,
+    }
+    return WebhookPayload.model_validate({**body, **extra})
+
+
+def test_an_alert_absent_from_a_later_snapshot_has_left_once_the_sender_re_sent():
+    groups = GroupSnapshots(MINUTE)
+    assert list(groups.left(snapshot({"a": "firing", "b": "firing"}), T0)) == []
+    # The next flush re-sends a and b with a change: the sender sends snapshots.
+    assert list(groups.left(snapshot({"a": "firing", "b": "firing", "c": "firing"}), T0 + 5 * MINUTE)) == []
+    # b is muted now: absent, neither firing nor resolved.
+    assert list(groups.left(snapshot({"a": "firing", "c": "resolved"}), T0 + 10 * MINUTE)) == ["b"]
+    # c's resolve came: it is not "left" again.
+    assert list(groups.left(snapshot({"a": "firing"}), T0 + 15 * MINUTE)) == []
+
+
+def test_a_feed_of_changes_never_makes_an_alert_leave():
+    """A sender that posts only what changed never re-sends an alert: nothing it leaves out has
+    left. (An HA replica's copy of the same flush, seconds later, proves nothing either.)"""
+    groups = GroupSnapshots(MINUTE)
+    assert list(groups.left(snapshot({"a": "firing"}), T0)) == []
+    assert list(groups.left(snapshot({"a": "firing"}), T0 + timedelta(seconds=15))) == []  # the replica
+    assert list(groups.left(snapshot({"b": "firing"}), T0 + 5 * MINUTE)) == []
+    assert list(groups.left(snapshot({"c": "firing"}), T0 + 10 * MINUTE)) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["g1", "g2"]), st.lists(st.sampled_from("abcdefgh"), min_size=1, unique=True)
+        ),
+        max_size=12,
+    )
+)
+def test_no_departure_from_any_feed_that_never_re_sends(batches):
+    """Whatever a change feed sends, in whatever groups and order, if no alert is ever sent
+    firing twice nothing ever leaves."""
+    groups = GroupSnapshots(MINUTE)
+    sent: set[str] = set()
+    now = T0
+    for group, fingerprints in batches:
+        fresh = {fp: "firing" for fp in fingerprints if fp not in sent}
+        sent.update(fresh)
+        now += 5 * MINUTE
+        assert list(groups.left(snapshot(fresh, key=group), now)) == []
+
+
+def test_incomplete_snapshots_and_reconciliations_say_nothing_of_departures():
+    groups = GroupSnapshots(MINUTE)
+    groups.left(snapshot({"a": "firing", "b": "firing"}), T0)
+    groups.left(snapshot({"a": "firing", "b": "firing", "c": "firing"}), T0 + 5 * MINUTE)
+    assert list(groups.left(snapshot({"a": "firing"}, truncatedAlerts=2), T0 + 10 * MINUTE)) == []
+    assert list(groups.left(snapshot({}, key=RECONCILE_GROUP_KEY), T0 + 11 * MINUTE)) == []
+    assert list(groups.left(snapshot({"a": "firing"}), T0 + 15 * MINUTE)) == ["b", "c"]
+
+
+def am_stream(flushes: list[tuple[float, list[dict]]]) -> Stream:
+    """Deliveries as Alertmanager makes them for one group (namespace shop): each flush the
+    whole group, from both replicas of an HA pair."""
+    s = Stream()
+    for minutes, alerts in flushes:
+        s.deliver(minutes, alerts)
+    return s
+
+
+def errors(fp: str, service: str, minutes: float, severity: str) -> dict:
+    return alert(fp, minutes, alertname="HighErrorRate", namespace="shop", service=service, severity=severity)
+
+
+def resolved(firing: dict, minutes: float) -> dict:
+    return {**firing, "status": "resolved", "endsAt": format_time(at(minutes))}
+
+
+def pages_for(
+    flushes: list[tuple[float, list[dict]]], settings: EngineSettings | None = None
+) -> tuple[set[str], Engine]:
+    engine = Engine(small_cluster(), RULES, settings or EngineSettings())
+    notes = run(engine, am_stream(flushes), until=120)
+    return {n.root_entity for n in notes if n.action == "page"}, engine
+
+
+CHECKOUT = "service/default/shop/checkout"
+# Info-level noise in the same group: keeps it alive, re-sent with every flush.
+THROTTLED = alert(
+    "cpu", 0, alertname="CPUThrottlingHigh", namespace="shop", pod="cart-5c8d-1", severity="info"
+)
+
+
+def test_a_warning_muted_as_it_heals_is_not_paged_as_still_firing():
+    """checkout's errors (warning) fire; cart's (critical, same name and namespace) then
+    inhibit them, and checkout heals while muted: Alertmanager never sends its resolve, and it
+    is absent from every later flush. It healed within its hold: never a page."""
+    checkout, cart = errors("checkout", "checkout", 0, "warning"), errors("cart", "cart", 1, "critical")
+    flushes = [
+        (0, [checkout, THROTTLED]),
+        (1, [checkout, THROTTLED, cart]),
+        (6, [THROTTLED, cart]),  # checkout muted by cart's critical errors, and healed meanwhile
+        (8, [THROTTLED, resolved(cart, 8)]),
+        *((8 + 5 * k, [THROTTLED]) for k in range(1, 20)),
+    ]
+    paged, engine = pages_for(flushes)
+    assert engine.counters["departed"] == 1
+    assert CHECKOUT not in paged
+    # Had the router waited for a resolve that never comes, checkout would page as still firing.
+    waiting, _ = pages_for(flushes, EngineSettings(departed_after=timedelta(days=1)))
+    assert CHECKOUT in waiting
+
+
+def test_a_muted_alert_that_comes_back_firing_is_judged_again():
+    """checkout's errors are muted (absent), then notified again, still firing: that is the
+    alert back (not a stale re-send of a resolved one), and it pages past its hold."""
+    checkout = errors("checkout", "checkout", 0, "critical")
+    flushes = [
+        (0, [checkout, THROTTLED]),
+        (5, [checkout, THROTTLED]),
+        (10, [THROTTLED]),  # muted by a silence: absent
+        *((15 + 5 * k, [checkout, THROTTLED]) for k in range(20)),
+    ]
+    paged, engine = pages_for(flushes)
+    assert engine.counters["departed"] == 1
+    assert CHECKOUT in paged
