@@ -160,3 +160,18 @@ def test_a_muted_alert_that_comes_back_firing_is_judged_again():
     paged, engine = pages_for(flushes)
     assert engine.counters["departed"] == 1
     assert CHECKOUT in paged
+
+
+def test_a_paged_root_that_people_silence_stays_open():
+    """checkout's errors paged; on-call silences them in Alertmanager, so they are absent from
+    every later flush. A silence is no resolve: the incident is not resolved behind their back."""
+    checkout = errors("checkout", "checkout", 0, "critical")
+    flushes = [
+        *((5 * k, [checkout, THROTTLED]) for k in range(7)),  # pages at 25m
+        *((35 + 5 * k, [THROTTLED]) for k in range(10)),  # silenced
+    ]
+    engine = Engine(small_cluster(), RULES)
+    notes = run(engine, am_stream(flushes), until=120)
+    paged = [n for n in notes if n.action == "page" and n.root_entity == CHECKOUT]
+    assert paged and not [n for n in notes if n.action == "resolve" and n.incident == paged[0].incident]
+    assert engine.counters["departed"] == 0

@@ -109,14 +109,12 @@ class AlertIntake:
         alert.resolved_at = now
         self._resolved[(alert.fingerprint, alert.starts_at)] = now
 
-    def departed(self, fingerprint: str, now: datetime, unseen_for: timedelta) -> AlertState | None:
-        """The firing alert that left its group (`router.core.groups`), if no delivery showed it
-        within `unseen_for` (an HA replica's snapshot may lag the other's). The caller ends it;
-        marked, it may fire again."""
+    def unseen_since(self, fingerprint: str, now: datetime, unseen_for: timedelta) -> AlertState | None:
+        """The firing alert under this fingerprint if no delivery showed it within `unseen_for`
+        (one that left its group: an HA replica's snapshot may lag the other's)."""
         alert = self.latest.get(fingerprint)
         if alert is None or not alert.firing or alert.cls.heartbeat or now - alert.last_seen < unseen_for:
             return None
-        alert.departed = True
         return alert
 
     def recent_fires(self, fingerprint: str, since: datetime) -> list[datetime]:

@@ -431,16 +431,26 @@ class Engine:
 
     def _departed(self, fingerprint: str, now: datetime) -> None:
         """A firing alert left its Alertmanager group without a resolve (`router.core.groups`):
-        muted, or resolved while muted. No resolve will come: it ends here."""
-        alert = self.intake.departed(fingerprint, now, self.settings.departed_after)
-        if alert is not None:
-            self.counters["departed"] += 1
-            self._resolve(
-                alert,
-                now,
-                reason="left its Alertmanager group without a resolve: muted (inhibited or "
-                "silenced), or resolved while muted",
-            )
+        muted, or resolved while muted. No resolve will come: it ends here, and may fire again.
+        Except the root of a page: people were told, and a silence they set is no resolve."""
+        alert = self.intake.unseen_since(fingerprint, now, self.settings.departed_after)
+        if alert is None:
+            return
+        incident = self.book.get(alert.incident or "")
+        if (
+            incident is not None
+            and incident.state in (State.PAGED, State.RESOLVING)
+            and fingerprint in incident.root_alerts
+        ):
+            return
+        alert.departed = True
+        self.counters["departed"] += 1
+        self._resolve(
+            alert,
+            now,
+            reason="left its Alertmanager group without a resolve: muted (inhibited or "
+            "silenced), or resolved while muted",
+        )
 
     def _resolve(self, alert: AlertState, now: datetime, reason: str | None = None) -> None:
         self.intake.resolved(alert, now)
