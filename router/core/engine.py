@@ -184,6 +184,7 @@ class Engine:
             self.settings.inference.zone_settle,
             self.failures.foreshadowed,
             self.settings.foreshadow_wait,
+            self.passes.co_located,
         )
         self.timers = Timers()
         self.heartbeats = Heartbeats()

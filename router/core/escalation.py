@@ -55,6 +55,7 @@ class EscalationPolicy:
         zone_settle: timedelta,
         foreshadowed: Callable[[str], bool],
         foreshadow_wait: timedelta,
+        co_located: Callable[[Incident], bool] = lambda incident: False,
     ) -> None:
         self.alerts = alerts
         self.zone_settles = zone_settles
@@ -62,6 +63,7 @@ class EscalationPolicy:
         self.zone_settle = zone_settle
         self.foreshadowed = foreshadowed
         self.foreshadow_wait = foreshadow_wait
+        self.co_located = co_located
 
     def firing_urgency(self, incident: Incident) -> str:
         """What still fires decides whether to wake someone, not what already resolved."""
@@ -173,11 +175,14 @@ class EscalationPolicy:
 
     def _foreshadowed_until(self, incident: Incident) -> datetime | None:
         """Held alerts alone on an entity whose dependency warns of a failure to come (a node's
-        disk predicted to fill while the applications on it slow down): the failure fires with
-        its own long `for:` (30m for a nearly full disk), later than the hold. Wait for it a
-        little longer; an alert that is not held pages on its own time."""
+        disk predicted to fill while the applications on it slow down), or beside another
+        application failing on a node they share (`co_located`): the failure fires with its own
+        long `for:` (30m for a nearly full disk), later than the hold. Wait for it a little
+        longer; an alert that is not held pages on its own time."""
         paging = [a for fp in incident.alerts if (a := self.alerts[fp]).firing and a.cls.urgency == "page"]
-        if not paging or not all(a.cls.hold for a in paging) or not self.foreshadowed(incident.root):
+        if not paging or not all(a.cls.hold for a in paging):
+            return None
+        if not self.foreshadowed(incident.root) and not self.co_located(incident):
             return None
         return min(a.due for a in paging) + self.foreshadow_wait
 

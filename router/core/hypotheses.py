@@ -21,12 +21,23 @@ from datetime import datetime
 from router.core.attribution import Attribution, is_hypothesis, rests_on_starvation
 from router.core.escalation import root_firing
 from router.core.failures import FailureIndex
-from router.core.inference import NODE_LEVEL_KINDS, Evidence, Inferred, infer, inference_kind, node_of
+from router.core.inference import (
+    NODE_LEVEL_KINDS,
+    Evidence,
+    Inferred,
+    infer,
+    inference_kind,
+    node_of,
+    shares_a_node,
+)
 from router.core.lifecycle import Incident, IncidentBook, State
 from router.core.reach import Reach
 from router.core.settings import InferenceSettings
 from topology.entities import kind_of, split
 from topology.graph import Topology
+
+# What an application's failure shows in: its pods, its Service, its controller.
+APPLICATION_KINDS = frozenset({"pod", "service", "deployment", "statefulset"})
 
 # Below this weight (open incidents plus what standing inferences rest on) a pass is cheap
 # enough to run on every new root.
@@ -260,6 +271,25 @@ class InferencePasses:
         troubled = self._node_trouble.get(zone, {})
         latest = max((at for other, at in troubled.items() if other != node), default=None)
         return _later(latest + self.settings.zone_settle if latest else None, self.unseen_nodes_settle(node))
+
+    def co_located(self, incident: Incident) -> bool:
+        """Whether another unexplained application fails beside this incident's root on a node
+        they both run on: applications failing together foreshadow that node's own alert, and
+        the slowest (a full disk, `for: 30m`) comes after their hold (`foreshadow_wait`)."""
+        if kind_of(incident.root) not in APPLICATION_KINDS or incident.root not in self.topology:
+            return False
+        others = (
+            other.root
+            for other in map(self.book.__getitem__, self.book.live)
+            if other is not incident
+            and other.state in (State.OPEN, State.PAGED)
+            and kind_of(other.root) in APPLICATION_KINDS
+            and not other.inferred
+            and other.root_urgency != "quiet"
+            and root_firing(other)
+            and other.root in self.topology
+        )
+        return shares_a_node(self.topology, self.reach, incident.root, others)
 
     def zone_nodes_settle(self, node: str) -> datetime | None:
         """When the picture of the node's zone has settled, if at least `min_nodes_zone` other

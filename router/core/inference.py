@@ -238,13 +238,31 @@ class _Static:
 _STATIC: weakref.WeakKeyDictionary[Reach, _Static] = weakref.WeakKeyDictionary()
 
 
+def _static(topology: Topology, reach: Reach) -> _Static:
+    static = _STATIC.get(reach)
+    if static is None:
+        static = _STATIC[reach] = _Static(topology, reach)
+    return static
+
+
+def shares_a_node(topology: Topology, reach: Reach, entity: str, others: Iterable[str]) -> bool:
+    """Whether another application among `others` has its own pods on a node `entity`'s own
+    pods run on (a Service's endpoints, a pod's node)."""
+    static = _static(topology, reach)
+    mine = static.own_nodes(entity)
+    if not mine:
+        return False
+    owner = static.owner(entity)
+    return any(
+        static.owner(other) != owner and not mine.isdisjoint(static.own_nodes(other)) for other in others
+    )
+
+
 class _Facts:
     """The static facts, and which candidates are failing right now (one inference pass)."""
 
     def __init__(self, topology: Topology, reach: Reach, is_failing: Callable[[str], bool]) -> None:
-        static = _STATIC.get(reach)
-        if static is None:
-            static = _STATIC[reach] = _Static(topology, reach)
+        static = _static(topology, reach)
         self.static = static
         self.topology = topology
         self.is_failing = is_failing
