@@ -14,11 +14,14 @@ peer timeout (15 s per peer) apart, and one may not yet have an alert the other 
 any delivery within `departed_after` has not left. Deliveries without a group key (hand-made ones)
 and the router's own reconciliation (a difference, not a snapshot) say nothing about departures.
 
-A sender that posts only what changed (a hand-made feed, a relay) would make every alert "leave" at
-the next change. So absences count only from a sender (receiver and external URL) that has shown
-itself to send snapshots: a delivery that re-sent a firing alert of the group's previous one, at
-least `departed_after` later (a later flush, or the repeat interval's re-send of the Watchdog's
-group). A feed of changes never re-sends an alert; an HA replica's copy comes seconds after.
+A sender that posts only what changed (a hand-made feed, a relay), or each alert on its own as
+it is re-sent, would make every alert "leave" at the next delivery. So absences count only from a
+sender (receiver and external URL) that has shown it sends snapshots: a delivery that brought an
+alert new to its group together with one of the group's previous delivery, still firing (the
+first flush after an alert joins a group: the whole group, old and new). A feed of changes never
+re-sends an alert beside a new one, nor does a feed of single alerts. Until a sender is known, a
+group's alerts are kept as firing until resolved, so that one muted before the sender showed
+itself is still found to have left at its group's next delivery.
 """
 
 from __future__ import annotations
@@ -51,17 +54,21 @@ class GroupSnapshots:
         key = (sender, payload.groupKey)
         firing = {alert.fingerprint for alert in payload.alerts if alert.status == "firing"}
         before, last = self._firing.get(key, (frozenset(), now))
-        if firing & before and now - last >= self.departed_after:
-            self._snapshot_senders.add(sender)  # re-sent on a later flush: snapshots
-        if payload.truncatedAlerts:
-            # Not the whole group: what it shows fires, what it leaves out may still.
-            self._firing[key] = (before | firing, now)
+        if firing & before and firing - before and now - last >= self.departed_after:
+            self._snapshot_senders.add(sender)  # the old with the new: a snapshot
+        resolved = {alert.fingerprint for alert in payload.alerts if alert.status == "resolved"}
+        if payload.truncatedAlerts or sender not in self._snapshot_senders:
+            # Not known to be the whole group (cut short, or from a sender not yet shown to send
+            # snapshots): what it shows fires, what it leaves out may still, and may be found
+            # to have left once the sender is known.
+            self._keep(key, (before | firing) - resolved, now)
             return ()
+        self._keep(key, frozenset(firing), now)
+        present = firing | resolved
+        return sorted(before - present)
+
+    def _keep(self, key: tuple[str, str], firing: frozenset[str] | set[str], now: datetime) -> None:
         if firing:
             self._firing[key] = (frozenset(firing), now)
         else:
             self._firing.pop(key, None)  # the group is empty once its resolves are sent
-        if sender not in self._snapshot_senders:
-            return ()
-        present = {alert.fingerprint for alert in payload.alerts}
-        return sorted(before - present)

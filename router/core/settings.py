@@ -99,7 +99,8 @@ class EngineSettings(BaseModel):
     foreshadow_wait: Duration = timedelta(minutes=15)
     # An alert absent from a later snapshot of its Alertmanager group has left it (muted, or
     # resolved while muted: no resolve will come; router/core/groups.py) once no delivery has
-    # shown it for this long: HA replicas flush one group up to a peer timeout (15 s) apart.
-    departed_after: Duration = timedelta(minutes=1)
+    # shown it for this long: HA replicas flush one group a peer timeout (15 s) per position
+    # apart, and groups flush every group_interval (as little as a minute, some faster).
+    departed_after: Duration = timedelta(seconds=30)
     # Resolved alert instances are remembered this long (to drop stale re-sends).
     forget_resolved_after: Duration = timedelta(hours=6)
