@@ -79,6 +79,36 @@ def test_two_bad_rollouts_on_one_healthy_node_page_as_rollouts(tmp_path: Path):
     assert not [entity for entity in paged if entity.startswith("node/")]
 
 
+def test_a_warning_inhibited_as_it_healed_is_not_paged(tmp_path: Path):
+    """Storm 164 of seed 2: a node blip raises error rates; `notifications/notifier`'s warning
+    is muted by `cassandra`'s critical alert of the same name and namespace, and heals while
+    muted. Alertmanager never sends its resolve: it is absent from its group's next flush. It
+    paged "still firing after 25m"; it has left its group and must page nothing."""
+    storms = tmp_path / "storms"
+    _run("generate.py", "--count", "165", "--seed", "2", "--out", str(storms))
+    storm = storms / "s2-0164"
+    paged = {p["root"]["entity"] for p in _pages(storm, tmp_path / "notifications.jsonl")}
+    assert "service/default/notifications/notifier" not in paged
+    assert not [entity for entity in paged if entity.startswith("service/")], paged
+
+
+def test_two_slow_services_on_a_full_disk_wait_for_its_node(tmp_path: Path):
+    """Storm 54 of seed 13: a node's disk fills; two Services in two namespaces with an
+    endpoint there slow down 27 minutes before `NodeFilesystemAlmostOutOfSpace` (`for: 30m`)
+    arrives, with no prediction and the kubelet's pressure alerts inhibited. Each Service
+    paged at its hold's end; they must wait for the node, which pages with them as symptoms."""
+    storms = tmp_path / "storms"
+    _run("generate.py", "--count", "55", "--seed", "13", "--out", str(storms))
+    storm = storms / "s13-0054"
+    truth = json.loads((storm / "truth.json").read_text())
+    [fault] = truth["faults"]
+    assert fault["kind"] == "node_disk"
+    pages = _pages(storm, tmp_path / "notifications.jsonl")
+    assert [p["root"]["entity"] for p in pages] == [fault["root"]]
+    symptoms = {s["entity"] for s in pages[0]["symptoms"]}
+    assert {"service/live-apac/ledger/auth", "service/live-apac/crm/indexer"} <= symptoms
+
+
 def _pages(storm: Path, out: Path) -> list[dict]:
     done = subprocess.run(
         [
