@@ -190,3 +190,20 @@ def test_an_alert_muted_before_its_sender_was_known_is_found_to_have_left_later(
     groups.left(snapshot({"x": "firing"}, key="other"), T0)
     groups.left(snapshot({"x": "firing", "y": "firing"}, key="other"), T0 + 5 * MINUTE)  # old with new
     assert list(groups.left(snapshot({"c": "resolved"}), T0 + 6 * MINUTE)) == ["a", "b"]
+
+
+def test_a_warning_muted_by_its_own_critical_still_counts():
+    """w0's disk: the warning fires, then the critical alert of the same name mutes it (the
+    kube-prometheus inhibit rule). The warning is muted, not ended: the node pages when the
+    warning is due, as it did before the critical came (the prediction beside it is a notice)."""
+    disk = {"instance": "10.0.0.10:9100", "job": "node-exporter", "namespace": "monitoring"}
+    warning = alert("full-w", 0, alertname="NodeFilesystemAlmostOutOfSpace", **disk)
+    critical = alert(
+        "full-c", 5.1, alertname="NodeFilesystemAlmostOutOfSpace", **{**disk, "severity": "critical"}
+    )
+    predicted = alert("fill", 0, alertname="NodeFilesystemSpaceFillingUp", **disk)
+    flushes = [(0, [warning, predicted]), (5.1, [critical, predicted])]
+    engine = Engine(small_cluster(), RULES)
+    notes = run(engine, am_stream(flushes), until=60)
+    assert engine.counters["departed"] == 0
+    assert [n.root_entity for n in notes if n.action == "page"] == ["node/default/w0"]

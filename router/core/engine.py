@@ -444,6 +444,13 @@ class Engine:
             and fingerprint in incident.root_alerts
         ):
             return
+        if any(
+            other != fingerprint and self.alerts[other].alertname == alert.alertname
+            for other in self.failures.alerting.get(alert.entity, ())
+        ):
+            # Its more severe self fires (kube-prometheus mutes a warning while the critical
+            # alert of the same name fires): muted, not ended; it still counts as it was.
+            return
         alert.departed = True
         self.counters["departed"] += 1
         self._resolve(
