@@ -55,7 +55,7 @@ class EscalationPolicy:
         zone_settle: timedelta,
         foreshadowed: Callable[[str], bool],
         foreshadow_wait: timedelta,
-        co_located: Callable[[Incident], bool] = lambda incident: False,
+        co_located: Callable[[Incident], bool],
     ) -> None:
         self.alerts = alerts
         self.zone_settles = zone_settles

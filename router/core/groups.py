@@ -63,7 +63,7 @@ class GroupSnapshots:
             # to have left once the sender is known.
             self._keep(key, (before | firing) - resolved, now)
             return ()
-        self._keep(key, frozenset(firing), now)
+        self._keep(key, firing, now)
         present = firing | resolved
         return sorted(before - present)
 
