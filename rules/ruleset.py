@@ -72,6 +72,8 @@ class Classification:
     node_share: bool = False  # its description gives the share of the cluster's nodes down
     bypasses_dns: bool = False  # a failed scrape: what it shows failing is not cluster DNS's doing
     foreshadows: bool = False  # warns that its entity is heading for a failure (a filling disk)
+    node_answers: bool = False  # the node reporting on itself (a full disk): it is up and reachable
+    slowness: bool = False  # its entity is slow, not failing (latency): alone, it waits for a node's cause
 
 
 def normalise_severity(value: str | None) -> str:
@@ -805,6 +807,8 @@ class RuleSet:
             rule.model.node_share,
             rule.model.bypasses_dns,
             rule.model.foreshadows,
+            rule.model.node_answers,
+            rule.model.slowness,
         )
 
     def _by_default(self, labels: Mapping[str, str], topology: Topology, severity: str) -> Classification:

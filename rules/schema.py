@@ -112,6 +112,14 @@ class Rule(_Strict):
     # The alert warns that its entity is heading for a failure (a disk predicted to fill): a
     # held alert on what depends on it waits `foreshadow_wait` longer for that failure to show.
     foreshadows: bool = False
+    # The alert is the node reporting on itself (its exporter measuring a full disk, memory or
+    # load; its kubelet reporting pressure or evicting): the node is up and reachable whatever
+    # else fails there. A zone is lost when its nodes go silent; this is no evidence of that.
+    node_answers: bool = False
+    # The alert says its entity is slow, not failing (a latency SLO): what a node's resource
+    # running out (a filling disk's IO) shows first. Held and alone on its entity, with nothing
+    # failing beside it, it waits the engine's `slow_alone_wait` longer for the node to say so.
+    slowness: bool = False
     description: str = ""
 
     _check_durations = field_validator("grace", "hold", "outlive_root", mode="before")(

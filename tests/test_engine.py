@@ -10,6 +10,7 @@ from collections import Counter
 
 from ground.times import format_time
 from router.core.engine import Engine
+from router.core.settings import EngineSettings
 from rules.ruleset import RuleSet
 from tests.world import Stream, alert, at, run, small_cluster
 from topology.graph import Topology
@@ -1009,3 +1010,45 @@ def test_a_crash_loop_arriving_on_an_inferred_node_withdraws_it():
     withdrawn = [e for e in events if e.kind == "root_withdrawn" and e.data["entity"] == "node/default/a0"]
     assert withdrawn and withdrawn[0].at == at(1)
     assert "node/default/a0" not in [p.root_entity for p in pages]
+
+
+def test_an_inferred_dns_waits_while_the_share_of_nodes_down_says_a_node_is_on_its_way():
+    """Applications of three namespaces fail at once: cluster DNS, by the evidence. But the node
+    exporters' TargetDown says a node is down that has not said so itself (its NotReady fires
+    five minutes and more later, `for: 15m` against 10m). DNS waits for it: when w0's NotReady
+    comes, DNS is withdrawn and w0 pages; when it never comes, DNS pages at the wait's end.
+    Without the report DNS pages on its grace, as before."""
+    failing = [
+        pod_alert("p-co", "checkout-5c8d-0", "shop", started=0.5),  # on w0
+        pod_alert("p-fe", "frontend-5c8d-0", "web", started=0.5),
+        pod_alert("p-gw", "gateway-5c8d-0", "pay", started=0.5),
+    ]
+    wait = EngineSettings().inference.unseen_nodes_wait.total_seconds() / 60
+    reported = Stream()
+    reported.deliver(0, [exporters_down("16.67")])
+    reported.deliver(0.5, failing)
+    reported.deliver(6, [node_alert(started=6)])
+    pages = by_action(run(engine(), reported, until=60), "page")
+    assert "dns/default/cluster-dns" not in [p.root_entity for p in pages]
+    assert pages[0].root_entity == "node/default/w0"
+    never = Stream()
+    never.deliver(0, [exporters_down("16.67")])
+    never.deliver(0.5, failing)
+    page = by_action(run(engine(), never, until=60), "page")[0]  # the exporters' TargetDown pages later
+    assert (page.root_entity, page.at) == ("dns/default/cluster-dns", at(wait))
+    unreported = Stream()
+    unreported.deliver(0.5, failing)
+    [page] = by_action(run(engine(), unreported, until=60), "page")
+    assert (page.root_entity, page.at) == ("dns/default/cluster-dns", at(3.5))
+
+
+def test_the_other_node_of_a_zone_may_show_a_group_interval_after_its_not_ready_fires():
+    """TargetDown (`for: 10m`) counts two nodes down; their NotReady (`for: 15m`) fires five
+    minutes after it, w0's at once, w1's at its group's next flush, five minutes later still.
+    w0 waits for it, and the one page names the zone."""
+    s = Stream()
+    s.deliver(0, [exporters_down("33.33")])
+    s.deliver(5.5, [node_alert(started=5.5)])
+    s.deliver(5.5 + 5 + 0.5, [node_alert("nn-w1", started=5.5, node="w1")])  # + group interval, delays
+    [page] = by_action(run(engine(), s, until=40), "page")
+    assert page.root_entity == "zone/default/z0"

@@ -31,13 +31,15 @@ SHARING = ("shop", "checkout"), ("db", "orders")
 APART = ("shop", "checkout"), ("web", "frontend")
 
 
-def _storm(services, latency_at: float, second_after: float, full_after: float | None) -> Stream:
+def _storm(
+    services, latency_at: float, second_after: float, full_after: float | None, alertname: str = "LatencyHigh"
+) -> Stream:
     s = Stream()
     for i, (namespace, service) in enumerate(services):
         started = latency_at + i * second_after
         s.deliver(
             started + 0.5,
-            [alert(f"lat-{service}", started, alertname="LatencyHigh", namespace=namespace, service=service)],
+            [alert(f"lat-{service}", started, alertname=alertname, namespace=namespace, service=service)],
         )
     if full_after is not None:
         disk = {"instance": "10.0.0.10:9100", "job": "node-exporter", "namespace": "monitoring"}  # w0
@@ -84,9 +86,9 @@ def test_a_node_two_slow_services_share_takes_them_when_its_alert_comes(latency_
 @settings(max_examples=20, deadline=None)
 @given(latency_at=minutes, second_after=apart)
 def test_services_that_share_no_node_wait_no_longer(latency_at, second_after):
-    notes = run(
-        Engine(small_cluster(), RULES), _storm(APART, latency_at, second_after, None), until=latency_at + 150
-    )
+    # Errors: a Service that is only slow waits on its own (tests/test_engine_slow_alone.py).
+    storm = _storm(APART, latency_at, second_after, None, alertname="HighErrorRate")
+    notes = run(Engine(small_cluster(), RULES), storm, until=latency_at + 150)
     pages = _pages(notes)
     assert [p.root_entity for p in pages] == ["service/default/shop/checkout", "service/default/web/frontend"]
     assert pages[0].at == at(latency_at + 0.5) + HOLD

@@ -84,7 +84,7 @@ def test_rules_say_which_way_each_class_travels():
         {"alertname": "NoRequestsReceived", "namespace": NS, "service_name": "email"}, topology
     )
     lag = RULES.classify({"alertname": "HighKafkaConsumerLag", "namespace": NS, "service": "email"}, topology)
-    assert (err.rule, err.explained_by, err.propagates) == ("app-errors-latency", "dependencies", True)
+    assert (err.rule, err.explained_by, err.propagates) == ("app-errors", "dependencies", True)
     assert (starve.rule, starve.explained_by, starve.propagates) == ("app-starvation", "dependents", False)
     assert (lag.rule, lag.explained_by) == ("app-consumer-lag", "dependencies")
     assert err.entity == starve.entity == f"service/default/{NS}/email"

@@ -128,8 +128,12 @@ class Attribution:
         if starved:
             reach = self.reach.starved(entity)
         elif self.is_infrastructure_group(entity) and self.failures.group_failing(entity):
-            # Every member fails: the group itself is down (every CoreDNS pod crash-looping)
-            # and stands as the root; one member does not explain it.
+            # Every member fails. For one reason they share (the zone that held every CoreDNS
+            # pod), that reason explains the group; else the group itself is down (every
+            # CoreDNS pod crash-looping) and stands as the root: one member does not explain it.
+            shared = self._members_share(entity)
+            if shared is not None and shared[0].root != entity:
+                return shared
             reach = self.reach.hard(entity)
         else:
             reach = self.reach.of(entity)
@@ -246,8 +250,9 @@ class Attribution:
             return self.group_incident(entity)
         return None
 
-    def group_incident(self, group: str) -> tuple[Incident, tuple[str, ...]] | None:
-        """All members of a group fail: one incident explains them all, or the group is a root."""
+    def _member_tails(self, group: str) -> list[tuple[Incident, tuple[str, ...]]]:
+        """For each member of a group in turn, until one is unexplained: the incident its
+        failure belongs to, and the path from the member to that incident's root."""
         tails: list[tuple[Incident, tuple[str, ...]]] = []
         for member in self.reach.members(group):
             explained = self.incident_of_failing(member) if self.failures.failing.get(member) else None
@@ -256,9 +261,22 @@ class Attribution:
             if explained is None:
                 break
             tails.append((explained[0], (member, *explained[1][1:]) if explained[1] else (member,)))
+        return tails
+
+    def _members_share(self, group: str) -> tuple[Incident, tuple[str, ...]] | None:
+        """The one incident every member's failure belongs to, with the path through one."""
+        tails = self._member_tails(group)
         if tails and len({t[0].id for t in tails}) == 1 and len(tails) == len(self.reach.members(group)):
             incident, tail = tails[0]
             return incident, (group, *tail)
+        return None
+
+    def group_incident(self, group: str) -> tuple[Incident, tuple[str, ...]] | None:
+        """All members of a group fail: one incident explains them all, or the group is a root."""
+        shared = self._members_share(group)
+        if shared is not None:
+            return shared
+        tails = self._member_tails(group)
         if not self.is_infrastructure_group(group):
             # An application's Service is only its pods' front door: when they all fail, what
             # makes them fail (their workload, their nodes) is the root, never the Service.

@@ -185,6 +185,8 @@ class Engine:
             self.failures.foreshadowed,
             self.settings.foreshadow_wait,
             self.passes.co_located,
+            self.settings.slow_alone_wait,
+            self._change_explains,
         )
         self.timers = Timers()
         self.heartbeats = Heartbeats()
@@ -403,7 +405,7 @@ class Engine:
 
     def _fire(self, alert: AlertState, now: datetime) -> None:
         self.intake.fired(alert, now)
-        self.passes.note_trouble(alert.entity, now)
+        self.passes.note_trouble(alert.entity, now, answers=alert.cls.node_answers)
         if alert.cls.node_share:
             text = alert.annotations.get("description") or alert.annotations.get("summary", "")
             self.passes.note_node_share(alert.fingerprint, alert.entity, text, now)
@@ -840,6 +842,26 @@ class Engine:
             # Paged for flapping while the root is momentarily resolved.
             self._root_resolved(incident, now)
 
+    def _failed_at(self, incident: Incident) -> datetime:
+        """When the incident's first alert started (by its source's clock)."""
+        started = [parse_time(self.alerts[fp].starts_at) for fp in incident.alerts if fp in self.alerts]
+        return min([t for t in started if t is not None], default=incident.opened_at)
+
+    def _nearby_change(
+        self, incident: Incident, failed_at: datetime
+    ) -> tuple[Change, tuple[str, ...], int] | None:
+        """The recorded change nearest the root before it failed (router/core/causes.py)."""
+        if not len(self.topology.changes):
+            return None
+        return likely_cause(self.topology, self.reach, incident.root, failed_at, self.settings.change_window)
+
+    def _change_explains(self, incident: Incident) -> bool:
+        """Whether a recorded change says why the incident started: the root's own, one beneath
+        it, or one in its namespace (or a callee's) just before it failed, as the page names it."""
+        failed_at = self._failed_at(incident)
+        found = self._nearby_change(incident, failed_at)
+        return found is not None and (found[2] < NAMESPACE_RANK or failed_at - found[0].at <= RECENT)
+
     def _likely_cause(self, incident: Incident) -> tuple[str, Change, tuple[str, ...]] | None:
         """What most likely started the incident (router/core/causes.py), strongest lead first:
         a change of the root itself; the one callee of the root that receives no requests (of
@@ -847,15 +869,10 @@ class Engine:
         one near it; on a saturated node, the one workload
         there in trouble; the one callee no healthy caller clears; an older change in the
         namespace of the root or of a service it calls."""
-        started = [parse_time(self.alerts[fp].starts_at) for fp in incident.alerts if fp in self.alerts]
-        failed_at = min([t for t in started if t is not None], default=incident.opened_at)
-        found = None
-        if len(self.topology.changes):
-            found = likely_cause(
-                self.topology, self.reach, incident.root, failed_at, self.settings.change_window
-            )
-            if found is not None and found[2] == 0:  # the root's own change (a rollout of it)
-                return "change", found[0], found[1]
+        failed_at = self._failed_at(incident)
+        found = self._nearby_change(incident, failed_at)
+        if found is not None and found[2] == 0:  # the root's own change (a rollout of it)
+            return "change", found[0], found[1]
         starving: dict[str, datetime] = {}
         for fp in incident.alerts:
             alert = self.alerts.get(fp)

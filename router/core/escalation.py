@@ -13,7 +13,8 @@ A node down by its own alert also waits for its zone's picture while other nodes
 are down (a dead zone's nodes alert a group interval apart), at most `zone_settle` past its own
 due. A held alert (an error rate) whose entity depends on something that warns of a failure to
 come (a disk predicted to fill: rule field `foreshadows`) waits `foreshadow_wait` past its due
-for that failure, which fires with its own long `for:`.
+for that failure, which fires with its own long `for:`; so does a Service that is only slow,
+with nothing failing beside it (`slow_alone_wait`): a node's filling disk shows so first.
 
 The policy reads incidents and alerts and returns a verdict: how loud, and when to look again.
 Applying it (timers, pages, notices) is the engine's.
@@ -56,6 +57,8 @@ class EscalationPolicy:
         foreshadowed: Callable[[str], bool],
         foreshadow_wait: timedelta,
         co_located: Callable[[Incident], bool],
+        slow_alone_wait: timedelta,
+        change_explains: Callable[[Incident], bool],
     ) -> None:
         self.alerts = alerts
         self.zone_settles = zone_settles
@@ -64,6 +67,8 @@ class EscalationPolicy:
         self.foreshadowed = foreshadowed
         self.foreshadow_wait = foreshadow_wait
         self.co_located = co_located
+        self.slow_alone_wait = slow_alone_wait
+        self.change_explains = change_explains
 
     def firing_urgency(self, incident: Incident) -> str:
         """What still fires decides whether to wake someone, not what already resolved."""
@@ -182,9 +187,21 @@ class EscalationPolicy:
         paging = [a for fp in incident.alerts if (a := self.alerts[fp]).firing and a.cls.urgency == "page"]
         if not paging or not all(a.cls.hold for a in paging):
             return None
-        if not self.foreshadowed(incident.root) and not self.co_located(incident):
-            return None
-        return min(a.due for a in paging) + self.foreshadow_wait
+        if self.foreshadowed(incident.root) or self.co_located(incident):
+            return min(a.due for a in paging) + self.foreshadow_wait
+        if self._slow_alone(incident) and not self.change_explains(incident):
+            # A change just before it (a rollout beneath it, a ConfigMap edited) says why already.
+            return min(a.due for a in paging) + self.slow_alone_wait
+        return None
+
+    def _slow_alone(self, incident: Incident) -> bool:
+        """Whether all that fires in the incident says its root is slow (latency), not failing,
+        with nothing else failing beside it: a node's resource running out shows so first."""
+        return all(
+            alert.entity == incident.root and alert.cls.slowness
+            for fp in incident.alerts
+            if (alert := self.alerts[fp]).firing and alert.cls.urgency != "quiet"
+        )
 
     def _pending_page(self, fingerprint: str, now: datetime) -> bool:
         alert = self.alerts[fingerprint]

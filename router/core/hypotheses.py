@@ -143,6 +143,7 @@ class InferencePasses:
             node_at_work=self._node_at_work,
             passes_on=self._passes_on,
             bypasses_dns=self.attribution.bypasses_dns,
+            node_answers=self._node_answers,
         )
         # Never infer again, at the same instant, what was just withdrawn or merged away:
         # evidence moving back and forth between two hypotheses must not spin (a DaemonSet
@@ -154,6 +155,13 @@ class InferencePasses:
         firing = self.failures.alerting.get(entity, {})
         alerts = self.attribution.alerts
         return bool(firing) and all(alerts[fp].cls.node_running for fp in firing)
+
+    def _node_answers(self, entity: str) -> bool:
+        """Whether every firing alert on the entity is its node's own exporter measuring it
+        (a full disk, memory): the node answers its scrapes."""
+        firing = self.failures.alerting.get(entity, {})
+        alerts = self.attribution.alerts
+        return bool(firing) and all(alerts[fp].cls.node_answers for fp in firing)
 
     def _node_at_work(self, node: str) -> bool:
         """Whether a pod on the node shows its kubelet at work (restarting a container in a
@@ -190,13 +198,14 @@ class InferencePasses:
         """An inferred root was withdrawn, or merged into another incident, at `now`."""
         self._set_aside[root] = now
 
-    def note_trouble(self, entity: str, now: datetime) -> None:
+    def note_trouble(self, entity: str, now: datetime, answers: bool = False) -> None:
         """Remember when something on a node (the node, its agents, its pods, a Service whose
-        endpoints all run there) last alerted."""
+        endpoints all run there) last alerted, and when the node or its components did, unless
+        the alert is the node's exporter measuring it (`answers`: the node is up)."""
         node = self._node_under(entity)
         if node is not None and (zone := self.topology.zone_of(node)):
             self._node_trouble.setdefault(zone, {})[node] = now
-            if self.reach.kind(entity) in NODE_LEVEL_KINDS:
+            if self.reach.kind(entity) in NODE_LEVEL_KINDS and not answers:
                 self._node_down.setdefault(zone, {})[node] = now
                 self._nodes_down.setdefault(_cluster_of(node), set()).add(node)
 
@@ -213,7 +222,7 @@ class InferencePasses:
         """While the share of the cluster's nodes reported down (the kubelet's or node exporter's
         TargetDown) counts more nodes than have shown their own signs, more of them are down:
         the zone may be the root, and their own alerts are on their way. Wait for them, at most
-        twice `zone_settle` past the first such report."""
+        `unseen_nodes_wait` past the first such report."""
         cluster = _cluster_of(node)
         shares = [(share, at) for where, share, at in self._node_shares.values() if where == cluster]
         if not shares:
@@ -226,9 +235,10 @@ class InferencePasses:
             self._node_counts = counts
         reported = max(round(share * self._node_counts.get(cluster, 0)) for share, _ in shares)
         down = self._nodes_down.get(cluster, set())
-        if reported <= len(down) + (node not in down):
+        # A node counts itself among those reported; cluster DNS is no node and counts none.
+        if reported <= len(down) + (self.reach.kind(node) == "node" and node not in down):
             return None
-        return min(at for _, at in shares) + 2 * self.settings.zone_settle
+        return min(at for _, at in shares) + self.settings.unseen_nodes_wait
 
     def _node_under(self, entity: str) -> str | None:
         """The one node an alert on `entity` points at, if any (as inference's `alone_on`)."""
@@ -252,6 +262,10 @@ class InferencePasses:
         node = incident.root
         if self.reach.kind(node) == "node":
             return self._node_zone_settles(node)
+        if self.reach.kind(node) == "dns":
+            # Applications failing on a node reported down (TargetDown) whose own alerts are
+            # still on their way look like DNS failing them: wait for that node to show.
+            return self.unseen_nodes_settle(node)
         if inference_kind(node) != "workload" or incident.not_before is None:
             return None
         latest = max(

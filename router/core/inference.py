@@ -344,6 +344,7 @@ def infer(
     node_at_work: Callable[[str], bool] = lambda node: False,
     passes_on: Callable[[str], bool] = lambda entity: True,
     bypasses_dns: Callable[[str], bool] = lambda entity: False,
+    node_answers: Callable[[str], bool] = lambda entity: False,
 ) -> list[Inferred]:
     """The hidden roots the evidence supports, most specific first. `is_failing` must answer
     for failures that do not rest on inference (alerts, confirmed or paged incidents).
@@ -356,7 +357,9 @@ def infer(
     on it crash-looping): it is no hidden root. `passes_on` tells whether a failing service's
     alerts are of the kind a failing callee causes (errors, latency): only those point at the
     services it calls. `bypasses_dns` tells whether a failing entity's alerts show a failure no name lookup is
-    part of (its pods' scrapes failing): its application is no evidence of a DNS outage."""
+    part of (its pods' scrapes failing): its application is no evidence of a DNS outage.
+    `node_answers` tells whether a node's alerts are its own exporter measuring it (a full
+    disk): the node is up and reachable, no sign that its zone is lost."""
     if not settings.enabled or not evidence:
         return []
     kinds = settings.kinds
@@ -386,7 +389,11 @@ def infer(
             if kind in order:
                 for target in targets:
                     pointing.setdefault((kind, target), []).append(item)
-                if kind == "zone" and (node := facts.node_level_node(item.entity)):
+                if (
+                    kind == "zone"
+                    and (node := facts.node_level_node(item.entity))
+                    and not node_answers(item.entity)
+                ):
                     for target in targets:
                         node_level.setdefault(target, []).append((item, node))
         if "node" in order and (node := facts.alone_on(item.entity)) and not node_running(item.entity):

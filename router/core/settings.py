@@ -51,6 +51,11 @@ class InferenceSettings(BaseModel):
     # this long after the latest: the zone may be the root, and Alertmanager delivers its
     # nodes' alerts up to a group interval (5m) apart.
     zone_settle: Duration = timedelta(minutes=5)
+    # While the kubelet's or node-exporter's TargetDown (`for: 10m`) counts more nodes down than
+    # have shown their own alerts, a node down waits for them at most this long after that
+    # report: their NotReady fires with `for: 15m` after the node-monitor grace (~1m), five
+    # minutes and more later, and joins its group at the next flush (a group interval, 5m).
+    unseen_nodes_wait: Duration = timedelta(minutes=12)
 
 
 class WitnessSettings(BaseModel):
@@ -97,6 +102,11 @@ class EngineSettings(BaseModel):
     # as a root: the failure foreshadowed (NodeFilesystemAlmostOutOfSpace, `for: 30m`) may still
     # come and explain it.
     foreshadow_wait: Duration = timedelta(minutes=15)
+    # A Service that is only slow (rule field `slowness`), with nothing failing beside it, waits
+    # this much longer past its hold: a filling disk slows the IO of what runs on the node half
+    # an hour before NodeFilesystemAlmostOutOfSpace (`for: 30m`) names it, and one slow Service
+    # does not say which of its nodes that is. Errors, or callers failing with it, page on time.
+    slow_alone_wait: Duration = timedelta(minutes=10)
     # An alert absent from a later snapshot of its Alertmanager group has left it (muted, or
     # resolved while muted: no resolve will come; router/core/groups.py) once no delivery has
     # shown it for this long: HA replicas flush one group a peer timeout (15 s) per position
