@@ -1052,3 +1052,21 @@ def test_the_other_node_of_a_zone_may_show_a_group_interval_after_its_not_ready_
     s.deliver(5.5 + 5 + 0.5, [node_alert("nn-w1", started=5.5, node="w1")])  # + group interval, delays
     [page] = by_action(run(engine(), s, until=40), "page")
     assert page.root_entity == "zone/default/z0"
+
+
+def test_a_notice_for_an_alert_judged_afresh_after_it_ended_tells_how_long_it_lasted():
+    """Two pods on w0 fail: w0 is inferred. orders' pod recovers after two minutes and the
+    node is withdrawn (one workload left); the ended alert, judged afresh, is a notice that
+    says it lasted two minutes, not the zero seconds of the incident opened for it."""
+    s = Stream()
+    s.deliver(
+        1,
+        [
+            pod_alert("p-co", "checkout-5c8d-0", "shop", started=1),
+            pod_alert("p-or", "orders-5c8d-1", "db", started=1),
+        ],
+    )
+    s.deliver(3, [pod_alert("p-or", "orders-5c8d-1", "db", started=1, status="resolved", ended=3)])
+    [notice] = by_action(run(engine(), s, until=60), "notice")
+    assert notice.root_entity == "pod/default/db/orders-5c8d-1"
+    assert "recovered by itself after 2m," in notice.reason

@@ -69,6 +69,13 @@ def recovery_reason(incident: Incident, alerts: Mapping[str, AlertState]) -> str
     what = root_alert.alertname if root_alert else "failure"
     resolved = incident.root_resolved_at or incident.opened_at
     lasted = span(resolved - incident.opened_at)
+    if (
+        root_alert is not None
+        and root_alert.resolved_at is not None
+        and root_alert.resolved_at <= incident.opened_at
+    ):
+        # Judged afresh after it had ended (the hypothesis that held it was withdrawn): its own span.
+        lasted = span(root_alert.resolved_at - root_alert.first_seen)
     attached = symptoms(incident, alerts)
     text = f"{what} on {describe(incident.root)} recovered by itself after {lasted}, within its grace"
     if attached:
