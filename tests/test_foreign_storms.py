@@ -109,6 +109,59 @@ def test_two_slow_services_on_a_full_disk_wait_for_its_node(tmp_path: Path):
     assert {"service/live-apac/ledger/auth", "service/live-apac/crm/indexer"} <= symptoms
 
 
+def _storm(tmp_path: Path, seed: int, index: int) -> tuple[Path, dict]:
+    storms = tmp_path / "storms"
+    _run("generate.py", "--count", str(index + 1), "--seed", str(seed), "--out", str(storms))
+    storm = storms / f"s{seed}-{index:04d}"
+    return storm, json.loads((storm / "truth.json").read_text())
+
+
+def test_one_slow_service_on_a_full_disk_waits_for_its_node(tmp_path: Path):
+    """Storm 140 of seed 17: a node's disk fills; one Service with an endpoint there slows
+    down, alone, 27 minutes before `NodeFilesystemAlmostOutOfSpace` arrives (no prediction
+    delivered, the kubelet's pressure alerts inhibited). It paged at its hold's end, a few
+    minutes before the node; a Service only slow, with nothing failing beside it, waits for it."""
+    storm, truth = _storm(tmp_path, 17, 140)
+    [fault] = truth["faults"]
+    assert fault["kind"] == "node_disk"
+    pages = _pages(storm, tmp_path / "notifications.jsonl")
+    assert [p["root"]["entity"] for p in pages] == [fault["root"]]
+    assert "service/default/data/webhooks" in {s["entity"] for s in pages[0]["symptoms"]}
+
+
+def test_a_full_disk_beside_a_dead_node_of_its_zone_is_no_zone(tmp_path: Path):
+    """Storm 122 of seed 17: in a zone of four nodes one node's disk fills (its kubelet reports
+    the pressure) and another dies. Two of four failing made the zone; a node reporting on
+    itself is up. Each node pages."""
+    storm, truth = _storm(tmp_path, 17, 122)
+    roots = {f["root"] for f in truth["faults"]}
+    paged = {p["root"]["entity"] for p in _pages(storm, tmp_path / "notifications.jsonl")}
+    assert roots <= paged
+    assert not [entity for entity in paged if entity.startswith("zone/")], paged
+
+
+def test_coredns_down_with_the_zone_that_held_it_pages_once(tmp_path: Path):
+    """Storm 43 of seed 10: a zone that held both CoreDNS replicas is lost; `CoreDNSDown`
+    arrives after the zone paged and opened a second page on cluster DNS. Every CoreDNS pod
+    fails with the zone: CoreDNSDown is its symptom."""
+    storm, truth = _storm(tmp_path, 10, 43)
+    [fault] = [f for f in truth["faults"] if f["must_page"]]
+    assert fault["kind"] == "zone_down"
+    pages = _pages(storm, tmp_path / "notifications.jsonl")
+    assert [p["root"]["entity"] for p in pages] == [fault["root"]]
+
+
+def test_a_node_reported_down_before_it_says_so_is_not_read_as_dns(tmp_path: Path):
+    """Storm 132 of seed 16: a node of six dies beside two bad rollouts; five Services fail
+    over four namespaces before the node's own alerts, and cluster DNS was inferred and paged
+    although the kubelets' `TargetDown` already counted one node down. DNS waits for it: the
+    node and both rollouts page, DNS does not."""
+    storm, truth = _storm(tmp_path, 16, 132)
+    roots = {f["root"] for f in truth["faults"] if f["must_page"]}
+    paged = {p["root"]["entity"] for p in _pages(storm, tmp_path / "notifications.jsonl")}
+    assert paged == roots
+
+
 def _pages(storm: Path, out: Path) -> list[dict]:
     done = subprocess.run(
         [
