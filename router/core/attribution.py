@@ -131,7 +131,7 @@ class Attribution:
             # Every member fails. For one reason they share (the zone that held every CoreDNS
             # pod), that reason explains the group; else the group itself is down (every
             # CoreDNS pod crash-looping) and stands as the root: one member does not explain it.
-            shared = self._members_share(entity)
+            shared = self._one_incident(entity, self._member_tails(entity))
             if shared is not None and shared[0].root != entity:
                 return shared
             reach = self.reach.hard(entity)
@@ -263,9 +263,11 @@ class Attribution:
             tails.append((explained[0], (member, *explained[1][1:]) if explained[1] else (member,)))
         return tails
 
-    def _members_share(self, group: str) -> tuple[Incident, tuple[str, ...]] | None:
-        """The one incident every member's failure belongs to, with the path through one."""
-        tails = self._member_tails(group)
+    def _one_incident(
+        self, group: str, tails: list[tuple[Incident, tuple[str, ...]]]
+    ) -> tuple[Incident, tuple[str, ...]] | None:
+        """The one incident every member's failure belongs to (`tails`: `_member_tails`),
+        with the path from the group through the first member."""
         if tails and len({t[0].id for t in tails}) == 1 and len(tails) == len(self.reach.members(group)):
             incident, tail = tails[0]
             return incident, (group, *tail)
@@ -273,10 +275,10 @@ class Attribution:
 
     def group_incident(self, group: str) -> tuple[Incident, tuple[str, ...]] | None:
         """All members of a group fail: one incident explains them all, or the group is a root."""
-        shared = self._members_share(group)
+        tails = self._member_tails(group)
+        shared = self._one_incident(group, tails)
         if shared is not None:
             return shared
-        tails = self._member_tails(group)
         if not self.is_infrastructure_group(group):
             # An application's Service is only its pods' front door: when they all fail, what
             # makes them fail (their workload, their nodes) is the root, never the Service.

@@ -157,8 +157,8 @@ class InferencePasses:
         return bool(firing) and all(alerts[fp].cls.node_running for fp in firing)
 
     def _node_answers(self, entity: str) -> bool:
-        """Whether every firing alert on the entity is its node's own exporter measuring it
-        (a full disk, memory): the node answers its scrapes."""
+        """Whether every firing alert on the entity is the node reporting on itself (its
+        exporter measuring a full disk, its kubelet reporting pressure): the node is up."""
         firing = self.failures.alerting.get(entity, {})
         alerts = self.attribution.alerts
         return bool(firing) and all(alerts[fp].cls.node_answers for fp in firing)
@@ -201,7 +201,7 @@ class InferencePasses:
     def note_trouble(self, entity: str, now: datetime, answers: bool = False) -> None:
         """Remember when something on a node (the node, its agents, its pods, a Service whose
         endpoints all run there) last alerted, and when the node or its components did, unless
-        the alert is the node's exporter measuring it (`answers`: the node is up)."""
+        the alert is the node reporting on itself (`answers`: a full disk; the node is up)."""
         node = self._node_under(entity)
         if node is not None and (zone := self.topology.zone_of(node)):
             self._node_trouble.setdefault(zone, {})[node] = now

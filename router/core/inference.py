@@ -358,8 +358,8 @@ def infer(
     alerts are of the kind a failing callee causes (errors, latency): only those point at the
     services it calls. `bypasses_dns` tells whether a failing entity's alerts show a failure no name lookup is
     part of (its pods' scrapes failing): its application is no evidence of a DNS outage.
-    `node_answers` tells whether a node's alerts are its own exporter measuring it (a full
-    disk): the node is up and reachable, no sign that its zone is lost."""
+    `node_answers` tells whether a node's alerts are the node reporting on itself (its
+    exporter measuring a full disk): it is up and reachable, no sign that its zone is lost."""
     if not settings.enabled or not evidence:
         return []
     kinds = settings.kinds
