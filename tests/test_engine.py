@@ -1070,3 +1070,35 @@ def test_a_notice_for_an_alert_judged_afresh_after_it_ended_tells_how_long_it_la
     [notice] = by_action(run(engine(), s, until=60), "notice")
     assert notice.root_entity == "pod/default/db/orders-5c8d-1"
     assert "recovered by itself after 2m," in notice.reason
+
+
+def test_an_inferred_dns_does_not_page_early_on_one_pods_alert():
+    """One pod crash-looping and two Services' error rates in three namespaces: cluster DNS by
+    the evidence. But the crash loop (`for: 15m`) began before the others failed and may be a
+    fault of its own; the error rates are held for a cause. DNS pages when a second entity's
+    evidence is ready, or when the crash loop would have paged on its own (its 15m grace), not
+    three minutes in. Two pods crash-looping in two namespaces make it page on its grace."""
+    one = Stream()
+    one.deliver(
+        0, [alert("crash", 0, alertname="KubePodCrashLooping", namespace="shop", pod="checkout-5c8d-0")]
+    )
+    one.deliver(
+        0.5,
+        [
+            alert("fe", 0.5, alertname="HighErrorRate", namespace="web", service="frontend"),
+            alert("gw", 0.5, alertname="HighErrorRate", namespace="pay", service="gateway"),
+        ],
+    )
+    [page] = by_action(run(engine(), one, until=60), "page")
+    assert (page.root_entity, page.at) == ("dns/default/cluster-dns", at(15))
+    two = Stream()
+    two.deliver(
+        0,
+        [
+            alert("crash-co", 0, alertname="KubePodCrashLooping", namespace="shop", pod="checkout-5c8d-0"),
+            alert("crash-or", 0, alertname="KubePodCrashLooping", namespace="db", pod="orders-5c8d-0"),
+            alert("fe", 0, alertname="HighErrorRate", namespace="web", service="frontend"),
+        ],
+    )
+    [page] = by_action(run(engine(), two, until=60), "page")
+    assert (page.root_entity, page.at) == ("dns/default/cluster-dns", at(3))

@@ -6,7 +6,7 @@ A node whose disk fills slows the applications on it half an hour before
 while that prediction fires under a Service's endpoint, the Service's held latency waits
 `foreshadow_wait` past its due; a full disk arriving within that wait takes it as a symptom and
 one page names the node; none arriving, the Service pages at the wait's end. Without the
-prediction nothing waits longer than before.
+prediction an error rate waits no longer than before.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ WAIT = EngineSettings().foreshadow_wait
 NODE = "node/default/w0"  # runs one of shop/checkout's two endpoints (10.0.0.10)
 
 
-def _storm(predicted: bool, full_after: float | None, latency_at: float) -> Stream:
+def _storm(
+    predicted: bool, full_after: float | None, latency_at: float, alertname: str = "LatencyHigh"
+) -> Stream:
     """The latency fires at `latency_at`; the prediction has fired since minute 0; the full
     disk `full_after` minutes after the latency (never when None)."""
     s = Stream()
     disk = {"instance": "10.0.0.10:9100", "job": "node-exporter", "namespace": "monitoring"}
-    latency = alert("lat", latency_at, alertname="LatencyHigh", namespace="shop", service="checkout")
+    latency = alert("lat", latency_at, alertname=alertname, namespace="shop", service="checkout")
     if predicted:
         s.deliver(0.5, [alert("fill", 0, alertname="NodeFilesystemSpaceFillingUp", **disk)])
     s.deliver(latency_at + 0.5, [latency])
@@ -73,7 +75,9 @@ def test_a_full_disk_foretold_takes_the_latency_it_caused(latency_at, full_after
 @settings(max_examples=20, deadline=None)
 @given(latency_at=minutes)
 def test_nothing_foretold_nothing_waits_longer(latency_at):
-    notes = run(Engine(small_cluster(), RULES), _storm(False, None, latency_at), until=latency_at + 120)
+    # An error rate: a Service only slow waits on its own (tests/test_engine_slow_alone.py).
+    storm = _storm(False, None, latency_at, alertname="HighErrorRate")
+    notes = run(Engine(small_cluster(), RULES), storm, until=latency_at + 120)
     pages = _pages(notes)
     assert [p.root_entity for p in pages] == ["service/default/shop/checkout"]
     assert pages[0].at == at(latency_at + 0.5) + HOLD

@@ -134,19 +134,24 @@ class EscalationPolicy:
             # alerts arrive up to a group interval apart. Let that picture settle first.
             verdict.wake.append(settles)
             return
-        waiting: datetime | None = None
+        # Cluster DNS fails every workload at once, and its evidence is gathered from everywhere:
+        # one pod ready to page (crash-looping since before the others failed) may be another
+        # fault's. It pages once evidence on two entities is ready.
+        needed = 2 if entities.kind_of(incident.root) == "dns" else 1
+        ready_at: dict[str, datetime] = {}
         for fp in incident.alerts:
             alert = self.alerts[fp]
             if not alert.firing or alert.cls.urgency == "quiet":
                 continue
             ready = self._evidence_ready(incident, alert)
-            if ready <= now:
+            if alert.entity not in ready_at or ready < ready_at[alert.entity]:
+                ready_at[alert.entity] = ready
+        if len(ready_at) >= needed:
+            due = sorted(ready_at.values())[needed - 1]
+            if due <= now:
                 verdict.urgency = self.firing_urgency(incident)
                 return
-            if waiting is None or ready < waiting:
-                waiting = ready
-        if waiting is not None:
-            verdict.wake.append(waiting)
+            verdict.wake.append(due)
 
     def _evidence_ready(self, incident: Incident, alert: AlertState) -> datetime:
         """When an alert may make an inferred root page: past its hold. On a node inferred
