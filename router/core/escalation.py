@@ -138,20 +138,25 @@ class EscalationPolicy:
         # one pod ready to page (crash-looping since before the others failed) may be another
         # fault's. It pages once evidence on two entities is ready.
         needed = 2 if entities.kind_of(incident.root) == "dns" else 1
-        ready_at: dict[str, datetime] = {}
+        ready_now: set[str] = set()
+        waiting: dict[str, datetime] = {}  # entity ("" when one is enough) -> when it is ready
         for fp in incident.alerts:
             alert = self.alerts[fp]
             if not alert.firing or alert.cls.urgency == "quiet":
                 continue
             ready = self._evidence_ready(incident, alert)
-            if alert.entity not in ready_at or ready < ready_at[alert.entity]:
-                ready_at[alert.entity] = ready
-        if len(ready_at) >= needed:
-            due = sorted(ready_at.values())[needed - 1]
-            if due <= now:
-                verdict.urgency = self.firing_urgency(incident)
-                return
-            verdict.wake.append(due)
+            if ready <= now:
+                ready_now.add(alert.entity)
+                if len(ready_now) >= needed:
+                    verdict.urgency = self.firing_urgency(incident)
+                    return
+                continue
+            key = alert.entity if needed > 1 else ""
+            if key not in waiting or ready < waiting[key]:
+                waiting[key] = ready
+        later = sorted(at for entity, at in waiting.items() if entity not in ready_now)
+        if len(later) >= needed - len(ready_now):
+            verdict.wake.append(later[needed - len(ready_now) - 1])
 
     def _evidence_ready(self, incident: Incident, alert: AlertState) -> datetime:
         """When an alert may make an inferred root page: past its hold. On a node inferred
