@@ -24,5 +24,5 @@ def test_lint_names_file_line_rule_and_field(capsys):
 
 def test_rule_tests_count_passes_and_failures(capsys):
     assert main(["rules", "test", str(FIXTURES / "kubernetes-pack.test.yaml")]) == 0
-    assert capsys.readouterr().out.strip().endswith("19 passed, 0 failed")
+    assert capsys.readouterr().out.strip().endswith("21 passed, 0 failed")
     assert main(["rules", "test", str(FIXTURES / "failing.test.yaml")]) == 1
