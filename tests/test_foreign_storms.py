@@ -162,6 +162,58 @@ def test_a_node_reported_down_before_it_says_so_is_not_read_as_dns(tmp_path: Pat
     assert paged == roots
 
 
+def test_a_memory_pressure_that_slowed_services_for_twenty_minutes_pages(tmp_path: Path):
+    """Storm 53 of seed 2: a node runs short of memory for twenty minutes; the kubelet evicts
+    (info) and five Services with pods there slow down within four minutes, two of them
+    critical. Their latency waited out its 25-minute hold for a cause that had already shown,
+    and the pressure healed first: a notice. Once the cause shows, a held symptom waits only to
+    see whether it heals: one page, on the node, while it still slows them."""
+    storm, truth = _storm(tmp_path, 2, 53)
+    [fault] = truth["faults"]
+    assert fault["kind"] == "node_memory"
+    pages = _pages(storm, tmp_path / "notifications.jsonl")
+    assert [p["root"]["entity"] for p in pages] == [fault["root"]]
+    assert pages[0]["at"] < fault["heal"]
+
+
+def test_a_replica_short_on_a_node_of_a_lost_zone_is_not_its_workload(tmp_path: Path):
+    """Storm 11 of seed 22: a zone of two nodes is lost. Before the nodes' own alerts, a
+    StatefulSet with its one failing replica on one of them reports it short, while four other
+    applications fail on that node: one replica and its workload's own alert made the
+    StatefulSet a root, paged half a second before the zone was found. The node under it is the
+    likelier cause: one page, on the zone."""
+    storm, truth = _storm(tmp_path, 22, 11)
+    [fault] = truth["faults"]
+    assert fault["kind"] == "zone_down"
+    pages = _pages(storm, tmp_path / "notifications.jsonl")
+    assert [p["root"]["entity"] for p in pages] == [fault["root"]]
+
+
+def test_three_bad_rollouts_in_two_namespaces_are_no_dns_outage(tmp_path: Path):
+    """Storm 19 of seed 15: three Deployments in two namespaces roll out new pods that crash,
+    on three nodes, within three minutes: cluster DNS's own pattern, and it was inferred and
+    paged. Their serving pods resolve names through DNS as well: a rollout gone bad points at no
+    DNS. Each rollout pages, DNS does not."""
+    storm, truth = _storm(tmp_path, 15, 19)
+    roots = {f["root"] for f in truth["faults"] if f["must_page"]}
+    assert {f["kind"] for f in truth["faults"]} == {"bad_rollout"}
+    paged = [p["root"]["entity"] for p in _pages(storm, tmp_path / "notifications.jsonl")]
+    assert sorted(paged) == sorted(roots)
+
+
+def test_a_warning_muted_by_its_critical_on_another_service_is_not_paged(tmp_path: Path):
+    """Storm 191 of seed 14: a bad rollout's Service fires its error-rate warning; three minutes
+    later the same alert turns critical on another Service of the namespace (a dead node's), on
+    kube-prometheus' critical sub-route. Alertmanager mutes the warning, which heals while muted:
+    no delivery ever resolves it. It outlived the rollout's incident and paged on its own, half
+    an hour after it healed. Read with Alertmanager's inhibit rules it ends when muted: the node
+    and the rollout page, nothing else."""
+    storm, truth = _storm(tmp_path, 14, 191)
+    roots = {f["root"] for f in truth["faults"] if f["must_page"]}
+    paged = [p["root"]["entity"] for p in _pages(storm, tmp_path / "notifications.jsonl")]
+    assert sorted(paged) == sorted(roots)
+
+
 def _pages(storm: Path, out: Path) -> list[dict]:
     done = subprocess.run(
         [

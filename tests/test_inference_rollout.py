@@ -4,8 +4,8 @@ A Deployment with two ReplicaSets that have pods is rolling out. When the pods o
 fail while the other's serve, the rollout explains them: they point at no node (two bad
 rollouts whose new pods the scheduler put on one healthy node are no dead node), and the
 Deployment is named from its first failing pod, before its own `KubeDeploymentRolloutStuck`
-(progress deadline, then 15m) arrives. A node that is really down still takes everything on it,
-rolling pods included.
+(progress deadline, then 15m) arrives; nor do they point at cluster DNS, which the serving pods
+use as well. A node that is really down still takes everything on it, rolling pods included.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from router.core.settings import InferenceSettings
 from topology.graph import Topology
 
 SETTINGS = InferenceSettings()
+DNS = "dns/c/cluster-dns"
 
 
 @dataclass
@@ -44,6 +45,12 @@ def clusters(draw) -> Cluster:
     for node in nodes:
         t.add(node)
         cluster.pods_on[node] = []
+    # Cluster DNS, which every application pod resolves names through (CoreDNS on two nodes).
+    for i, node in enumerate(nodes[:2]):
+        coredns = f"pod/c/kube-system/coredns-{i}"
+        t.add(coredns, node=node, owner="deployment/c/kube-system/coredns")
+        t.depends(coredns, node)
+        t.depends(DNS, coredns, redundant=True)
     count = draw(st.integers(3, 15))
     rolling = set(draw(st.lists(st.integers(0, count - 1), min_size=1, max_size=4, unique=True)))
     one_node = draw(st.booleans())
@@ -52,6 +59,7 @@ def clusters(draw) -> Cluster:
     def place(deployment: str, replicaset: str, pod: str, node: str) -> None:
         t.add(pod, node=node, owner=deployment)
         t.depends(pod, node)
+        t.depends(pod, DNS)
         t.depends(deployment, replicaset)
         t.depends(replicaset, pod)
         cluster.pods_on[node].append(pod)
@@ -85,7 +93,8 @@ def inferred(cluster: Cluster, failing: list[str]) -> dict[str, Inferred]:
 @given(clusters())
 def test_bad_rollouts_name_their_deployments_and_never_a_node(cluster):
     """Only the new pods fail: each rolling Deployment is the root of its own new pods, and no
-    node is named, however many of them the scheduler put on one node."""
+    node is named, however many of them the scheduler put on one node, nor cluster DNS, however
+    many namespaces and nodes they span (the serving pods resolve names through it too)."""
     failing = [pod for pods in cluster.new_pods.values() for pod in pods]
     found = inferred(cluster, failing)
     assert not [entity for entity in found if entity.startswith("node/")]

@@ -40,6 +40,9 @@ class AlertState:
     # It left its Alertmanager group without a resolve (router/core/groups.py): taken as ended,
     # and a firing re-send of it later (its mute ended) is the alert back, not a stale re-send.
     departed: bool = False
+    # Attached to a cause that has shown (a firing root alert that is not itself held): its hold
+    # is served, and it may page once it and its cause have each outlived their grace.
+    explained_due: datetime | None = None
 
     @property
     def hold_due(self) -> datetime:
@@ -49,8 +52,10 @@ class AlertState:
     @property
     def due(self) -> datetime:
         """When this alert may escalate its incident: after its grace (time to heal) and its
-        hold (time for a cause to show). Never later than it would have paged on its own."""
-        return (self.judged_at or self.first_seen) + max(self.cls.grace, self.cls.hold)
+        hold (time for a cause to show), or once its cause has shown. Never later than it would
+        have paged on its own."""
+        own = (self.judged_at or self.first_seen) + max(self.cls.grace, self.cls.hold)
+        return own if self.explained_due is None else min(own, self.explained_due)
 
     def ref(self) -> AlertRef:
         return AlertRef(self.fingerprint, self.alertname, self.labels)

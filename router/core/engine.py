@@ -49,7 +49,10 @@ Symptoms before causes. Causes routinely fire minutes after their symptoms (Targ
 10m` before KubeNodeNotReady `for: 15m`; application error rates within a minute or two). So an
 alert is *due* only after its grace (time to heal) and its rule's *hold* (time for its cause to
 show, for classes known to come first), and whenever an entity starts failing, every open
-incident whose root depends on it is re-judged: it merges into the cause's incident. If the
+incident whose root depends on it is re-judged: it merges into the cause's incident. A hold
+has served once the symptom is attached to a cause that has shown (a firing root alert that
+propagates and is not itself held): it may then page when it and its cause have each outlived
+their grace, as the cause alone would have (kubelet evictions are info and never page alone). If the
 merged incident had already paged, it is resolved with a reason pointing at the survivor; if the
 survivor had not paged but the merged one had, the paged incident survives instead and its root
 is re-attributed (one human, one thread).
@@ -102,6 +105,7 @@ a live service and a replay of its inputs agree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -121,10 +125,11 @@ from router.core.causes import (
 from router.core.escalation import EscalationPolicy, root_firing
 from router.core.events import CheckRequest, Event, Notification, SymptomRef
 from router.core.failures import FailureIndex
-from router.core.groups import GroupSnapshots
+from router.core.groups import RECONCILE_GROUP_KEY, GroupSnapshots
 from router.core.heartbeat import Heartbeats
 from router.core.hypotheses import InferencePasses
 from router.core.inference import Inferred, inference_kind
+from router.core.inhibition import Inhibitions, InhibitRule
 from router.core.lifecycle import (
     LIVE_STATES,
     Incident,
@@ -135,7 +140,7 @@ from router.core.lifecycle import (
     leave,
     recount,
 )
-from router.core.model import AlertPayload, Delivery
+from router.core.model import AlertPayload, Delivery, WebhookPayload
 from router.core.reach import Reach
 from router.core.settings import EngineSettings
 from router.core.timers import Timers
@@ -170,6 +175,13 @@ class Engine:
         self.intake = AlertIntake(self.settings.forget_resolved_after)
         self.groups = GroupSnapshots(self.settings.departed_after)
         self.alerts: dict[str, AlertState] = self.intake.latest  # fingerprint -> latest instance
+        self.inhibitions = Inhibitions(
+            [
+                InhibitRule.parse(r.source_matchers, r.target_matchers, r.equal)
+                for r in self.settings.inhibit_rules
+            ],
+            self.alerts,
+        )
         self.failures = FailureIndex(self.reach)
         self.book = IncidentBook()
         self.watch = DependencyWatch(self.reach)
@@ -227,6 +239,7 @@ class Engine:
         for alert in delivery.payload.alerts:
             self.counters["alerts_received"] += 1
             self._observe(alert, now)
+        self._inhibit(delivery.payload, now)
         for fingerprint in self.groups.left(delivery.payload, now):
             self._departed(fingerprint, now)
         self._settle(now)
@@ -405,6 +418,7 @@ class Engine:
 
     def _fire(self, alert: AlertState, now: datetime) -> None:
         self.intake.fired(alert, now)
+        self.inhibitions.fired(alert)
         self.passes.note_trouble(alert.entity, now, answers=alert.cls.node_answers)
         if alert.cls.node_share:
             text = alert.annotations.get("description") or alert.annotations.get("summary", "")
@@ -431,6 +445,59 @@ class Engine:
             # workload with one failing pod, even when its pod's incident takes it in.
             self._new_roots = True
         self._place(alert, now)
+
+    def _inhibit(self, payload: WebhookPayload, now: datetime) -> None:
+        """Alertmanager's inhibit rules (`router.core.inhibition`). An alert this delivery shows
+        firing that a firing alert Alertmanager already knew would mute shows that the sender
+        does not apply that rule; a firing alert new in it mutes what its rules say: ended."""
+        if not self.inhibitions.rules or not payload.groupKey or payload.groupKey == RECONCILE_GROUP_KEY:
+            return
+        sender = f"{payload.receiver} {payload.externalURL}"
+        here = {
+            a.fingerprint: alert
+            for a in payload.alerts
+            if a.status == "firing" and (alert := self.alerts.get(a.fingerprint)) is not None and alert.firing
+        }
+
+        def known_before(source: AlertState) -> bool:
+            return source.fingerprint in here or source.first_seen + self.settings.departed_after <= now
+
+        for target in here.values():
+            if (rule := self.inhibitions.inhibitor(target, sender, known_before)) is not None:
+                self.inhibitions.ignore(sender, rule)
+                self._event(
+                    now,
+                    "inhibit_rule_ignored",
+                    None,
+                    sender=sender,
+                    rule=rule,
+                    reason=f"{target.alertname} on {describe(target.entity)} was delivered while an "
+                    "alert the rule says mutes it fired: this Alertmanager does not apply the rule",
+                )
+        for source in here.values():
+            if source.first_seen != now:
+                continue  # an inhibitor mutes at its arrival; later targets are never delivered
+            for _, fp in list(self.inhibitions.muted_by(source, sender)):
+                self._muted(self.alerts[fp], source, now)
+
+    def _muted(self, alert: AlertState, source: AlertState, now: datetime) -> None:
+        """Alertmanager mutes a firing alert: it says nothing more, and no resolve will come.
+        Except the root of a page: people were told, and only its resolve ends it."""
+        incident = self.book.get(alert.incident or "")
+        if (
+            incident is not None
+            and incident.state in (State.PAGED, State.RESOLVING)
+            and alert.fingerprint in incident.root_alerts
+        ):
+            return
+        alert.departed = True
+        self.counters["departed"] += 1
+        self._resolve(
+            alert,
+            now,
+            reason=f"muted by {source.alertname} on {describe(source.entity)} (Alertmanager's inhibit "
+            "rules): nothing more is said of it, not even its resolve",
+        )
 
     def _departed(self, fingerprint: str, now: datetime) -> None:
         """A firing alert left its Alertmanager group without a resolve (`router.core.groups`):
@@ -567,7 +634,9 @@ class Engine:
         alert.path = path
         is_root = alert.entity == incident.root
         first_root_alert = is_root and not incident.has_root_alert
+        cause_shown = self._cause_due(incident) is not None
         self._enter(incident, alert)
+        alert.explained_due = None
         if is_root:
             if incident.state in (State.PAGED, State.RESOLVING) and incident.inferred and first_root_alert:
                 self._queue_update(incident, f"{alert.alertname} fired on it: the inferred root is confirmed")
@@ -581,8 +650,11 @@ class Engine:
                 reason=self._why_root(alert),
             )
             self._root_fired(incident, alert, now)
+            if not cause_shown:  # the cause shows after its held symptoms: served from now on
+                self._serve_holds(incident, incident.alerts)
         else:
             self.counters["symptoms"] += 1
+            self._serve_holds(incident, (alert.fingerprint,))
             if is_hypothesis(incident):
                 if not any(map(self.attribution.is_failing_real, path[1:-1])):
                     incident.evidence[alert.entity] = None  # nothing with an alert lies between
@@ -609,6 +681,31 @@ class Engine:
             if not is_root and alert.fingerprint not in incident.notified:
                 incident.pending[alert.fingerprint] = None
         self._touched[incident.id] = None
+
+    def _cause_due(self, incident: Incident) -> datetime | None:
+        """When the incident's cause, shown by a firing root alert that names a failure (one that
+        propagates and is not itself held for a cause), has outlived its grace; None while none
+        fires."""
+        dues = [
+            alert.due
+            for fp in incident.root_alerts
+            if (alert := self.alerts[fp]).firing and alert.cls.propagates and not alert.cls.hold
+        ]
+        return min(dues) if dues else None
+
+    def _serve_holds(self, incident: Incident, fingerprints: Iterable[str]) -> None:
+        """A held symptom (an error rate, a latency) waits for its cause to show; once attached
+        to a cause that has, what is left to wait for is healing: it may page when it and its
+        cause have each outlived their grace (a node's memory pressure, its evictions info,
+        slowing five Services for twenty minutes), not when its hold would have ended."""
+        cause_due = self._cause_due(incident)
+        if cause_due is None:
+            return
+        for fp in fingerprints:
+            alert = self.alerts[fp]
+            if alert.cls.hold and alert.firing and alert.entity != incident.root:
+                alert.explained_due = max((alert.judged_at or alert.first_seen) + alert.cls.grace, cause_due)
+                self._bring_forward(incident, alert.cls.urgency, alert.due)
 
     def _infer_from_unknown_pods(self, incident: Incident, now: datetime) -> None:
         """Alerts on pods the topology does not know (a rollout's new ReplicaSet) map onto their
@@ -1037,6 +1134,7 @@ class Engine:
             if target.state in (State.PAGED, State.RESOLVING) and fp not in target.notified:
                 target.pending[fp] = None
                 self._dirty[target.id] = None
+        self._serve_holds(target, moved)
         source.alerts.clear()
         source.root_alerts.clear()
         source.firing = source.firing_roots = source.firing_lagging = 0

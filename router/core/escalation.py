@@ -3,7 +3,8 @@
 An incident pages (urgency `page`) once one of its firing alerts of page urgency is due, or
 posts a notice (`notice`); `quiet` alerts (info/none) never bring an escalation forward, so an
 old quiet incident does not hand its age to a new alert. An alert is due after its grace (time
-to heal) and its rule's hold (time for its cause to show). An inferred root waits for the
+to heal) and its rule's hold (time for its cause to show; served once it is attached to a
+cause that has shown, whose own grace it then waits for). An inferred root waits for the
 inference's own grace, for some of its evidence to be past its hold (what runs on a node and
 alerts with its `for:` gives the node's own alerts a group interval more), and for its zone's
 picture to settle; it pages as soon as an incident merged into it would have paged on its own.

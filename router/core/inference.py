@@ -15,7 +15,9 @@ explanation of it. A candidate qualifies by kind:
   and more than chance would put there, and no other node has as many (nine Services slow,
   each with one endpoint on a node whose disk is full);
 - workload (Deployment, StatefulSet, DaemonSet): at least two of its pods failing, with no
-  node or DNS to blame (a bad rollout or configuration); or a rollout gone bad: a Deployment
+  node or DNS to blame (a bad rollout or configuration), or one and its own alert unless other
+  applications fail on that pod's node (a replica short there is the node's, or its zone's,
+  doing: the workload reporting it short is the same failure); or a rollout gone bad: a Deployment
   with two ReplicaSets that have pods is rolling out, and when its failing pods are all in
   one no larger than any other (the one it brings up: a stalled rollout stalls at its surge),
   none in those that serve, even one of them names it (`Rollout.gone_bad`; two bad rollouts
@@ -380,6 +382,11 @@ def infer(
     # go to pod IPs, fail): none of their alerts points at DNS, but they still say where
     # failures sit (`elsewhere`): a zone under them and a few others is no DNS outage.
     not_dns = {facts.owner(item.entity) for item in evidence if bypasses_dns(item.entity)}
+    # A rollout gone bad explains its new pods: its serving pods resolve names through cluster
+    # DNS too, so neither they nor its Service point at DNS (three bad rollouts in two
+    # namespaces are DNS's own pattern of failure otherwise).
+    rolled_out = _rolled_out(evidence, facts)
+    not_dns |= {facts.owner(pod) for pod in rolled_out}
     elsewhere: list[Evidence] = []
     for item in evidence:
         for kind, targets in facts.candidates(item.entity).items():
@@ -401,7 +408,6 @@ def infer(
             if facts.node_level_node(item.entity):  # an agent of the node: its own sign
                 own_signs.add(node)
 
-    rolled_out = _rolled_out(evidence, facts)
     # Where each workload fails: the nodes its failing evidence points at.
     failing_nodes: dict[str, set[str]] = {}
     for item in evidence:
@@ -441,8 +447,8 @@ def infer(
         kind, entity = candidate
         if kind == "workload":
             # Two of its pods failing, or one and the workload's own alert (a single replica
-            # crash-looping while the Deployment reports it short), or its rollout's new pods
-            # (`_rolled_out`): the workload is broken.
+            # crash-looping while the Deployment reports it short) where nothing else fails on
+            # that pod's node, or its rollout's new pods (`_rolled_out`): the workload is broken.
             pods = {e.entity for e in items if entities.kind_of(e.entity) == "pod"}
             own = any(e.entity == entity for e in items) or alerting(entity)
             if pods and pods <= rolled_out:
@@ -452,6 +458,8 @@ def infer(
                     f"the pods of its new ReplicaSet are failing ({len(pods)}) while the previous "
                     "ReplicaSet serves: a rollout gone bad, with no node or DNS to blame"
                 )
+            if len(pods) == 1 and own and _shares_its_node(entity, next(iter(pods)), facts, alone_on):
+                return None
             if len(pods) + own >= 2 and pods:
                 return f"{len(pods)} of its pods are failing with no node or DNS to blame"
             return None
@@ -595,6 +603,14 @@ def infer(
             )
             accepted[node] = Inferred(node, tuple(items), reason)
     return list(accepted.values())
+
+
+def _shares_its_node(workload: str, pod: str, facts: _Facts, alone_on: dict[str, list[Evidence]]) -> bool:
+    """Whether other applications fail on the node of the workload's one failing pod: a replica
+    short and its workload reporting it short are one failure, and the node under it, or its
+    zone, is then the likelier cause (a lost zone's nodes, before their own alerts)."""
+    node = facts.alone_on(pod)
+    return node is not None and any(facts.owner(e.entity) != workload for e in alone_on.get(node, ()))
 
 
 def _rolled_out(evidence: list[Evidence], facts: _Facts) -> set[str]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ground.times import parse_duration
+from rules.matchers import parse_matcher
 
 
 def _duration(value: object) -> object:
@@ -71,6 +72,43 @@ class WitnessSettings(BaseModel):
     defer: Duration = timedelta(minutes=2)
 
 
+class InhibitRuleSettings(BaseModel):
+    """One of Alertmanager's inhibit rules, in its configuration's shape (router/core/inhibition.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_matchers: list[str]
+    target_matchers: list[str]
+    equal: list[str] = Field(default_factory=list)
+
+    @field_validator("source_matchers", "target_matchers")
+    @classmethod
+    def _parses(cls, matchers: list[str]) -> list[str]:
+        for text in matchers:
+            parse_matcher(text)  # a ValueError names the matcher and the position
+        return matchers
+
+
+# kube-prometheus' Alertmanager configuration (kube-prometheus-stack ships the same three).
+KUBE_PROMETHEUS_INHIBIT_RULES = [
+    InhibitRuleSettings(
+        source_matchers=['severity="critical"'],
+        target_matchers=['severity=~"warning|info"'],
+        equal=["namespace", "alertname"],
+    ),
+    InhibitRuleSettings(
+        source_matchers=['severity="warning"'],
+        target_matchers=['severity="info"'],
+        equal=["namespace", "alertname"],
+    ),
+    InhibitRuleSettings(
+        source_matchers=['alertname="InfoInhibitor"'],
+        target_matchers=['severity="info"'],
+        equal=["namespace"],
+    ),
+]
+
+
 class EngineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -112,5 +150,11 @@ class EngineSettings(BaseModel):
     # shown it for this long: HA replicas flush one group a peer timeout (15 s) per position
     # apart, and groups flush every group_interval (as little as a minute, some faster).
     departed_after: Duration = timedelta(seconds=30)
+    # The inhibit rules of the Alertmanager that delivers: an alert one of them mutes says
+    # nothing more (no resolve will come) and is taken as ended when its inhibitor fires. A
+    # sender seen not to apply a rule is not read with it. [] when Alertmanager inhibits nothing.
+    inhibit_rules: list[InhibitRuleSettings] = Field(
+        default_factory=lambda: [rule.model_copy() for rule in KUBE_PROMETHEUS_INHIBIT_RULES]
+    )
     # Resolved alert instances are remembered this long (to drop stale re-sends).
     forget_resolved_after: Duration = timedelta(hours=6)

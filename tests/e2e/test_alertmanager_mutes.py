@@ -4,7 +4,9 @@ Alertmanager's inhibition (critical mutes warning of the same name and namespace
 kube-prometheus configures it) drops a muted alert from its group's notifications, resolved or
 not. Here the real binary shows it: the warning's resolve is never sent, the warning is simply
 absent from the group's later flushes. The stream it delivered, replayed through the engine,
-ends the warning where it left its group, so it is never paged as "still firing".
+ends the warning where it left its group, so it is never paged as "still firing". With critical
+alerts on a sub-route of their own (kube-prometheus' routing) the warning's group never flushes
+again: the engine's copy of the inhibit rules ends it when the critical arrives.
 """
 
 from __future__ import annotations
@@ -145,7 +147,64 @@ def test_a_warning_muted_as_it_heals_gets_no_resolve_and_is_not_paged(tmp_path: 
     assert engine.counters["departed"] == 1
     assert CHECKOUT not in paged
     # Waiting for a resolve that never comes would page it as still firing.
-    waiting, _ = replay(deliveries, EngineSettings(departed_after=timedelta(days=1)))
+    waiting, _ = replay(deliveries, EngineSettings(departed_after=timedelta(days=1), inhibit_rules=[]))
+    assert CHECKOUT in waiting
+
+
+def sub_route_config(url: str) -> str:
+    """kube-prometheus' shape: critical alerts on a sub-route of their own, so a warning and the
+    critical that mutes it are in different groups."""
+    return f"""
+route:
+  receiver: router
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: router
+      group_by: [alertname]
+receivers:
+  - name: router
+    webhook_configs:
+      - url: {url}
+        send_resolved: true
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity=~"warning|info"']
+    equal: [namespace, alertname]
+"""
+
+
+def test_a_warning_muted_by_a_critical_on_its_sub_route_ends_when_muted(tmp_path: Path, capture: Capture):
+    """The warning's group holds only the warning: muted, it never flushes again, so no snapshot
+    shows it gone. Read with the inhibit rules, the critical's arrival ends it."""
+    am = AlertmanagerProcess(tmp_path / "am", sub_route_config(capture.url)).start()
+    try:
+        later = datetime.now(UTC) + timedelta(hours=1)
+        post(am, WARNING, later)
+        wait_for("flush of the warning", lambda: capture.carrying("checkout", "firing"))
+        post(am, CRITICAL, later)
+        wait_for("flush of the critical alert", lambda: capture.carrying("cart", "firing"))
+        post(am, WARNING, datetime.now(UTC))  # the warning heals while muted
+        time.sleep(5)  # two group intervals
+        post(am, CRITICAL, datetime.now(UTC))
+        wait_for("the critical alert's resolve", lambda: capture.carrying("cart", "resolved"))
+        time.sleep(5)
+    finally:
+        am.stop()
+
+    assert capture.carrying("checkout", "resolved") == []
+    groups = {line["payload"]["groupKey"] for line in capture.lines}
+    assert len(groups) == 2, groups  # the warning's group and the critical sub-route's
+    deliveries = [Delivery.model_validate(line) for line in capture.lines]
+    seconds = timedelta(seconds=1)
+    paged, engine = replay(deliveries, EngineSettings(departed_after=seconds))
+    assert CHECKOUT not in paged
+    assert engine.counters["departed"] == 1
+    # Snapshots alone cannot tell: its group never flushed again.
+    waiting, _ = replay(deliveries, EngineSettings(departed_after=seconds, inhibit_rules=[]))
     assert CHECKOUT in waiting
 
 
