@@ -206,10 +206,22 @@ def test_a_warning_muted_by_its_critical_on_another_service_is_not_paged(tmp_pat
     later the same alert turns critical on another Service of the namespace (a dead node's), on
     kube-prometheus' critical sub-route. Alertmanager mutes the warning, which heals while muted:
     no delivery ever resolves it. It outlived the rollout's incident and paged on its own, half
-    an hour after it healed. Read with Alertmanager's inhibit rules it ends when muted: the node
-    and the rollout page, nothing else."""
+    an hour after it healed. Read with Alertmanager's inhibit rules it was muted, and without
+    news of it since it is not judged afresh: the node and the rollout page, nothing else."""
     storm, truth = _storm(tmp_path, 14, 191)
     roots = {f["root"] for f in truth["faults"] if f["must_page"]}
+    paged = [p["root"]["entity"] for p in _pages(storm, tmp_path / "notifications.jsonl")]
+    assert sorted(paged) == sorted(roots)
+
+
+def test_a_full_disk_muted_by_another_nodes_critical_one_is_still_paged(tmp_path: Path):
+    """Storm 134 of seed 20: two nodes' disks fill. kube-prometheus' node-exporter alerts carry
+    `namespace="monitoring"`, so the first node's `NodeFilesystemAlmostOutOfSpace` critical
+    mutes the second's warning, nine seconds before it was due. Nothing will say whether it
+    healed (it did not): a muted root stays what it was, and both nodes page."""
+    storm, truth = _storm(tmp_path, 20, 134)
+    roots = {f["root"] for f in truth["faults"] if f["must_page"]}
+    assert len(roots) == 2 and {f["kind"] for f in truth["faults"]} == {"node_disk"}
     paged = [p["root"]["entity"] for p in _pages(storm, tmp_path / "notifications.jsonl")]
     assert sorted(paged) == sorted(roots)
 

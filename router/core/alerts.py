@@ -40,6 +40,9 @@ class AlertState:
     # It left its Alertmanager group without a resolve (router/core/groups.py): taken as ended,
     # and a firing re-send of it later (its mute ended) is the alert back, not a stale re-send.
     departed: bool = False
+    # Alertmanager's inhibit rules mute it (router/core/inhibition.py): nothing more will be said
+    # of it, not even its resolve. It stays what it was; it is not judged afresh on its own.
+    muted: bool = False
     # Attached to a cause that has shown (a firing root alert that is not itself held): its hold
     # is served, and it may page once it and its cause have each outlived their grace.
     explained_due: datetime | None = None

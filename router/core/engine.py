@@ -359,8 +359,10 @@ class Engine:
             self.counters["stale"] += 1  # firing re-sent after we saw it resolve
         else:
             self.counters["duplicates"] += 1
-            if seen == Seen.RESENT and alert is not None and alert.cls.heartbeat:
-                self._heartbeat_seen(alert, now)
+            if seen == Seen.RESENT and alert is not None:
+                alert.muted = False  # delivered again: heard of
+                if alert.cls.heartbeat:
+                    self._heartbeat_seen(alert, now)
 
     def _new_instance(self, payload: AlertPayload, now: datetime) -> AlertState:
         labels = dict(payload.labels)
@@ -481,22 +483,31 @@ class Engine:
                 self._muted(self.alerts[fp], source, now)
 
     def _muted(self, alert: AlertState, source: AlertState, now: datetime) -> None:
-        """Alertmanager mutes a firing alert: it says nothing more, and no resolve will come.
-        Except the root of a page: people were told, and only its resolve ends it."""
-        incident = self.book.get(alert.incident or "")
-        if (
-            incident is not None
-            and incident.state in (State.PAGED, State.RESOLVING)
-            and alert.fingerprint in incident.root_alerts
-        ):
+        """Alertmanager mutes a firing alert: nothing more will be said of it, not even its
+        resolve. What it is stays (a root keeps its incident: never hidden), but it is not
+        judged afresh on its own without news of it (`_place`)."""
+        if alert.muted:
             return
+        alert.muted = True
+        self._event(
+            now,
+            "alert_muted",
+            self.book.get(alert.incident or ""),
+            fingerprint=alert.fingerprint,
+            alertname=alert.alertname,
+            entity=alert.entity,
+            reason=f"muted by {source.alertname} on {describe(source.entity)} (Alertmanager's inhibit "
+            "rules): nothing more will be said of it, not even its resolve",
+        )
+
+    def _end_muted(self, alert: AlertState, now: datetime) -> None:
         alert.departed = True
         self.counters["departed"] += 1
         self._resolve(
             alert,
             now,
-            reason=f"muted by {source.alertname} on {describe(source.entity)} (Alertmanager's inhibit "
-            "rules): nothing more is said of it, not even its resolve",
+            reason="muted by Alertmanager's inhibit rules and not heard of since: taken as ended "
+            "rather than judged afresh on its own",
         )
 
     def _departed(self, fingerprint: str, now: datetime) -> None:
@@ -613,6 +624,11 @@ class Engine:
         if explained is not None:
             incident, path = explained
             self._attach(incident, alert, path, now)
+            return
+        if alert.muted:
+            # Its cause let it go (or the hypothesis it joined was withdrawn), and Alertmanager
+            # has said nothing of it since it was muted: no news is no sign that it still fires.
+            self._end_muted(alert, now)
             return
         incident_id = self.book.by_root.get(alert.entity)
         if incident_id is not None and self.book[incident_id].state in LIVE_STATES:

@@ -4,20 +4,23 @@ While an alert matching a rule's source fires, Alertmanager mutes every alert ma
 with the same values of the rule's `equal` labels, and drops a muted alert from every notification,
 resolved or not (its MuteStage). kube-prometheus ships three rules: a critical alert mutes the
 warning and info alerts of its name and namespace, a warning the info ones, `InfoInhibitor` every
-info alert of its namespace. So an error-rate warning on one Service, muted when the same alert
-turns critical on another Service of its namespace, is never said to have healed: it stayed
-firing here, outlived its cause and paged on its own, twenty minutes after it healed. Group
-snapshots show such an alert gone only when its group flushes again and the sender has shown it
-sends snapshots (`router.core.groups`); a critical sub-route or a group that never flushes again
-shows nothing. The engine reads the same rules: when an alert fires that mutes a firing one,
-the muted one says nothing more and is taken as ended; it fires again if it comes back.
+info alert of its namespace. So an error-rate warning on one Service, a symptom of some cause,
+muted when the same alert turns critical on another Service of its namespace, is never said to
+have healed: it stayed firing here, outlived its cause and paged on its own, twenty minutes after
+it healed. Group snapshots show such an alert gone only when its group flushes again and the
+sender has shown it sends snapshots (`router.core.groups`); a critical sub-route or a group that
+never flushes again shows nothing. The engine reads the same rules: an alert a new alert mutes is
+*muted*. Whether it heals, nobody will say: it stays what it was (a root keeps its incident and
+pages: a node's full disk muted by another node's critical one had not healed), but it is not
+judged afresh on its own without news of it since (outliving its cause, or a hypothesis it joined
+withdrawn): it ends there. Delivered again, it is heard of, and no longer muted.
 
 Not every Alertmanager applies these rules. One that does not shows it: it delivers an alert
 while an alert that would mute it fires (in the same delivery, or after the inhibitor had been
 delivered). From then on that sender's deliveries are not read with that rule.
 
 An alert never mutes itself, nor its own entity's alert of the same name (its warning beside its
-critical: the engine keeps the warning as it was, the critical says the same and more).
+critical: the critical says the same and more).
 """
 
 from __future__ import annotations

@@ -151,8 +151,9 @@ class EngineSettings(BaseModel):
     # apart, and groups flush every group_interval (as little as a minute, some faster).
     departed_after: Duration = timedelta(seconds=30)
     # The inhibit rules of the Alertmanager that delivers: an alert one of them mutes says
-    # nothing more (no resolve will come) and is taken as ended when its inhibitor fires. A
-    # sender seen not to apply a rule is not read with it. [] when Alertmanager inhibits nothing.
+    # nothing more (no resolve will come): it stays what it was, but is not judged afresh on its
+    # own without news of it. A sender seen not to apply a rule is not read with it. [] when
+    # Alertmanager inhibits nothing.
     inhibit_rules: list[InhibitRuleSettings] = Field(
         default_factory=lambda: [rule.model_copy() for rule in KUBE_PROMETHEUS_INHIBIT_RULES]
     )

@@ -32,7 +32,8 @@ ENGINE_COUNTERS = {
     "stale": ("alert_router_stale_alerts", "Firing re-sends of alert instances already resolved."),
     "departed": (
         "alert_router_departed_alerts",
-        "Firing alerts muted (absent from their group's snapshot, or inhibited), taken as ended.",
+        "Firing alerts taken as ended without a resolve (absent from their group's snapshot, "
+        "or muted by an inhibit rule and not heard of since).",
     ),
     "instances": ("alert_router_alert_instances", "New alert instances (fingerprint, startsAt)."),
     "symptoms": ("alert_router_suppressed_symptoms", "Alerts attached to a root cause as its symptoms."),
