@@ -458,7 +458,7 @@ def infer(
                     f"the pods of its new ReplicaSet are failing ({len(pods)}) while the previous "
                     "ReplicaSet serves: a rollout gone bad, with no node or DNS to blame"
                 )
-            if len(pods) == 1 and own and _shares_its_node(entity, next(iter(pods)), facts, alone_on):
+            if len(pods) == 1 and own and _shares_its_node(next(iter(pods)), facts, alone_on):
                 return None
             if len(pods) + own >= 2 and pods:
                 return f"{len(pods)} of its pods are failing with no node or DNS to blame"
@@ -605,12 +605,13 @@ def infer(
     return list(accepted.values())
 
 
-def _shares_its_node(workload: str, pod: str, facts: _Facts, alone_on: dict[str, list[Evidence]]) -> bool:
-    """Whether other applications fail on the node of the workload's one failing pod: a replica
+def _shares_its_node(pod: str, facts: _Facts, alone_on: dict[str, list[Evidence]]) -> bool:
+    """Whether other applications fail on the node of a workload's one failing pod: a replica
     short and its workload reporting it short are one failure, and the node under it, or its
     zone, is then the likelier cause (a lost zone's nodes, before their own alerts)."""
     node = facts.alone_on(pod)
-    return node is not None and any(facts.owner(e.entity) != workload for e in alone_on.get(node, ()))
+    owner = facts.owner(pod)
+    return node is not None and any(facts.owner(e.entity) != owner for e in alone_on.get(node, ()))
 
 
 def _rolled_out(evidence: list[Evidence], facts: _Facts) -> set[str]:
