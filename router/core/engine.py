@@ -451,7 +451,7 @@ class Engine:
     def _inhibit(self, payload: WebhookPayload, now: datetime) -> None:
         """Alertmanager's inhibit rules (`router.core.inhibition`). An alert this delivery shows
         firing that a firing alert Alertmanager already knew would mute shows that the sender
-        does not apply that rule; a firing alert new in it mutes what its rules say: ended."""
+        does not apply that rule; a firing alert new in it mutes what its rules say."""
         if not self.inhibitions.rules or not payload.groupKey or payload.groupKey == RECONCILE_GROUP_KEY:
             return
         sender = f"{payload.receiver} {payload.externalURL}"
@@ -479,7 +479,7 @@ class Engine:
         for source in here.values():
             if source.first_seen != now:
                 continue  # an inhibitor mutes at its arrival; later targets are never delivered
-            for _, fp in list(self.inhibitions.muted_by(source, sender)):
+            for fp in list(self.inhibitions.muted_by(source, sender)):
                 self._muted(self.alerts[fp], source, now)
 
     def _muted(self, alert: AlertState, source: AlertState, now: datetime) -> None:
@@ -500,15 +500,11 @@ class Engine:
             "rules): nothing more will be said of it, not even its resolve",
         )
 
-    def _end_muted(self, alert: AlertState, now: datetime) -> None:
+    def _unheard(self, alert: AlertState, now: datetime, reason: str) -> None:
+        """End a firing alert no resolve will come for; it may fire again (`departed`)."""
         alert.departed = True
         self.counters["departed"] += 1
-        self._resolve(
-            alert,
-            now,
-            reason="muted by Alertmanager's inhibit rules and not heard of since: taken as ended "
-            "rather than judged afresh on its own",
-        )
+        self._resolve(alert, now, reason=reason)
 
     def _departed(self, fingerprint: str, now: datetime) -> None:
         """A firing alert left its Alertmanager group without a resolve (`router.core.groups`):
@@ -531,13 +527,11 @@ class Engine:
             # Its more severe self fires (kube-prometheus mutes a warning while the critical
             # alert of the same name fires): muted, not ended; it still counts as it was.
             return
-        alert.departed = True
-        self.counters["departed"] += 1
-        self._resolve(
+        self._unheard(
             alert,
             now,
-            reason="left its Alertmanager group without a resolve: muted (inhibited or "
-            "silenced), or resolved while muted",
+            "left its Alertmanager group without a resolve: muted (inhibited or silenced), or "
+            "resolved while muted",
         )
 
     def _resolve(self, alert: AlertState, now: datetime, reason: str | None = None) -> None:
@@ -628,7 +622,12 @@ class Engine:
         if alert.muted:
             # Its cause let it go (or the hypothesis it joined was withdrawn), and Alertmanager
             # has said nothing of it since it was muted: no news is no sign that it still fires.
-            self._end_muted(alert, now)
+            self._unheard(
+                alert,
+                now,
+                "muted by Alertmanager's inhibit rules and not heard of since: taken as ended "
+                "rather than judged afresh on its own",
+            )
             return
         incident_id = self.book.by_root.get(alert.entity)
         if incident_id is not None and self.book[incident_id].state in LIVE_STATES:
@@ -650,7 +649,7 @@ class Engine:
         alert.path = path
         is_root = alert.entity == incident.root
         first_root_alert = is_root and not incident.has_root_alert
-        cause_shown = self._cause_due(incident) is not None
+        cause_shown = is_root and self._cause_due(incident) is not None
         self._enter(incident, alert)
         alert.explained_due = None
         if is_root:

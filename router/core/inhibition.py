@@ -69,14 +69,14 @@ class Inhibitions:
             if _matches(rule.target, alert.labels):
                 self._targets[index].setdefault(rule.key(alert.labels), {})[alert.fingerprint] = None
 
-    def muted_by(self, source: AlertState, sender: str) -> Iterator[tuple[int, str]]:
-        """(rule, fingerprint) of each firing alert that the firing `source` mutes."""
+    def muted_by(self, source: AlertState, sender: str) -> Iterator[str]:
+        """The fingerprint of each firing alert that the firing `source` mutes."""
         for index, rule in enumerate(self.rules):
             if (sender, index) in self._ignored or not _matches(rule.source, source.labels):
                 continue
             for fp in self._firing(self._targets[index], rule.key(source.labels)):
                 if self._mutes(source, self._alerts[fp]):
-                    yield index, fp
+                    yield fp
 
     def inhibitor(
         self, target: AlertState, sender: str, delivered_before: Callable[[AlertState], bool]
