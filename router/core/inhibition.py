@@ -59,22 +59,40 @@ class Inhibitions:
         # per rule: equal-label values -> fingerprints of alerts that matched, firing when added
         self._sources: list[dict[tuple[str, ...], dict[str, None]]] = [{} for _ in self.rules]
         self._targets: list[dict[tuple[str, ...], dict[str, None]]] = [{} for _ in self.rules]
+        # per fingerprint: (rule, equal-label values) it is a source / a target of, matched once
+        # when it fires: every delivery repeats every alert, and matching is not free.
+        self._as_source: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {}
+        self._as_target: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {}
         self._ignored: set[tuple[str, int]] = set()  # (sender, rule) the sender does not apply
+        # Which rules an alert is a source and a target of depends only on the labels the
+        # matchers read (severity, alertname): decided once per combination.
+        self._read = tuple(sorted({m.name for r in self.rules for m in (*r.source, *r.target)}))
+        self._roles: dict[tuple[str, ...], tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
     def fired(self, alert: AlertState) -> None:
         """Index a new firing instance under the rules whose source or target it matches."""
-        for index, rule in enumerate(self.rules):
-            if _matches(rule.source, alert.labels):
-                self._sources[index].setdefault(rule.key(alert.labels), {})[alert.fingerprint] = None
-            if _matches(rule.target, alert.labels):
-                self._targets[index].setdefault(rule.key(alert.labels), {})[alert.fingerprint] = None
+        fp, labels = alert.fingerprint, alert.labels
+        read = tuple(labels.get(name, "") for name in self._read)
+        roles = self._roles.get(read)
+        if roles is None:
+            sources = tuple(i for i, r in enumerate(self.rules) if _matches(r.source, labels))
+            targets = tuple(i for i, r in enumerate(self.rules) if _matches(r.target, labels))
+            roles = self._roles[read] = (sources, targets)
+        as_source = tuple((i, self.rules[i].key(labels)) for i in roles[0])
+        as_target = tuple((i, self.rules[i].key(labels)) for i in roles[1])
+        for index, key in as_source:
+            self._sources[index].setdefault(key, {})[fp] = None
+        for index, key in as_target:
+            self._targets[index].setdefault(key, {})[fp] = None
+        self._as_source[fp] = as_source
+        self._as_target[fp] = as_target
 
     def muted_by(self, source: AlertState, sender: str) -> Iterator[str]:
         """The fingerprint of each firing alert that the firing `source` mutes."""
-        for index, rule in enumerate(self.rules):
-            if (sender, index) in self._ignored or not _matches(rule.source, source.labels):
+        for index, key in self._as_source.get(source.fingerprint, ()):
+            if (sender, index) in self._ignored:
                 continue
-            for fp in self._firing(self._targets[index], rule.key(source.labels)):
+            for fp in self._firing(self._targets[index], key):
                 if self._mutes(source, self._alerts[fp]):
                     yield fp
 
@@ -83,10 +101,10 @@ class Inhibitions:
     ) -> int | None:
         """The rule under which a firing alert would mute `target`, if one fires that
         `delivered_before(alert)` says Alertmanager knew when it sent `target`."""
-        for index, rule in enumerate(self.rules):
-            if (sender, index) in self._ignored or not _matches(rule.target, target.labels):
+        for index, key in self._as_target.get(target.fingerprint, ()):
+            if key not in self._sources[index] or (sender, index) in self._ignored:
                 continue
-            for fp in self._firing(self._sources[index], rule.key(target.labels)):
+            for fp in self._firing(self._sources[index], key):
                 source = self._alerts[fp]
                 if self._mutes(source, target) and delivered_before(source):
                     return index
