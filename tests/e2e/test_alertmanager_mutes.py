@@ -108,6 +108,24 @@ def wait_for(what: str, check: Any, timeout: float = 30) -> None:
         time.sleep(0.2)
 
 
+def mute_as_it_heals(
+    am: AlertmanagerProcess, capture: Capture, later: datetime, also_heals: dict[str, str] | None = None
+) -> None:
+    """The warning fires; the critical alert that mutes it fires; the warning heals while muted
+    (with `also_heals`); two group intervals later the critical alert heals too."""
+    post(am, WARNING, later)
+    wait_for("flush of the warning", lambda: capture.carrying("checkout", "firing"))
+    post(am, CRITICAL, later)  # mutes the warning from its group's next flush on
+    wait_for("flush of the critical alert", lambda: capture.carrying("cart", "firing"))
+    post(am, WARNING, datetime.now(UTC))  # the warning heals while muted
+    if also_heals:
+        post(am, also_heals, datetime.now(UTC))
+    time.sleep(5)  # two group intervals
+    post(am, CRITICAL, datetime.now(UTC))
+    wait_for("the critical alert's resolve", lambda: capture.carrying("cart", "resolved"))
+    time.sleep(5)
+
+
 STARTED = datetime.now(UTC).replace(microsecond=0)
 WARNING = {"alertname": "HighErrorRate", "namespace": "shop", "service": "checkout", "severity": "warning"}
 CRITICAL = {"alertname": "HighErrorRate", "namespace": "shop", "service": "cart", "severity": "critical"}
@@ -120,15 +138,8 @@ def test_a_warning_muted_as_it_heals_gets_no_resolve_and_is_not_paged(tmp_path: 
         later = datetime.now(UTC) + timedelta(hours=1)
         post(am, NOISE, later)
         wait_for("a first flush", lambda: capture.lines)
-        post(am, WARNING, later)  # its flush re-sends the noise: Alertmanager sends snapshots
-        wait_for("flush of the warning", lambda: capture.carrying("checkout", "firing"))
-        post(am, CRITICAL, later)  # mutes the warning from the group's next flush on
-        wait_for("flush of the critical alert", lambda: capture.carrying("cart", "firing"))
-        post(am, WARNING, datetime.now(UTC))  # the warning heals while muted
-        time.sleep(5)  # two group intervals
-        post(am, CRITICAL, datetime.now(UTC))
-        wait_for("the critical alert's resolve", lambda: capture.carrying("cart", "resolved"))
-        time.sleep(5)
+        # The warning's flush re-sends the noise: Alertmanager sends snapshots.
+        mute_as_it_heals(am, capture, later)
     finally:
         am.stop()
 
@@ -192,16 +203,7 @@ def test_a_muted_symptom_on_its_own_group_is_not_paged_after_its_cause(tmp_path:
         later = datetime.now(UTC) + timedelta(hours=1)
         post(am, DNS_DOWN, later)
         wait_for("flush of CoreDNSDown", lambda: capture.lines)
-        post(am, WARNING, later)
-        wait_for("flush of the warning", lambda: capture.carrying("checkout", "firing"))
-        post(am, CRITICAL, later)
-        wait_for("flush of the critical alert", lambda: capture.carrying("cart", "firing"))
-        post(am, WARNING, datetime.now(UTC))  # the warning heals while muted
-        post(am, DNS_DOWN, datetime.now(UTC))
-        time.sleep(5)  # two group intervals
-        post(am, CRITICAL, datetime.now(UTC))
-        wait_for("the critical alert's resolve", lambda: capture.carrying("cart", "resolved"))
-        time.sleep(5)
+        mute_as_it_heals(am, capture, later, also_heals=DNS_DOWN)
     finally:
         am.stop()
 
