@@ -226,9 +226,17 @@ def test_coredns_crash_pages_once_for_cluster_dns_across_a_router_restart(tmp_pa
         wait_resolved(stack, page["incident"], "20m")
         assert [p["incident"] for p in pages(stack)] == [page["incident"]], pages(stack)
         [message] = top_level(stack, PAGES)
-        updates = [c for c in stack.slack.calls if c.method == "chat.update" and c.ok]
-        assert updates and {c.args["ts"] for c in updates} == {message.body["ts"]}
-        assert "resolved" in json.dumps(updates[-1].args).lower()
+
+        def updates() -> list[Any]:
+            return [c for c in stack.slack.calls if c.method == "chat.update" and c.ok]
+
+        # The resolve is decided before the outbox sends its Slack update: wait for it to land.
+        stack.wait_until(
+            lambda: updates() and "resolved" in json.dumps(updates()[-1].args).lower(),
+            stack.seconds("2m"),
+            "the resolve's update of the page",
+        )
+        assert {c.args["ts"] for c in updates()} == {message.body["ts"]}
 
 
 def test_a_node_that_blips_and_heals_is_a_notice_not_a_page(tmp_path):
