@@ -128,13 +128,14 @@ def test_a_sender_that_delivers_the_warning_beside_its_critical_does_not_inhibit
 
 def test_its_own_critical_keeps_a_warning_as_it_was():
     """The warning and the critical of one alert on one Service: the critical says the same and
-    more, and the warning is not ended (its incident keeps its age)."""
+    more, and the warning is not muted (never ended in its stead; its incident keeps its age)."""
     s = Stream()
     _deliver(s, 1, WARNINGS, [alert("cart-w", 0.5, **WARNING_ON_CART)])
     _deliver(s, 3, CRITICALS, [alert("cart-c", 2.8, **dict(WARNING_ON_CART, severity="critical"))])
     engine = Engine(small_cluster(), RULES)
     run(engine, s, until=10)
-    assert engine.alerts["cart-w"].firing
+    assert engine.alerts["cart-w"].firing and not engine.alerts["cart-w"].muted
+    assert "alert_muted" not in {e.kind for e in engine.drain_events()}
 
 
 @settings(max_examples=40, deadline=None)
